@@ -1,0 +1,157 @@
+/**
+ * Error classes of @pocket/tts. Every error the library throws on purpose is a {@link PocketTtsError} with a
+ * stable `code` string, so callers can branch on the kind of failure without parsing messages.
+ *
+ * @module
+ */
+
+/** Base class of every error thrown on purpose by @pocket/tts. */
+export class PocketTtsError extends Error {
+  /** A stable, machine-readable identifier of the kind of failure (e.g. `"invalid_weights"`). */
+  code: string;
+
+  /**
+   * @param code stable identifier of the failure kind
+   * @param message human-readable description naming the problem
+   * @param options standard error options (`cause`)
+   */
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * A weights file (safetensors) is malformed or does not fit the model: bad header, out-of-range or overlapping data,
+ * unsupported dtype, missing or extra tensor, or a shape that disagrees with the config.
+ */
+export class InvalidWeightsError extends PocketTtsError {
+  /** The offending tensor, when the problem concerns one. */
+  tensor?: string;
+  /** The file (path or URL) being read, when known. */
+  file?: string;
+
+  /**
+   * @param message description naming the problem (and the tensor, when there is one)
+   * @param details the offending tensor and file, when known
+   */
+  constructor(message: string, details: { tensor?: string; file?: string; cause?: unknown } = {}) {
+    super("invalid_weights", message, { cause: details.cause });
+    this.tensor = details.tensor;
+    this.file = details.file;
+  }
+}
+
+/** A model config is malformed: unknown key, missing key, wrong type, or inconsistent dimensions. */
+export class ConfigError extends PocketTtsError {
+  /** Dotted path of the offending key (e.g. `"flow_lm.transformer.num_heads"`), when the problem concerns one. */
+  key?: string;
+
+  /**
+   * @param message description naming the problem and the key
+   * @param key dotted path of the offending key
+   */
+  constructor(message: string, key?: string) {
+    super("invalid_config", message);
+    this.key = key;
+  }
+}
+
+/** Downloading a model file failed: HTTP error status, connection dropped mid-transfer, or a bad checksum. */
+export class DownloadError extends PocketTtsError {
+  /** The URL that failed. */
+  url: string;
+  /** The HTTP status, when the server answered. */
+  status?: number;
+
+  /**
+   * @param code specific kind: `"not_found"`, `"unauthorized"`, `"http_error"`, `"incomplete"`, `"checksum"`,
+   *   `"network"`
+   * @param message description naming the file and the problem
+   * @param details the URL, HTTP status and cause
+   */
+  constructor(code: string, message: string, details: { url: string; status?: number; cause?: unknown }) {
+    super(code, message, { cause: details.cause });
+    this.url = details.url;
+    this.status = details.status;
+  }
+}
+
+/**
+ * Model files are needed but neither present locally nor downloadable (no network, or `HF_HUB_OFFLINE=1`).
+ * The message names every missing file and how to provide it.
+ */
+export class OfflineError extends PocketTtsError {
+  /** Every file that could not be found, as the source it would be fetched from. */
+  missing: string[];
+
+  /**
+   * @param message description naming every missing file and how to provide it
+   * @param missing the missing files
+   * @param cause the network failure, when there was one
+   */
+  constructor(message: string, missing: string[], cause?: unknown) {
+    super("offline", message, { cause });
+    this.missing = missing;
+  }
+}
+
+/** A local model file (config, weights, tokenizer) does not exist or cannot be read. */
+export class ModelFileError extends PocketTtsError {
+  /** The file concerned. */
+  file: string;
+
+  /**
+   * @param message description naming the file and the problem
+   * @param file the file concerned
+   * @param cause the underlying error
+   */
+  constructor(message: string, file: string, cause?: unknown) {
+    super("model_file", message, { cause });
+    this.file = file;
+  }
+}
+
+/**
+ * Text given to the text front-end cannot be used: empty or whitespace-only after stripping, or not representable
+ * as UTF-8 (a lone surrogate).
+ */
+export class InvalidTextError extends PocketTtsError {
+  /**
+   * @param message description naming the problem
+   * @param code specific kind: `"empty_text"` or `"invalid_text"` (the default)
+   */
+  constructor(message: string, code: "empty_text" | "invalid_text" = "invalid_text") {
+    super(code, message);
+  }
+}
+
+/**
+ * A tokenizer file (SentencePiece `.model` protobuf or Hugging Face `tokenizer.json`) is malformed or uses a
+ * feature this implementation does not support. The message names the field and the problem.
+ */
+export class InvalidTokenizerError extends PocketTtsError {
+  /**
+   * @param message description naming the field and the problem
+   * @param cause the underlying error, when there is one
+   */
+  constructor(message: string, cause?: unknown) {
+    super("invalid_tokenizer", message, { cause });
+  }
+}
+
+/** A token id passed to a tokenizer is not an integer in `[0, vocabSize)`. */
+export class InvalidTokenIdError extends PocketTtsError {
+  /** The offending id. */
+  id: number;
+
+  /**
+   * @param id the offending id
+   * @param vocabSize the tokenizer's vocabulary size
+   */
+  constructor(id: number, vocabSize: number) {
+    super("invalid_token_id", `token id ${id} is out of range: the vocabulary has ${vocabSize} pieces`);
+    this.id = id;
+  }
+}
