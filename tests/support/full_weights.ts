@@ -1,0 +1,62 @@
+/**
+ * The full-size synthetic checkpoint (219,029,196 bytes), generated on demand into
+ * `tests/fixtures/full/model.safetensors` (gitignored) from `tests/fixtures/model/full/config.json`, and checked
+ * against the sha256 the golden README and MANIFEST record.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { fixtureUrl } from "./fixtures.ts";
+import { parseConfigText } from "../../src/model/config.ts";
+import { writeSyntheticCheckpoint } from "../../src/model/synthetic_weights.ts";
+
+/** sha256 of the full-size synthetic checkpoint (golden README §6, MANIFEST `configs.full.weights_check`). */
+export const FULL_WEIGHTS_SHA256 = "022694d1410841e1b3094fc7854c65134cd40d381f712fdd3715f52cd85a6759";
+/** Size in bytes of the full-size synthetic checkpoint. */
+export const FULL_WEIGHTS_BYTES = 219_029_196;
+
+/** Path of the generated checkpoint. */
+export function fullWeightsPath(): string {
+  return fileURLToPath(fixtureUrl("full/model.safetensors"));
+}
+
+/** Path of the config it is generated from. */
+export function fullConfigPath(): string {
+  return fileURLToPath(fixtureUrl("model/full/config.json"));
+}
+
+/** sha256 of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 22 })) h.update(chunk as Uint8Array);
+  return h.digest("hex");
+}
+
+let ready: Promise<string> | null = null;
+
+/**
+ * Make sure the full-size checkpoint exists and is right: generate it when absent (about 0.5 s) or when its size or
+ * hash is wrong, then verify its sha256. Resolves to its path. Cached per process.
+ *
+ * @throws {Error} when the generated file's sha256 differs from {@link FULL_WEIGHTS_SHA256}
+ */
+export function ensureFullWeights(): Promise<string> {
+  ready ??= (async () => {
+    const path = fullWeightsPath();
+    const size = await stat(path).then((s) => s.size, () => -1);
+    if (size === FULL_WEIGHTS_BYTES && await sha256File(path) === FULL_WEIGHTS_SHA256) return path;
+    await mkdir(new URL(".", fixtureUrl("full/model.safetensors")), { recursive: true });
+    const config = parseConfigText(new TextDecoder().decode(await readFile(fullConfigPath())), {
+      source: fullConfigPath(),
+    });
+    await writeSyntheticCheckpoint(config, path);
+    const got = await sha256File(path);
+    if (got !== FULL_WEIGHTS_SHA256) {
+      throw new Error(`generated ${path} has sha256 ${got}, expected ${FULL_WEIGHTS_SHA256}`);
+    }
+    return path;
+  })();
+  ready.catch(() => (ready = null));
+  return ready;
+}
