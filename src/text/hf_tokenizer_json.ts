@@ -126,7 +126,9 @@ function readPreTokenizer(node: unknown, path: string, into: Normalization): voi
  * @throws {InvalidTokenizerError} when the JSON is malformed, the model is not Unigram, or a normalizer or
  *   pre-tokenizer is not supported
  */
-export function unigramSpecFromTokenizerJson(input: string | Uint8Array | Json): UnigramModelSpec {
+export function unigramSpecFromTokenizerJson(
+  input: string | Uint8Array | Record<string, unknown>,
+): UnigramModelSpec {
   let root: unknown = input;
   if (input instanceof Uint8Array) {
     try {
