@@ -6,6 +6,7 @@
  * @module
  */
 
+import { InvalidTextError } from "../errors.ts";
 import { prepareText, type PrepareTextOptions } from "./prepare.ts";
 import { pyStrip } from "./python_str.ts";
 
@@ -212,7 +213,8 @@ export function packSegments(segments: readonly TextSegment[], maxTokens: number
  * @param text the raw text
  * @param options token budget and preparation flags
  * @returns the chunks, in order
- * @throws {InvalidTextError} (code `"empty_text"`) when the text is empty or whitespace only
+ * @throws {InvalidTextError} (code `"empty_text"`) when the text is empty or whitespace only, or when a chunk
+ *   decodes to whitespace only (possible only with U+2581 `▁` in the text, which decodes as a space)
  */
 export function splitIntoChunks(
   tokenizer: ChunkTokenizer,
@@ -232,7 +234,16 @@ export function splitIntoChunks(
     findBoundaryIndices(ids, boundaryIds(tokenizer).sentenceEnd),
   );
   const packed = packSegments(refineOversizedSegments(tokenizer, sentences, maxTokens), maxTokens);
-  return packed.map(({ text: chunkText, tokenCount }) => {
+  return packed.map(({ text: chunkText, tokenCount }, index) => {
+    if (chunkText === "") {
+      // Only a literal U+2581 (which decodes as a space) can produce this; the reference returns the empty chunk
+      // and then fails in `prepare_text_prompt` when generating it.
+      throw new InvalidTextError(
+        `Text prompt cannot be empty: chunk ${index + 1} of ${packed.length} decodes to whitespace only ` +
+          "(the text's U+2581 characters decode as spaces)",
+        "empty_text",
+      );
+    }
     const chunkIds = tokenizer.encode(chunkText);
     const exceedsMaxTokens = chunkIds.length > maxTokens;
     if (exceedsMaxTokens && options.onWarning) {

@@ -122,3 +122,16 @@ describe("splitIntoChunks matches split_into_best_sentences (chunking.json)", ()
     assert.deepEqual(splitIntoChunks(tokenizer, c.text).map((k) => k.text), c.chunks.map((k) => k.text));
   });
 });
+
+describe("splitIntoChunks beyond the golden cases", () => {
+  test("a chunk that decodes to whitespace only (literal U+2581) is a typed empty-text error", () => {
+    for (const text of ["\u2581", "\u2581 \u2581"]) {
+      assert.throws(() => splitIntoChunks(tokenizer, text), (e: unknown) => {
+        assert.ok(e instanceof InvalidTextError);
+        assert.equal(e.code, "empty_text");
+        assert.match(e.message, /chunk 1 of 1 decodes to whitespace only/);
+        return true;
+      });
+    }
+  });
+});
