@@ -109,7 +109,8 @@ function readPreTokenizer(node: unknown, path: string, into: Normalization): voi
     fail(`${path}: unknown Metaspace prepend_scheme ${JSON.stringify(scheme)}`);
   }
   into.escapeWhitespaces = true;
-  if (scheme !== "never") {
+  // After a `Prepend("▁")` normalizer the text always starts with `▁`, so Metaspace never prepends another.
+  if (scheme !== "never" && !into.addDummyPrefix) {
     into.addDummyPrefix = true;
     into.dummyPrefixOnLeadingSpace = false;
   }

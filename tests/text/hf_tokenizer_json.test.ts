@@ -124,6 +124,15 @@ describe("Hugging Face tokenizer.json (Unigram)", () => {
     assert.ok(leading >= 5, `only ${leading} golden cases start with a space`);
   });
 
+  test("Prepend + Replace normalizer followed by Metaspace(split: false) keeps SentencePiece's dummy prefix", () => {
+    const json = convertModelToTokenizerJson(modelBytes);
+    json.pre_tokenizer = { type: "Metaspace", replacement: "\u2581", prepend_scheme: "always", split: false };
+    const both = SentencePieceTokenizer.fromTokenizerJson(json);
+    for (const text of [" A", "  the end", "\u2581x", "plain"]) {
+      assert.deepEqual(both.encode(text), fromModel.encode(text));
+    }
+  });
+
   test("Metaspace(split: true) segments each ▁-led word on its own", () => {
     const split = SentencePieceTokenizer.fromTokenizerJson(
       convertModelToTokenizerJson(modelBytes, { type: "Metaspace", replacement: "\u2581", prepend_scheme: "always" }),
