@@ -1,0 +1,391 @@
+/**
+ * The download cache for model files.
+ *
+ * - On a file system: `$POCKET_TTS_CACHE`, else `$XDG_CACHE_HOME/pocket-tts`, else `~/.cache/pocket-tts`
+ *   (`%LOCALAPPDATA%\pocket-tts` on Windows). Each file is written to a temporary name, checked (size and sha256
+ *   when known) and renamed into place, so an interrupted or corrupt download never leaves an entry behind. A small
+ *   JSON record next to the tree (`.meta/`) keeps the source, size, sha256 and revision of every entry.
+ * - In browsers: the Cache API (`caches.open("pocket-tts")`), same checks before an entry is stored.
+ *
+ * Entries are keyed by source: `hf/{owner}/{repo}/{revision}/{path}` for Hugging Face files (a pinned revision
+ * never changes, so a hit needs no network), `url/{sha256(url)}/{name}` for other URLs.
+ *
+ * @module
+ */
+import { DownloadError } from "../errors.ts";
+import { type EnvReader, hasFileSystem, runtimeEnv } from "./env.ts";
+import { assetBaseName, type AssetRef } from "./hf_url.ts";
+
+/** What the cache records about an entry. */
+export interface CacheEntryMeta {
+  /** The source reference (`hf://…` or URL). */
+  source: string;
+  /** The URL the bytes came from. */
+  url: string;
+  /** Size in bytes. */
+  size: number;
+  /** sha256 of the content (computed while downloading). */
+  sha256: string;
+  /** Entity tag the server gave, if any (used to revalidate unpinned revisions). */
+  etag: string | null;
+  /** Commit a Hugging Face revision resolved to, if reported. */
+  commit: string | null;
+  /** When it was downloaded (ISO 8601). */
+  downloadedAt: string;
+}
+
+/** A cached file. */
+export interface CachedFile {
+  /** Cache key. */
+  readonly key: string;
+  /** Local path (file-system caches), or `null` (browser cache). */
+  readonly path: string | null;
+  /** Size in bytes. */
+  readonly size: number;
+  /** Recorded facts. */
+  readonly meta: CacheEntryMeta;
+  /** The whole content. */
+  read(): Promise<Uint8Array>;
+}
+
+/** What a download must match before it is stored. */
+export interface CacheExpectations {
+  /** Exact size in bytes, when known. */
+  size?: number | null;
+  /** sha256 (hex), when known. */
+  sha256?: string | null;
+}
+
+/** A store of downloaded model files. */
+export interface AssetCache {
+  /** `"fs"` (a directory), `"browser"` (Cache API) or `"memory"` (nothing persisted). */
+  readonly kind: "fs" | "browser" | "memory";
+  /** The directory, or the Cache API cache name. */
+  readonly location: string;
+  /** The entry for `key`, or `null` when absent or incomplete. */
+  get(key: string): Promise<CachedFile | null>;
+  /**
+   * Store a download. The content is streamed to a temporary place, checked against `expect` (size, sha256), and
+   * only then becomes the entry. On any failure nothing is left behind and the error is rethrown.
+   *
+   * @throws {DownloadError} code `checksum` when the size or sha256 differs from `expect`
+   */
+  put(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    expect?: CacheExpectations,
+  ): Promise<CachedFile>;
+  /** Remove an entry (no error when absent). */
+  delete(key: string): Promise<void>;
+  /** Recompute an entry's sha256 and compare it with the record. */
+  verify(entry: CachedFile): Promise<boolean>;
+}
+
+/**
+ * The platform cache directory: `$POCKET_TTS_CACHE`, `$XDG_CACHE_HOME/pocket-tts`, `%LOCALAPPDATA%\pocket-tts`
+ * (Windows) or `~/.cache/pocket-tts`; `null` when none can be determined (no environment).
+ */
+export function defaultCacheDir(env: EnvReader = runtimeEnv): string | null {
+  const own = env("POCKET_TTS_CACHE")?.trim();
+  if (own) return own;
+  const xdg = env("XDG_CACHE_HOME")?.trim();
+  if (xdg) return `${xdg.replace(/[\\/]+$/, "")}/pocket-tts`;
+  const local = env("LOCALAPPDATA")?.trim();
+  if (local && !env("HOME")) return `${local.replace(/[\\/]+$/, "")}\\pocket-tts`;
+  const home = env("HOME")?.trim() || env("USERPROFILE")?.trim();
+  if (home) return `${home.replace(/[\\/]+$/, "")}/.cache/pocket-tts`;
+  return null;
+}
+
+function hex(bytes: ArrayBuffer | Uint8Array): string {
+  return Array.from(
+    new Uint8Array(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+/** sha256 of bytes held in memory (WebCrypto), as hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** The cache key of a remote asset (see the module doc). Local paths have none. */
+export async function cacheKey(ref: AssetRef): Promise<string> {
+  switch (ref.kind) {
+    case "hf":
+      return `hf/${ref.repo}/${encodeURIComponent(ref.revision)}/${ref.path}`;
+    case "url": {
+      const h = (await sha256Hex(new TextEncoder().encode(ref.url))).slice(0, 32);
+      const name = assetBaseName(ref).replace(/[^A-Za-z0-9._-]/g, "_") || "file";
+      return `url/${h}/${name}`;
+    }
+    case "path":
+      throw new Error("local files are not cached");
+  }
+}
+
+function checksumError(meta: { source: string; url: string }, what: string): DownloadError {
+  return new DownloadError("checksum", `${meta.source}: ${what}; the download was discarded`, { url: meta.url });
+}
+
+function checkExpectations(
+  meta: { source: string; url: string },
+  size: number,
+  sha256: string,
+  expect: CacheExpectations,
+): void {
+  if (expect.size !== undefined && expect.size !== null && size !== expect.size) {
+    throw checksumError(meta, `size mismatch: expected ${expect.size} bytes, got ${size}`);
+  }
+  if (expect.sha256 && sha256 !== expect.sha256.toLowerCase()) {
+    throw checksumError(meta, `sha256 mismatch: expected ${expect.sha256}, got ${sha256}`);
+  }
+}
+
+/** A cache in a directory of the file system. */
+export class FsCache implements AssetCache {
+  /** Always `"fs"`. */
+  readonly kind = "fs" as const;
+  /** The cache directory. */
+  readonly location: string;
+
+  /** @param dir the cache directory (created on first write) */
+  constructor(dir: string) {
+    this.location = dir;
+  }
+
+  async #paths(key: string): Promise<{ data: string; meta: string }> {
+    const { join } = await import("node:path");
+    const parts = key.split("/");
+    if (parts.some((p) => p === ".." || p === "." || p === "")) throw new Error(`bad cache key ${key}`);
+    return { data: join(this.location, ...parts), meta: join(this.location, ".meta", ...parts) + ".json" };
+  }
+
+  /** The entry for `key`, or `null` when absent, incomplete or disagreeing with its record. */
+  async get(key: string): Promise<CachedFile | null> {
+    const fs = await import("node:fs/promises");
+    const p = await this.#paths(key);
+    let size: number;
+    let meta: CacheEntryMeta;
+    try {
+      size = (await fs.stat(p.data)).size;
+      meta = JSON.parse(await fs.readFile(p.meta, "utf8"));
+    } catch {
+      return null;
+    }
+    if (meta.size !== size || typeof meta.sha256 !== "string") return null;
+    return { key, path: p.data, size, meta, read: async () => new Uint8Array(await fs.readFile(p.data)) };
+  }
+
+  /** Stream a download to a temporary file, check it, then rename it into place (see {@link AssetCache.put}). */
+  async put(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    expect: CacheExpectations = {},
+  ): Promise<CachedFile> {
+    const fs = await import("node:fs/promises");
+    const { dirname } = await import("node:path");
+    const { createHash } = await import("node:crypto");
+    const p = await this.#paths(key);
+    await fs.mkdir(dirname(p.data), { recursive: true });
+    await fs.mkdir(dirname(p.meta), { recursive: true });
+    const suffix = `.${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.tmp`;
+    const tmpData = p.data + suffix;
+    const tmpMeta = p.meta + suffix;
+    const fh = await fs.open(tmpData, "w");
+    let closed = false;
+    try {
+      const hash = createHash("sha256");
+      let size = 0;
+      for await (const chunk of chunks) {
+        for (let done = 0; done < chunk.length;) {
+          done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
+        }
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      await fh.sync();
+      await fh.close();
+      closed = true;
+      const sha256 = hash.digest("hex");
+      checkExpectations(meta, size, sha256, expect);
+      const full: CacheEntryMeta = { ...meta, size, sha256, downloadedAt: new Date().toISOString() };
+      await fs.writeFile(tmpMeta, JSON.stringify(full, null, 2));
+      await fs.rename(tmpMeta, p.meta);
+      await fs.rename(tmpData, p.data);
+      return { key, path: p.data, size, meta: full, read: async () => new Uint8Array(await fs.readFile(p.data)) };
+    } catch (e) {
+      if (!closed) await fh.close().catch(() => {});
+      await fs.rm(tmpData, { force: true });
+      await fs.rm(tmpMeta, { force: true });
+      throw e;
+    }
+  }
+
+  /** Remove an entry and its record. */
+  async delete(key: string): Promise<void> {
+    const fs = await import("node:fs/promises");
+    const p = await this.#paths(key);
+    await fs.rm(p.data, { force: true });
+    await fs.rm(p.meta, { force: true });
+  }
+
+  /** Recompute the sha256 of an entry's file and compare it with the record. */
+  async verify(entry: CachedFile): Promise<boolean> {
+    const { createReadStream } = await import("node:fs");
+    const { createHash } = await import("node:crypto");
+    if (!entry.path) return false;
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(entry.path, { highWaterMark: 1 << 22 })) {
+      hash.update(chunk as Uint8Array);
+    }
+    return hash.digest("hex") === entry.meta.sha256;
+  }
+}
+
+const META_HEADER = "x-pocket-tts-meta";
+
+/** A cache in the browser's Cache API. Content is checked in memory before it is stored. */
+export class BrowserCache implements AssetCache {
+  /** Always `"browser"`. */
+  readonly kind = "browser" as const;
+  /** The Cache API cache name. */
+  readonly location: string;
+
+  /** @param name the Cache API cache name (default `"pocket-tts"`) */
+  constructor(name = "pocket-tts") {
+    this.location = name;
+  }
+
+  #request(key: string): Request {
+    return new Request(`https://pocket-tts.cache.invalid/${key.split("/").map(encodeURIComponent).join("/")}`);
+  }
+
+  #entry(key: string, res: Response, meta: CacheEntryMeta): CachedFile {
+    return {
+      key,
+      path: null,
+      size: meta.size,
+      meta,
+      read: async () => new Uint8Array(await res.clone().arrayBuffer()),
+    };
+  }
+
+  /** The entry for `key`, or `null`. */
+  async get(key: string): Promise<CachedFile | null> {
+    const cache = await caches.open(this.location);
+    const res = await cache.match(this.#request(key));
+    if (!res) return null;
+    let meta: CacheEntryMeta;
+    try {
+      meta = JSON.parse(res.headers.get(META_HEADER) ?? "");
+    } catch {
+      return null;
+    }
+    return this.#entry(key, res, meta);
+  }
+
+  /** Collect a download in memory, check it, then store it (see {@link AssetCache.put}). */
+  async put(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    expect: CacheExpectations = {},
+  ): Promise<CachedFile> {
+    const bytes = await collect(chunks, expect.size);
+    const size = bytes.length;
+    const sha256 = await sha256Hex(bytes);
+    checkExpectations(meta, size, sha256, expect);
+    const full: CacheEntryMeta = { ...meta, size, sha256, downloadedAt: new Date().toISOString() };
+    const res = new Response(bytes as Uint8Array<ArrayBuffer>, {
+      headers: { "content-type": "application/octet-stream", [META_HEADER]: JSON.stringify(full) },
+    });
+    const cache = await caches.open(this.location);
+    await cache.put(this.#request(key), res.clone());
+    return this.#entry(key, res, full);
+  }
+
+  /** Remove an entry. */
+  async delete(key: string): Promise<void> {
+    const cache = await caches.open(this.location);
+    await cache.delete(this.#request(key));
+  }
+
+  /** Recompute the sha256 of an entry and compare it with the record. */
+  async verify(entry: CachedFile): Promise<boolean> {
+    return (await sha256Hex(await entry.read())) === entry.meta.sha256;
+  }
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>, sizeHint: number | null | undefined): Promise<Uint8Array> {
+  let buf = new Uint8Array(sizeHint ?? 1 << 20);
+  let size = 0;
+  for await (const chunk of chunks) {
+    if (size + chunk.length > buf.length) {
+      const grown = new Uint8Array(Math.max(buf.length * 2, size + chunk.length));
+      grown.set(buf.subarray(0, size));
+      buf = grown;
+    }
+    buf.set(chunk, size);
+    size += chunk.length;
+  }
+  return size === buf.length ? buf : buf.slice(0, size);
+}
+
+/** A cache that keeps entries in memory only (used when there is nowhere to persist downloads). */
+export class MemoryCache implements AssetCache {
+  /** Always `"memory"`. */
+  readonly kind = "memory" as const;
+  /** Always `"memory"`. */
+  readonly location = "memory";
+  #entries = new Map<string, CachedFile>();
+
+  /** The entry for `key`, or `null`. */
+  get(key: string): Promise<CachedFile | null> {
+    return Promise.resolve(this.#entries.get(key) ?? null);
+  }
+
+  /** Collect a download, check it, keep it (see {@link AssetCache.put}). */
+  async put(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    expect: CacheExpectations = {},
+  ): Promise<CachedFile> {
+    const bytes = await collect(chunks, expect.size);
+    const sha256 = await sha256Hex(bytes);
+    checkExpectations(meta, bytes.length, sha256, expect);
+    const full: CacheEntryMeta = { ...meta, size: bytes.length, sha256, downloadedAt: new Date().toISOString() };
+    const entry: CachedFile = { key, path: null, size: bytes.length, meta: full, read: () => Promise.resolve(bytes) };
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
+  /** Remove an entry. */
+  delete(key: string): Promise<void> {
+    this.#entries.delete(key);
+    return Promise.resolve();
+  }
+
+  /** Recompute the sha256 of an entry and compare it with the record. */
+  async verify(entry: CachedFile): Promise<boolean> {
+    return (await sha256Hex(await entry.read())) === entry.meta.sha256;
+  }
+}
+
+/**
+ * The cache to use: a given one; a directory path; or, by default, the platform directory when there is a file
+ * system, else the browser Cache API when available. `null` when there is nowhere to cache.
+ */
+export function openCache(option?: AssetCache | string | null, env: EnvReader = runtimeEnv): AssetCache | null {
+  if (option === null) return null;
+  if (typeof option === "object") return option;
+  if (typeof option === "string") return new FsCache(option);
+  if (hasFileSystem()) {
+    const dir = defaultCacheDir(env);
+    return dir ? new FsCache(dir) : null;
+  }
+  return typeof caches !== "undefined" ? new BrowserCache() : null;
+}
