@@ -81,9 +81,10 @@ export class SentencePieceTokenizer {
     const n = spec.pieces.length;
     if (n === 0) fail("the vocabulary is empty");
     if (spec.scores.length !== n || spec.types.length !== n) fail("pieces, scores and types differ in length");
-    this.#spec = spec;
-    this.#pieces = spec.pieces;
-    this.#types = spec.types;
+    // Copies, so that later changes to the caller's spec cannot alter the tokenizer.
+    this.#spec = { ...spec, pieces: [...spec.pieces], types: spec.types.slice(), scores: spec.scores.slice() };
+    this.#pieces = this.#spec.pieces;
+    this.#types = this.#spec.types;
     this.#scores = Float64Array.from(spec.scores);
     this.#matchKind = new Uint8Array(n);
     this.#byteOfPiece = new Int16Array(n).fill(-1);
