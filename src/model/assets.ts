@@ -137,7 +137,7 @@ function offlineError(missing: string[], ctx: Ctx): OfflineError {
     ? `${n > 1 ? "they" : "it"} cannot be downloaded (${
       ctx.unreachable instanceof Error ? ctx.unreachable.message : ctx.unreachable
     })`
-    : "offline mode is on (HF_HUB_OFFLINE)";
+    : "offline mode is on (--offline or HF_HUB_OFFLINE)";
   const list = missing.join(", ");
   return new OfflineError(
     `${n} model file${n > 1 ? "s are" : " is"} not cached and ${why}: ${list}. ` +
@@ -379,29 +379,34 @@ export async function resolveModel(source: ModelSource = {}, options: AssetOptio
   let weights: ResolvedAsset | null = null;
   let hasVoiceCloning = config.weights_path !== null;
   const offlineWeights: string[] = [];
+  let firstFailure: { ref: AssetRef; error: PocketTtsError } | null = null;
   for (let i = 0; i < candidates.length && !weights; i++) {
     const ref = parseAssetRef(candidates[i], base);
     try {
       weights = await fetchWith(ref, ctx, {});
     } catch (e) {
       if (!(e instanceof PocketTtsError)) throw e;
-      const fallback = i + 1 < candidates.length ? parseAssetRef(candidates[i + 1], base) : null;
       if (e instanceof OfflineError) offlineWeights.push(formatAssetRef(ref));
-      if (!fallback) {
-        if (e instanceof OfflineError) break;
-        throw e;
+      if (i + 1 < candidates.length) {
+        firstFailure ??= { ref, error: e };
+        hasVoiceCloning = false;
+        continue;
       }
-      hasVoiceCloning = false;
-      const gatedHint = fallback.kind === "hf" && ref.kind === "hf" && ref.repo === GATED_REPO
-        ? ` To enable it, accept the terms at https://huggingface.co/${GATED_REPO} and set HF_TOKEN.`
-        : "";
-      const reason = e instanceof OfflineError ? "not cached and cannot be downloaded" : e.message;
-      notice(
-        `Could not get the weights with voice cloning (${reason}). Using ${formatAssetRef(fallback)} instead: ` +
-          `voice cloning from audio is unavailable; predefined voices and exported voice states still work.` +
-          gatedHint,
-      );
+      if (e instanceof OfflineError) break;
+      throw e;
     }
+  }
+  if (weights && firstFailure) {
+    const { ref, error } = firstFailure;
+    const gatedHint = ref.kind === "hf" && ref.repo === GATED_REPO
+      ? ` To enable it, accept the terms at https://huggingface.co/${GATED_REPO} and set HF_TOKEN.`
+      : "";
+    const reason = error instanceof OfflineError ? "not cached and cannot be downloaded" : error.message;
+    notice(
+      `Could not get the weights with voice cloning (${reason}). Using ${weights.source} instead: ` +
+        `voice cloning from audio is unavailable; predefined voices and exported voice states still work.` +
+        gatedHint,
+    );
   }
   if (!weights) missing.push(offlineWeights.join(" or "));
 
