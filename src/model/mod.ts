@@ -42,6 +42,7 @@ export {
   type TensorInfo,
   toBigInt64,
   toFloat32,
+  toFloat32Into,
   writeSafetensors,
 } from "./safetensors.ts";
 export { parseYaml, type YamlValue } from "./yaml.ts";

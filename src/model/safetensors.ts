@@ -524,6 +524,37 @@ export function toFloat32(t: { dtype: DType; bytes: Uint8Array }): Float32Array 
   }
 }
 
+/**
+ * Convert a float tensor's values into `out` (e.g. a view of wasm memory) without allocating: BF16 and F16 widen
+ * exactly, F64 rounds. `out` must hold at least the tensor's element count.
+ *
+ * @returns the number of elements written
+ * @throws {InvalidWeightsError} for integer or boolean dtypes
+ * @throws {RangeError} when `out` is too short
+ */
+export function toFloat32Into(t: { dtype: DType; bytes: Uint8Array }, out: Float32Array): number {
+  const size = DTYPE_SIZES[t.dtype];
+  const n = Math.floor(t.bytes.length / size);
+  if (out.length < n) throw new RangeError(`output of ${out.length} elements is too small for ${n}`);
+  switch (t.dtype) {
+    case "BF16": {
+      const b = aligned(t.bytes, 2);
+      const src = new Uint16Array(b.buffer, b.byteOffset, n);
+      const dst = new Uint32Array(out.buffer, out.byteOffset, n);
+      for (let i = 0; i < n; i++) dst[i] = src[i] << 16;
+      return n;
+    }
+    case "F32": {
+      const b = aligned(t.bytes, 4);
+      out.set(new Float32Array(b.buffer, b.byteOffset, n));
+      return n;
+    }
+    default:
+      out.set(toFloat32(t));
+      return n;
+  }
+}
+
 /** An I64 tensor's values as `BigInt64Array` (fresh copy). */
 export function toBigInt64(t: { dtype: DType; bytes: Uint8Array }): BigInt64Array {
   if (t.dtype !== "I64") throw new InvalidWeightsError(`expected an I64 tensor, got ${t.dtype}`);

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,6 +8,7 @@ import { fixtureUrl, readFixture } from "../support/fixtures.ts";
 import { FakeHub } from "./fake_hub.ts";
 import { fetchAsset, type FetchAssetOptions, resolveModel } from "../../src/model/assets.ts";
 import { BrowserCache, sha256Hex } from "../../src/model/cache.ts";
+import { openSafetensors, parseSafetensors } from "../../src/model/safetensors.ts";
 import type { ProgressEvent } from "../../src/model/download.ts";
 import { envFrom } from "../../src/model/env.ts";
 import { DownloadError, ModelFileError, OfflineError } from "../../src/errors.ts";
@@ -273,6 +274,32 @@ describe("downloads from a Hugging Face look-alike", () => {
     assert.deepEqual(await listFiles(cache), []);
     hub.fail(WEIGHTS, "error500");
     await assert.rejects(fetchAsset(spec, opts(cache)), { code: "http_error", status: 500 });
+  });
+
+  test("a safetensors file read straight from a URL", async () => {
+    const st = await openSafetensors(`${hub.hubUrl}/models/tiny/model.safetensors`);
+    assert.equal(st.tensors.length, 150);
+    assert.deepEqual(await st.read("flow_lm.bos_emb"), await parseSafetensors(tiny).read("flow_lm.bos_emb"));
+    await assert.rejects(openSafetensors(`${hub.hubUrl}/models/none.safetensors`), /HTTP 404/);
+  });
+
+  test("a model given as a YAML config file", async () => {
+    const dir = await tmpCache();
+    const cfg = JSON.parse(new TextDecoder().decode(tinyConfig));
+    const yaml = (v: unknown, ind = ""): string =>
+      Object.entries(v as Record<string, unknown>).map(([k, x]) =>
+        x !== null && typeof x === "object" && !Array.isArray(x)
+          ? `${ind}${k}:\n${yaml(x, ind + "  ")}`
+          : `${ind}${k}: ${Array.isArray(x) ? `[${x.join(", ")}]` : x === null ? "null" : String(x)}\n`
+      ).join("");
+    cfg.weights_path = fileURLToPath(fixtureUrl("model/tiny/model.safetensors"));
+    cfg.flow_lm.lookup_table.tokenizer_path = fileURLToPath(fixtureUrl("model/text/tokenizer.model"));
+    await writeFile(join(dir, "model.yaml"), "# a YAML config\n" + yaml(cfg));
+    const m = await resolveModel({ model: join(dir, "model.yaml") }, { cache: null, env: envFrom({}) });
+    assert.equal(m.configSource, join(dir, "model.yaml"));
+    assert.equal(m.config.mimi.frame_rate, 12.5);
+    assert.deepEqual(m.config.mimi.seanet.ratios, [6, 5, 4]);
+    assert.equal(m.weights.path, cfg.weights_path);
   });
 
   test("a missing local file is a typed error", async () => {

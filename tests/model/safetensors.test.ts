@@ -16,6 +16,7 @@ import {
   type TensorEntry,
   toBigInt64,
   toFloat32,
+  toFloat32Into,
   writeSafetensors,
 } from "../../src/model/safetensors.ts";
 import { InvalidWeightsError } from "../../src/errors.ts";
@@ -162,6 +163,17 @@ describe("float conversions", () => {
     assert.deepEqual(Array.from(bits.subarray(0, 4)), [0x3f80, 0x3f82, 0x3f81, 0x8000]);
     assert.ok(Number.isNaN(bf16ToFloat32(bits.subarray(4, 5))[0]));
     assert.equal(bits[5], 0x7f80);
+  });
+
+  test("toFloat32Into writes into a caller's buffer (BF16, F16, F32) and checks its length", () => {
+    const out = new Float32Array(6).fill(9);
+    const bf = new Uint8Array(new Uint16Array([0x3f80, 0xc020]).buffer);
+    assert.equal(toFloat32Into({ dtype: "BF16", bytes: bf }, out.subarray(1)), 2);
+    assert.deepEqual(Array.from(out), [9, 1, -2.5, 9, 9, 9]);
+    toFloat32Into({ dtype: "F16", bytes: new Uint8Array(new Uint16Array([0x3c00]).buffer) }, out.subarray(3));
+    toFloat32Into({ dtype: "F32", bytes: new Uint8Array(new Float32Array([0.25]).buffer) }, out.subarray(4));
+    assert.deepEqual(Array.from(out), [9, 1, -2.5, 1, 0.25, 9]);
+    assert.throws(() => toFloat32Into({ dtype: "BF16", bytes: bf }, new Float32Array(1)), RangeError);
   });
 
   test("toFloat32 handles a tensor at an odd byte offset", () => {
