@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { PocketTtsError } from "../errors.ts";
 import { type ResolvedAsset, type ResolvedModel, resolveModel } from "./assets.ts";
 import { builtinLanguage, builtinLanguageNames, DEFAULT_LANGUAGE } from "./builtin_configs.ts";
@@ -180,6 +179,7 @@ export async function runInfo(argv: string[], io?: InfoIo): Promise<number> {
     json?: boolean;
     help?: boolean;
   };
+  const { parseArgs } = await import("node:util");
   try {
     ({ values } = parseArgs({
       args,
