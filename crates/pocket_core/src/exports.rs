@@ -1,0 +1,160 @@
+//! Every `extern "C"` entry point of the wasm module: the whole TS ↔ wasm boundary in one file.
+//!
+//! Conventions: pointers are byte offsets into the instance's memory, sizes are element counts unless named
+//! `bytes`. Fallible exports return 1 / a non-null handle on success and 0 / null on failure, leaving a message
+//! for `last_error_*`. Handles are `Box` pointers owned by TS until passed to the matching `*_free`.
+
+use crate::error::{CoreError, set_last_error, with_last_error};
+use crate::kernels::{bf16, linear};
+use crate::memory::{allocate, release, slice, slice_mut};
+use crate::weights::{DType, with_store};
+
+/// Runs a fallible export body: `Ok` → its value, `Err` → records the message and returns `fail`.
+pub(crate) fn guard<T>(fail: T, body: impl FnOnce() -> crate::error::Result<T>) -> T {
+    match body() {
+        Ok(v) => v,
+        Err(e) => {
+            set_last_error(&e);
+            fail
+        }
+    }
+}
+
+/// Reads a UTF-8 string passed from TS.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes.
+pub(crate) unsafe fn str_arg<'a>(ptr: *const u8, len: usize) -> crate::error::Result<&'a str> {
+    std::str::from_utf8(unsafe { slice(ptr, len) }).map_err(|_| CoreError::new("string argument is not UTF-8"))
+}
+
+// ---- memory and diagnostics ----
+
+// Exported as `alloc`/`free` on wasm only: on the host these names would replace libc's allocator.
+#[cfg_attr(target_arch = "wasm32", unsafe(export_name = "alloc"))]
+pub extern "C" fn core_alloc(bytes: usize) -> *mut u8 {
+    allocate(bytes)
+}
+
+/// # Safety
+/// See [`release`].
+#[cfg_attr(target_arch = "wasm32", unsafe(export_name = "free"))]
+pub unsafe extern "C" fn core_free(ptr: *mut u8, bytes: usize) {
+    unsafe { release(ptr, bytes) }
+}
+
+/// 1 = simd128, 2 = simd128 + relaxed-simd (0 = host build).
+#[unsafe(no_mangle)]
+pub extern "C" fn core_variant() -> u32 {
+    crate::simd::variant()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn last_error_ptr() -> *const u8 {
+    with_last_error(|b| b.as_ptr())
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn last_error_len() -> usize {
+    with_last_error(|b| b.len())
+}
+
+// ---- kernels (exposed for tests and benchmarks) ----
+
+/// # Safety
+/// `src` holds `n` u16, `dst` room for `n` f32.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bf16_to_f32(src: *const u16, dst: *mut f32, n: usize) {
+    unsafe { bf16::bf16_to_f32(slice(src, n), slice_mut(dst, n)) }
+}
+
+/// # Safety
+/// As [`bf16_to_f32`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bf16_to_f32_ref(src: *const u16, dst: *mut f32, n: usize) {
+    unsafe { bf16::bf16_to_f32_ref(slice(src, n), slice_mut(dst, n)) }
+}
+
+/// Scalar reference `y[m×n] = x[m×k]·w[n×k]ᵀ (+ b)`; `b` may be null.
+///
+/// # Safety
+/// Buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn matmul_ref(
+    x: *const f32,
+    w: *const f32,
+    b: *const f32,
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
+    unsafe {
+        let bias = (!b.is_null()).then(|| slice(b, n));
+        linear::matmul_ref(slice(x, m * k), slice(w, n * k), bias, slice_mut(y, m * n), m, n, k)
+    }
+}
+
+/// Packs a row-major `[n_out, n_in]` weight (and optional bias, may be null) into a [`linear::Linear`].
+///
+/// # Safety
+/// Buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut linear::Linear {
+    unsafe {
+        let bias = (!b.is_null()).then(|| slice(b, n_out));
+        Box::into_raw(Box::new(linear::Linear::new(slice(w, n_out * n_in), bias, n_out, n_in)))
+    }
+}
+
+/// # Safety
+/// `h` from [`linear_new`], freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_free(h: *mut linear::Linear) {
+    if !h.is_null() {
+        drop(unsafe { Box::from_raw(h) })
+    }
+}
+
+/// `y[m×n_out] = x[m×n_in]·Wᵀ + b` with the packed SIMD kernel (GEMV when m = 1).
+///
+/// # Safety
+/// `h` live; buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_forward(h: *const linear::Linear, x: *const f32, y: *mut f32, m: usize) {
+    unsafe {
+        let l = &*h;
+        l.forward(slice(x, m * l.n_in), slice_mut(y, m * l.n_out), m)
+    }
+}
+
+// ---- weight store ----
+
+/// Adds one checkpoint tensor. `dtype`: 0 = F32, 1 = BF16, 2 = F16; `shape` holds `ndim` u32.
+///
+/// # Safety
+/// Buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn weights_add(
+    name: *const u8,
+    name_len: usize,
+    dtype: u32,
+    shape: *const u32,
+    ndim: usize,
+    bytes: *const u8,
+    n_bytes: usize,
+) -> u32 {
+    guard(0, || {
+        let name = unsafe { str_arg(name, name_len)? };
+        let shape: Vec<usize> = unsafe { slice(shape, ndim) }.iter().map(|&d| d as usize).collect();
+        let dtype = DType::from_code(dtype)?;
+        with_store(|s| s.add(name, dtype, &shape, unsafe { slice(bytes, n_bytes) }))?;
+        Ok(1)
+    })
+}
+
+/// Drops every tensor not yet taken by a model part.
+#[unsafe(no_mangle)]
+pub extern "C" fn weights_clear() {
+    with_store(|s| s.clear())
+}

@@ -1,0 +1,191 @@
+//! Linear layers `y = x · Wᵀ (+ b)`: the GEMV (one row) and small-batch GEMM every model part is built from.
+//! Convolutions reach it through im2col, transposed convolutions through a GEMM followed by overlap-add.
+//!
+//! Weights arrive as PyTorch's row-major `[n_out, n_in]`. At load time they are packed into **panels** of
+//! [`PANEL`] output columns: panel `p` stores, for each input index `k`, the 16 weights `W[p·16 .. p·16+16][k]`
+//! contiguously. The whole matrix is then one sequential stream (what batch-1 decoding, which is memory-bound,
+//! needs), and a GEMM tile reuses each loaded panel row for several input rows. The last panel is zero-padded.
+
+use crate::simd::F32x4;
+
+/// Output columns per packed panel (four f32x4 accumulators per input row).
+pub const PANEL: usize = 16;
+
+/// Scalar reference: `y[m×n] = x[m×k] · w[n×k]ᵀ + bias`, with `w` row-major and unpacked.
+pub fn matmul_ref(x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], m: usize, n: usize, k: usize) {
+    for r in 0..m {
+        for c in 0..n {
+            let mut acc = 0.0f32;
+            for i in 0..k {
+                acc += x[r * k + i] * w[c * k + i];
+            }
+            y[r * n + c] = acc + bias.map_or(0.0, |b| b[c]);
+        }
+    }
+}
+
+/// A weight matrix packed for [`Linear::forward`].
+pub struct Linear {
+    pub n_out: usize,
+    pub n_in: usize,
+    panels: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
+impl Linear {
+    /// Packs a row-major `[n_out, n_in]` weight.
+    pub fn new(w: &[f32], bias: Option<&[f32]>, n_out: usize, n_in: usize) -> Self {
+        assert_eq!(w.len(), n_out * n_in, "linear weight size");
+        if let Some(b) = bias {
+            assert_eq!(b.len(), n_out, "linear bias size");
+        }
+        let n_panels = n_out.div_ceil(PANEL);
+        let mut panels = vec![0.0f32; n_panels * n_in * PANEL];
+        for c in 0..n_out {
+            let (p, lane) = (c / PANEL, c % PANEL);
+            let base = p * n_in * PANEL + lane;
+            for i in 0..n_in {
+                panels[base + i * PANEL] = w[c * n_in + i];
+            }
+        }
+        Self { n_out, n_in, panels, bias: bias.map(|b| b.to_vec()) }
+    }
+
+    /// Builds from a function giving `W[c][i]`: for weights that are not stored row-major (e.g. a transposed
+    /// convolution's `[in, out, k]`), without materialising the row-major copy.
+    pub fn from_fn(n_out: usize, n_in: usize, bias: Option<Vec<f32>>, w: impl Fn(usize, usize) -> f32) -> Self {
+        let n_panels = n_out.div_ceil(PANEL);
+        let mut panels = vec![0.0f32; n_panels * n_in * PANEL];
+        for c in 0..n_out {
+            let (p, lane) = (c / PANEL, c % PANEL);
+            let base = p * n_in * PANEL + lane;
+            for i in 0..n_in {
+                panels[base + i * PANEL] = w(c, i);
+            }
+        }
+        Self { n_out, n_in, panels, bias }
+    }
+
+    /// Bytes of packed weights (for memory accounting and bandwidth figures).
+    pub fn weight_bytes(&self) -> usize {
+        self.panels.len() * 4
+    }
+
+    /// `y[m×n_out] = x[m×n_in] · Wᵀ + b`. Rows of `x` and `y` are contiguous.
+    pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize) {
+        let (n, k) = (self.n_out, self.n_in);
+        assert!(x.len() >= m * k && y.len() >= m * n, "linear buffer sizes");
+        for p in 0..n.div_ceil(PANEL) {
+            let panel = &self.panels[p * k * PANEL..(p + 1) * k * PANEL];
+            let c0 = p * PANEL;
+            let width = PANEL.min(n - c0);
+            let mut r = 0;
+            while r + 2 <= m {
+                let acc = tile2(panel, &x[r * k..(r + 2) * k], k);
+                self.write_row(&acc[0], &mut y[r * n..], c0, width);
+                self.write_row(&acc[1], &mut y[(r + 1) * n..], c0, width);
+                r += 2;
+            }
+            if r < m {
+                let acc = tile1(panel, &x[r * k..(r + 1) * k], k);
+                self.write_row(&acc, &mut y[r * n..], c0, width);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn write_row(&self, acc: &[F32x4; 4], y_row: &mut [f32], c0: usize, width: usize) {
+        let mut out = [0.0f32; PANEL];
+        for (j, a) in acc.iter().enumerate() {
+            a.store(&mut out, j * 4);
+        }
+        if let Some(b) = &self.bias {
+            for j in 0..width {
+                out[j] += b[c0 + j];
+            }
+        }
+        y_row[c0..c0 + width].copy_from_slice(&out[..width]);
+    }
+}
+
+/// One input row against one panel: 4 accumulators, one pass over the panel.
+#[inline(always)]
+fn tile1(panel: &[f32], x: &[f32], k: usize) -> [F32x4; 4] {
+    let mut a = [F32x4::zero(); 4];
+    for i in 0..k {
+        let xv = F32x4::splat(x[i]);
+        let w = &panel[i * PANEL..i * PANEL + PANEL];
+        a[0] = xv.madd(F32x4::load(w, 0), a[0]);
+        a[1] = xv.madd(F32x4::load(w, 4), a[1]);
+        a[2] = xv.madd(F32x4::load(w, 8), a[2]);
+        a[3] = xv.madd(F32x4::load(w, 12), a[3]);
+    }
+    a
+}
+
+/// Two input rows against one panel: 8 accumulators; each loaded weight vector is used twice.
+#[inline(always)]
+fn tile2(panel: &[f32], x: &[f32], k: usize) -> [[F32x4; 4]; 2] {
+    let mut a = [F32x4::zero(); 4];
+    let mut b = [F32x4::zero(); 4];
+    let (x0, x1) = x.split_at(k);
+    for i in 0..k {
+        let u = F32x4::splat(x0[i]);
+        let v = F32x4::splat(x1[i]);
+        let w = &panel[i * PANEL..i * PANEL + PANEL];
+        let (w0, w1, w2, w3) = (F32x4::load(w, 0), F32x4::load(w, 4), F32x4::load(w, 8), F32x4::load(w, 12));
+        a[0] = u.madd(w0, a[0]);
+        a[1] = u.madd(w1, a[1]);
+        a[2] = u.madd(w2, a[2]);
+        a[3] = u.madd(w3, a[3]);
+        b[0] = v.madd(w0, b[0]);
+        b[1] = v.madd(w1, b[1]);
+        b[2] = v.madd(w2, b[2]);
+        b[3] = v.madd(w3, b[3]);
+    }
+    [a, b]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{max_rel_diff, random_vec};
+
+    fn check(m: usize, n: usize, k: usize, with_bias: bool) {
+        let w = random_vec(n * k, 1);
+        let x = random_vec(m * k, 2);
+        let b = random_vec(n, 3);
+        let bias = with_bias.then_some(&b[..]);
+        let mut want = vec![0.0; m * n];
+        let mut got = vec![0.0; m * n];
+        matmul_ref(&x, &w, bias, &mut want, m, n, k);
+        Linear::new(&w, bias, n, k).forward(&x, &mut got, m);
+        let rel = max_rel_diff(&got, &want);
+        assert!(rel < 1e-5, "m={m} n={n} k={k}: rel {rel}");
+    }
+
+    #[test]
+    fn gemv_shapes() {
+        check(1, 3072, 1024, false);
+        check(1, 1, 1024, true); // EOS head: a single output column
+        check(1, 33, 7, true);
+    }
+
+    #[test]
+    fn gemm_shapes() {
+        check(16, 2048, 512, false);
+        check(3, 40, 17, true);
+        check(5, 16, 1, false);
+    }
+
+    #[test]
+    fn from_fn_equals_row_major() {
+        let (n, k) = (20, 9);
+        let w = random_vec(n * k, 4);
+        let x = random_vec(3 * k, 5);
+        let (mut a, mut b) = (vec![0.0; 3 * n], vec![0.0; 3 * n]);
+        Linear::new(&w, None, n, k).forward(&x, &mut a, 3);
+        Linear::from_fn(n, k, None, |c, i| w[c * k + i]).forward(&x, &mut b, 3);
+        assert_eq!(a, b);
+    }
+}

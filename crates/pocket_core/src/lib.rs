@@ -1,0 +1,16 @@
+//! Pocket TTS compute core.
+//!
+//! Compiled to WebAssembly twice from the same source (simd128, and simd128 + relaxed-simd) and driven from TS
+//! through the raw exports in [`exports`]. Weights live in [`weights`] until model parts take them; streaming state
+//! belongs to per-stream state objects, never to the weights.
+
+pub mod error;
+pub mod exports;
+pub mod kernels;
+pub mod memory;
+pub mod params;
+pub mod simd;
+pub mod weights;
+
+#[cfg(test)]
+pub mod testing;
