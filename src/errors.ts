@@ -155,3 +155,20 @@ export class InvalidTokenIdError extends PocketTtsError {
     this.id = id;
   }
 }
+
+/**
+ * The WebAssembly core failed: the runtime lacks WebAssembly SIMD, the `.wasm` file could not be loaded, or a core
+ * call rejected its input (the message names the tensor, dimension or argument at fault).
+ */
+export class WasmCoreError extends PocketTtsError {
+  /**
+   * @param message description naming the problem
+   * @param code specific kind: `"wasm_unsupported"`, `"wasm_load"` or `"wasm_call"` (the default)
+   * @param options standard error options (`cause`)
+   */
+  constructor(message: string, code: "wasm_unsupported" | "wasm_load" | "wasm_call" = "wasm_call", options?: {
+    cause?: unknown;
+  }) {
+    super(code, message, options);
+  }
+}

@@ -1,4 +1,5 @@
-//! Every `extern "C"` entry point of the wasm module: the whole TS ↔ wasm boundary in one file.
+//! Every `extern "C"` entry point of the wasm module: the whole TS ↔ wasm boundary lives in this folder
+//! (`mod.rs`: memory, diagnostics, kernels and the weight store; one file per model part beside it).
 //!
 //! Conventions: pointers are byte offsets into the instance's memory, sizes are element counts unless named
 //! `bytes`. Fallible exports return 1 / a non-null handle on success and 0 / null on failure, leaving a message

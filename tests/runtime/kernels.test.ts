@@ -1,0 +1,79 @@
+// Kernel tests against the wasm build (both variants where the runtime runs them): the packed SIMD GEMV/GEMM
+// against the core's scalar reference and an independent float64 reference, and BF16 widening bit for bit.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { maxRelDiff, randomF32, sharedCore, testVariants } from "../support/core.ts";
+
+function matmulF64(x: Float32Array, w: Float32Array, b: Float32Array | null, m: number, n: number, k: number) {
+  const y = new Float64Array(m * n);
+  for (let r = 0; r < m; r++) {
+    for (let c = 0; c < n; c++) {
+      let acc = 0;
+      for (let i = 0; i < k; i++) acc += x[r * k + i] * w[c * k + i];
+      y[r * n + c] = acc + (b ? b[c] : 0);
+    }
+  }
+  return y;
+}
+
+const SHAPES: [number, number, number][] = [
+  [1, 3072, 1024], // FlowLM in_proj, batch 1 (GEMV)
+  [16, 2048, 512], // Mimi transformer FFN over 16 positions (GEMM)
+  [1, 1, 1024], // EOS head: one output column
+  [3, 37, 19], // odd rows, ragged last panel
+];
+
+for (const variant of testVariants) {
+  describe(`kernels (${variant})`, () => {
+    test("core reports its variant", async () => {
+      const core = await sharedCore(variant);
+      assert.equal(core.raw.core_variant(), variant === "relaxed" ? 2 : 1);
+    });
+
+    for (const [m, n, k] of SHAPES) {
+      test(`linear ${m}x${k}·${k}x${n} matches scalar and f64 references (rel 1e-5)`, async () => {
+        const core = await sharedCore(variant);
+        const x = randomF32(m * k, 1), w = randomF32(n * k, 2), b = randomF32(n, 3);
+        const xp = core.put(x), wp = core.put(w), bp = core.put(b);
+        const yp = core.alloc(m * n * 4), rp = core.alloc(m * n * 4);
+        const h = core.raw.linear_new(wp, bp, n, k);
+        core.raw.linear_forward(h, xp, yp, m);
+        core.raw.matmul_ref(xp, wp, bp, rp, m, n, k);
+        const got = core.f32(yp, m * n).slice(), ref = core.f32(rp, m * n).slice();
+        core.raw.linear_free(h);
+        for (const [p, bytes] of [[xp, x.byteLength], [wp, w.byteLength], [bp, b.byteLength]]) core.free(p, bytes);
+        core.free(yp, m * n * 4);
+        core.free(rp, m * n * 4);
+        const want = matmulF64(x, w, b, m, n, k);
+        assert.ok(maxRelDiff(got, want) < 1e-5, `simd vs f64: ${maxRelDiff(got, want)}`);
+        assert.ok(maxRelDiff(ref, want) < 1e-5, `scalar vs f64: ${maxRelDiff(ref, want)}`);
+      });
+    }
+
+    test("bf16 → f32 widening is exact for every bit pattern", async () => {
+      const core = await sharedCore(variant);
+      const n = 65536 + 3; // a ragged tail after the 8-wide SIMD steps
+      const src = new Uint16Array(n).map((_, i) => i & 0xffff);
+      const sp = core.put(src), dp = core.alloc(n * 4), rp = core.alloc(n * 4);
+      core.raw.bf16_to_f32(sp, dp, n);
+      core.raw.bf16_to_f32_ref(sp, rp, n);
+      const got = new Uint32Array(core.f32(dp, n).slice().buffer);
+      const ref = new Uint32Array(core.f32(rp, n).slice().buffer);
+      for (let i = 0; i < n; i++) {
+        const want = (src[i] << 16) >>> 0; // independent: the definition of BF16
+        if (got[i] !== want || ref[i] !== want) assert.fail(`pattern ${src[i]}: ${got[i]} / ${ref[i]} != ${want}`);
+      }
+      core.free(sp, n * 2);
+      core.free(dp, n * 4);
+      core.free(rp, n * 4);
+    });
+
+    test("a failing core call becomes a typed error naming the tensor", async () => {
+      const core = await sharedCore(variant);
+      await assert.rejects(
+        core.addWeight("bad.weight", "F32", [3], 8, () => {}),
+        (e: Error) => e.name === "WasmCoreError" && /bad\.weight/.test(e.message) && /8 bytes/.test(e.message),
+      );
+    });
+  });
+}
