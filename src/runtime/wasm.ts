@@ -73,7 +73,7 @@ export function resolveSimdVariant(simd: "auto" | SimdVariant = "auto", env?: st
   }
   if (wanted === "relaxed" && !supportsRelaxedSimd()) {
     throw new WasmCoreError(
-      "this runtime does not support WebAssembly relaxed SIMD; use simd: \"baseline\" (or \"auto\")",
+      'this runtime does not support WebAssembly relaxed SIMD; use simd: "baseline" (or "auto")',
       "wasm_unsupported",
     );
   }

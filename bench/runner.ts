@@ -1,0 +1,52 @@
+/**
+ * Runs the benchmark modules matching the filters given as arguments in *this* runtime and prints their results
+ * as one JSON array on the last line. `bench/main.ts` starts it under Deno, Bun and Node.
+ *
+ * @module
+ */
+
+import type { BenchResult } from "./support.ts";
+
+/** A benchmark module: the result-name prefixes it produces and how to load it. */
+interface BenchModule {
+  key: string;
+  prefixes: string[];
+  load: () => Promise<{ run: () => Promise<BenchResult[]> }>;
+}
+
+/** Every benchmark of the project, in a sensible reading order. */
+export const BENCHMARKS: BenchModule[] = [
+  { key: "kernels", prefixes: ["gemv", "gemm", "bf16"], load: () => import("./kernels.ts") },
+  { key: "text", prefixes: ["text"], load: () => import("./text.ts") },
+  { key: "model_load", prefixes: ["model"], load: () => import("./model_load.ts") },
+];
+
+/** True when a module or result name matches one of the filters (no filters: everything). */
+export function matches(filters: string[], ...names: string[]): boolean {
+  return filters.length === 0 || filters.some((f) => names.some((n) => n.includes(f) || f.includes(n)));
+}
+
+/** Runs the matching benchmarks and returns their results. */
+export async function runBenchmarks(filters: string[], log: (s: string) => void = () => {}): Promise<BenchResult[]> {
+  const out: BenchResult[] = [];
+  for (const b of BENCHMARKS) {
+    if (!matches(filters, b.key, ...b.prefixes)) continue;
+    log(`running ${b.key}`);
+    const results = await (await b.load()).run();
+    out.push(...results.filter((r) => matches(filters, b.key, r.name)));
+  }
+  return out;
+}
+
+function args(): string[] {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return g.Deno ? g.Deno.args : g.process.argv.slice(2);
+}
+
+// Run when executed directly (Deno/Bun set import.meta.main; the Node bundle passes --run).
+if (import.meta.main || args().includes("--run")) {
+  const filters = args().filter((a) => a !== "--run");
+  const results = await runBenchmarks(filters, (s) => console.error(s));
+  console.log(JSON.stringify(results));
+}
