@@ -6,6 +6,8 @@
 
 pub mod error;
 pub mod exports;
+pub mod flow_head;
+pub mod flow_lm;
 pub mod kernels;
 pub mod memory;
 pub mod params;

@@ -5,6 +5,8 @@
 //! `bytes`. Fallible exports return 1 / a non-null handle on success and 0 / null on failure, leaving a message
 //! for `last_error_*`. Handles are `Box` pointers owned by TS until passed to the matching `*_free`.
 
+pub mod flow_lm;
+
 use crate::error::{CoreError, set_last_error, with_last_error};
 use crate::kernels::{bf16, linear};
 use crate::memory::{allocate, release, slice, slice_mut};
