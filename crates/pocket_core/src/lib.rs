@@ -4,13 +4,17 @@
 //! through the raw exports in [`exports`]. Weights live in [`weights`] until model parts take them; streaming state
 //! belongs to per-stream state objects, never to the weights.
 
+pub mod conv;
 pub mod error;
 pub mod exports;
 pub mod flow_head;
 pub mod flow_lm;
 pub mod kernels;
 pub mod memory;
+pub mod mimi;
+pub mod mimi_transformer;
 pub mod params;
+pub mod seanet;
 pub mod simd;
 pub mod weights;
 

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod attention;
 pub mod bf16;
+pub mod conv;
 pub mod linear;
 pub mod norm;
 pub mod rope;
