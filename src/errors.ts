@@ -172,3 +172,33 @@ export class WasmCoreError extends PocketTtsError {
     super(code, message, options);
   }
 }
+
+/** The specific kinds of {@link InvalidAudioError}. */
+export type InvalidAudioCode =
+  | "not_wav"
+  | "truncated_wav"
+  | "missing_wav_chunk"
+  | "unsupported_wav"
+  | "invalid_wav"
+  | "invalid_audio";
+
+/**
+ * Audio bytes or audio arguments cannot be used. Codes:
+ * - `"not_wav"`: the bytes are not a RIFF/WAVE file;
+ * - `"truncated_wav"`: the file ends inside its RIFF header or `fmt ` chunk, or is cut before its `data` chunk;
+ * - `"missing_wav_chunk"`: there is no `fmt ` or no `data` chunk;
+ * - `"unsupported_wav"`: a format code, bit depth or container (RIFX, RF64) this decoder does not read;
+ * - `"invalid_wav"`: a `fmt ` chunk with zero channels, a zero sample rate or a malformed extension;
+ * - `"invalid_audio"`: an argument given to the encoder is out of range (sample rate, channel count, sample count).
+ */
+export class InvalidAudioError extends PocketTtsError {
+  /**
+   * Create an audio error.
+   *
+   * @param code specific kind of failure (see the class description)
+   * @param message description naming the problem
+   */
+  constructor(code: InvalidAudioCode, message: string) {
+    super(code, message);
+  }
+}
