@@ -64,7 +64,7 @@ pub struct MimiDecoder {
     seanet: SeanetDecoder,
     /// `(mean, std)` when inputs are normalised latents.
     latent_stats: Option<(Vec<f32>, Vec<f32>)>,
-    /// Newline-separated tap names, in tap order.
+    /// Tap names and channel counts, one `name channels` line per tap, in tap order.
     pub tap_names: String,
     tap_shapes: Vec<(usize, usize)>,
 }
@@ -111,6 +111,8 @@ impl MimiDecoder {
         }
         names.extend(seanet.tap_names.iter().cloned());
         shapes.extend(seanet.tap_shapes(stride));
+        // "name channels" per line: enough for TS to shape each tap.
+        let names: Vec<String> = names.iter().zip(&shapes).map(|(n, &(_, c))| format!("{n} {c}")).collect();
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             latent_dim,

@@ -48,13 +48,13 @@ impl TransformerConfig {
             max_period: p.f32("max_period")?,
             layer_scale: p.bool("layer_scale")?,
         };
-        if c.d_model == 0 || c.num_heads == 0 || c.d_model % c.num_heads != 0 || (c.d_model / c.num_heads) % 2 != 0 {
+        if c.d_model == 0 || c.num_heads == 0 || !c.d_model.is_multiple_of(c.num_heads) || !(c.d_model / c.num_heads).is_multiple_of(2) {
             return Err(CoreError::new(format!(
                 "transformer d_model {} must split into {} heads of an even size",
                 c.d_model, c.num_heads
             )));
         }
-        if c.dim_feedforward == 0 || c.context == 0 || !(c.max_period > 1.0) {
+        if c.dim_feedforward == 0 || c.context == 0 || c.max_period.is_nan() || c.max_period <= 1.0 {
             return Err(CoreError::new("transformer dim_feedforward, context and max_period must be positive"));
         }
         if c.d_model > 1 << 14 || c.dim_feedforward > 1 << 16 || c.context > 1 << 16 || c.num_layers > 64 {

@@ -6,6 +6,7 @@
 //! for `last_error_*`. Handles are `Box` pointers owned by TS until passed to the matching `*_free`.
 
 pub mod flow_lm;
+pub mod mimi;
 
 use crate::error::{CoreError, set_last_error, with_last_error};
 use crate::kernels::{bf16, linear};

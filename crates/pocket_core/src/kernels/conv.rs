@@ -221,15 +221,15 @@ impl Conv1dGemm {
         let row = self.k * self.c_in;
         match &self.lin {
             None if self.dilation == 1 => {
-                for t in 0..t_out {
+                for (t, yt) in y[..t_out].iter_mut().enumerate() {
                     let s = t * self.stride * self.c_in;
-                    y[t] = dot(&x[s..s + row], &self.row) + self.bias0;
+                    *yt = dot(&x[s..s + row], &self.row) + self.bias0;
                 }
             }
             None => {
                 im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
-                for t in 0..t_out {
-                    y[t] = dot(&cols[t * row..(t + 1) * row], &self.row) + self.bias0;
+                for (yt, c) in y[..t_out].iter_mut().zip(cols.chunks_exact(row)) {
+                    *yt = dot(c, &self.row) + self.bias0;
                 }
             }
             Some(lin) => {

@@ -1,0 +1,378 @@
+/**
+ * The Mimi decoder in the wasm core: latent frames (12.5 Hz, 32 values each) → 24 kHz audio, 1920 samples per
+ * frame, streaming.
+ *
+ * A {@link MimiDecoder} owns the packed weights (taken once from the core's weight store, which must hold the
+ * checkpoint's `mimi.*` tensors); each {@link MimiDecoderState} is one audio stream (one text chunk in the
+ * reference) with its own carried convolution state and transformer KV ring. Decoding frame by frame or several
+ * frames at once gives the same audio (up to float rounding).
+ *
+ * **Input space.** `decode` takes **de-normalised** latents `z = latent · emb_std + emb_mean` (what upstream's
+ * `mimi.decode_from_latent` takes, the golden `latent` tensor), unless the decoder was created with
+ * `latentStats`: then it takes **normalised** latents (FlowLM's output space) and de-normalises them itself.
+ *
+ * @example
+ * ```ts
+ * const core = await loadCore();
+ * await loadWeightsIntoCore(core, reader, (n) => n.startsWith("mimi."));
+ * const decoder = MimiDecoder.create(core, config, {
+ *   latentStats: { mean: await reader.float32("flow_lm.emb_mean"), std: await reader.float32("flow_lm.emb_std") },
+ * });
+ * const stream = decoder.createState();
+ * const audio = stream.decode(latent); // one frame in (32 values), 1920 samples out
+ * ```
+ *
+ * @module
+ */
+
+import { ConfigError, WasmCoreError } from "../errors.ts";
+import type { PocketTtsConfig } from "../model/config.ts";
+import type { PocketCore } from "./wasm.ts";
+
+/** The core exports this wrapper uses (see `crates/pocket_core/src/exports/mimi.rs`). */
+interface MimiExports {
+  mimi_decoder_new(params: number, len: number): number;
+  mimi_decoder_free(h: number): void;
+  mimi_decoder_set_latent_stats(h: number, mean: number, std: number): number;
+  mimi_decoder_frame_samples(h: number): number;
+  mimi_decoder_latent_dim(h: number): number;
+  mimi_decoder_weight_bytes(h: number): number;
+  mimi_decoder_macs_per_frame(h: number): number;
+  mimi_decoder_tap_names_ptr(h: number): number;
+  mimi_decoder_tap_names_len(h: number): number;
+  mimi_state_new(h: number, maxFrames: number): number;
+  mimi_state_free(s: number): void;
+  mimi_state_reset(s: number): number;
+  mimi_state_bytes(s: number): number;
+  mimi_state_position(s: number): number;
+  mimi_state_set_taps(h: number, s: number, on: number): number;
+  mimi_state_tap_ptr(s: number, id: number): number;
+  mimi_state_tap_len(s: number, id: number): number;
+  mimi_decode(h: number, s: number, latents: number, nFrames: number, out: number): number;
+}
+
+/** Options of {@link MimiDecoder.create}. */
+export interface MimiDecoderOptions {
+  /**
+   * The latent statistics (`flow_lm.emb_mean`, `flow_lm.emb_std`, `[latent_dim]` each). When given, `decode`
+   * takes normalised latents and computes `x · std + mean` itself; otherwise it takes de-normalised latents.
+   */
+  latentStats?: { mean: Float32Array; std: Float32Array };
+}
+
+/** Options of {@link MimiDecoder.createState}. */
+export interface MimiStateOptions {
+  /**
+   * Frames the state processes per internal step (default 1; 1…256). Scratch memory grows with it (about 4 MB per
+   * frame for the full-size model); longer `decode` calls are split into steps of this many frames.
+   */
+  maxFrames?: number;
+}
+
+/** One recorded intermediate output of the last `decode` call, time-major. */
+export interface MimiTap {
+  /** Time steps (rows). */
+  rows: number;
+  /** Channels (columns). */
+  channels: number;
+  /** `rows × channels` values, row by row (the transpose of the reference's `[C, T]`). */
+  data: Float32Array;
+}
+
+/**
+ * The hyper-parameter string the core's `mimi_decoder_new` takes, from a model config.
+ *
+ * @throws {ConfigError} for a config this decoder does not support (non-causal padding, transformer projections,
+ *   mismatched widths)
+ */
+export function mimiDecoderParams(config: PocketTtsConfig): string {
+  const m = config.mimi, sn = m.seanet, tr = m.transformer;
+  const outer = m.outer_dim ?? sn.dimension;
+  if (sn.pad_mode !== "constant") {
+    throw new ConfigError(
+      `mimi.seanet.pad_mode "${sn.pad_mode}" is not supported (only "constant")`,
+      "mimi.seanet.pad_mode",
+    );
+  }
+  if (tr.input_dimension !== tr.d_model || tr.output_dimensions.some((d) => d !== tr.d_model)) {
+    throw new ConfigError(
+      "Mimi transformer input/output projections are not supported (input_dimension and output_dimensions must " +
+        "equal d_model)",
+      "mimi.transformer.input_dimension",
+    );
+  }
+  if (m.quantizer.output_dimension !== outer) {
+    throw new ConfigError(
+      `mimi.quantizer.output_dimension ${m.quantizer.output_dimension} differs from outer_dim ${outer}`,
+      "mimi.quantizer.output_dimension",
+    );
+  }
+  const hop = sn.ratios.reduce((a, b) => a * b, 1);
+  const stride = m.sample_rate / hop / m.frame_rate;
+  if (!Number.isInteger(stride) || stride < 1) {
+    throw new ConfigError(
+      `sample_rate ${m.sample_rate} / hop ${hop} / frame_rate ${m.frame_rate} is not a whole upsampling stride`,
+      "mimi.frame_rate",
+    );
+  }
+  const p: Record<string, string | number> = {
+    latent_dim: m.quantizer.dimension,
+    outer_dim: outer,
+    stride,
+    d_model: tr.d_model,
+    num_heads: tr.num_heads,
+    num_layers: tr.num_layers,
+    dim_feedforward: tr.dim_feedforward,
+    context: tr.context,
+    max_period: tr.max_period,
+    layer_scale: tr.layer_scale === null ? 0 : 1,
+    dimension: sn.dimension,
+    channels: sn.channels,
+    n_filters: sn.n_filters,
+    ratios: sn.ratios.join(","),
+    kernel_size: sn.kernel_size,
+    residual_kernel_size: sn.residual_kernel_size,
+    last_kernel_size: sn.last_kernel_size,
+    n_residual_layers: sn.n_residual_layers,
+    dilation_base: sn.dilation_base,
+    compress: sn.compress,
+  };
+  return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/** The Mimi decoder's weights inside one core instance. */
+export class MimiDecoder {
+  /** The core instance the decoder lives in. */
+  readonly core: PocketCore;
+  /** Values per latent frame (32). */
+  readonly latentDim: number;
+  /** Audio samples per latent frame (1920). */
+  readonly frameSamples: number;
+  /** Whether `decode` takes normalised latents (created with `latentStats`). */
+  readonly normalisedInput: boolean;
+  /** Names of the intermediate outputs a state records with `setTaps(true)`, in order. */
+  readonly tapNames: readonly string[];
+  /** Channels of each tap, by name. */
+  readonly tapChannels: ReadonlyMap<string, number>;
+  #raw: MimiExports;
+  #handle: number;
+  #states = new Set<MimiDecoderState>();
+
+  private constructor(core: PocketCore, handle: number, normalised: boolean) {
+    this.core = core;
+    this.#raw = core.raw as unknown as MimiExports;
+    this.#handle = handle;
+    this.normalisedInput = normalised;
+    this.latentDim = this.#raw.mimi_decoder_latent_dim(handle);
+    this.frameSamples = this.#raw.mimi_decoder_frame_samples(handle);
+    const p = this.#raw.mimi_decoder_tap_names_ptr(handle), n = this.#raw.mimi_decoder_tap_names_len(handle);
+    const lines = new TextDecoder().decode(core.u8(p, n).slice()).split("\n");
+    this.tapNames = lines.map((l) => l.split(" ")[0]);
+    this.tapChannels = new Map(lines.map((l) => [l.split(" ")[0], Number(l.split(" ")[1])]));
+  }
+
+  /**
+   * Builds the decoder from the `mimi.*` tensors in `core`'s weight store (they are taken out of the store) and
+   * the config's hyper-parameters.
+   *
+   * @throws {ConfigError} for an unsupported config (see {@link mimiDecoderParams})
+   * @throws {WasmCoreError} when a tensor is missing or has the wrong shape (the message names it), or the latent
+   *   statistics have the wrong length
+   */
+  static create(core: PocketCore, config: PocketTtsConfig, options: MimiDecoderOptions = {}): MimiDecoder {
+    const raw = core.raw as unknown as MimiExports;
+    const [pp, pn] = core.putString(mimiDecoderParams(config));
+    let handle: number;
+    try {
+      handle = core.check(raw.mimi_decoder_new(pp, pn), "creating the Mimi decoder");
+    } finally {
+      if (pn) core.free(pp, pn);
+    }
+    const stats = options.latentStats;
+    if (stats) {
+      const n = config.mimi.quantizer.dimension;
+      if (stats.mean.length !== n || stats.std.length !== n) {
+        raw.mimi_decoder_free(handle);
+        throw new WasmCoreError(
+          `latentStats need ${n} values each (got mean ${stats.mean.length}, std ${stats.std.length})`,
+        );
+      }
+      const mp = core.put(stats.mean), sp = core.put(stats.std);
+      try {
+        core.check(raw.mimi_decoder_set_latent_stats(handle, mp, sp), "setting the latent statistics");
+      } catch (e) {
+        raw.mimi_decoder_free(handle);
+        throw e;
+      } finally {
+        core.free(mp, n * 4);
+        core.free(sp, n * 4);
+      }
+    }
+    return new MimiDecoder(core, handle, stats !== undefined);
+  }
+
+  /** Bytes of packed weights in wasm memory. */
+  get weightBytes(): number {
+    return this.#raw.mimi_decoder_weight_bytes(this.#live());
+  }
+
+  /** Multiply-accumulates per frame in the projections and convolutions (attention scores excluded). */
+  get macsPerFrame(): number {
+    return this.#raw.mimi_decoder_macs_per_frame(this.#live());
+  }
+
+  /**
+   * A new stream, starting at position 0 with zero state.
+   *
+   * @throws {WasmCoreError} when `maxFrames` is out of range or memory runs out
+   */
+  createState(options: MimiStateOptions = {}): MimiDecoderState {
+    const maxFrames = options.maxFrames ?? 1;
+    if (!Number.isInteger(maxFrames) || maxFrames < 1 || maxFrames > 256) {
+      throw new WasmCoreError(`maxFrames must be an integer in 1…256, got ${maxFrames}`);
+    }
+    const s = this.core.check(this.#raw.mimi_state_new(this.#live(), maxFrames), "creating a Mimi decoder state");
+    const state = new MimiDecoderState(this, this.#raw, this.#handle, s, maxFrames, () => this.#states.delete(state));
+    this.#states.add(state);
+    return state;
+  }
+
+  /** Frees the weights and every state still open. The decoder cannot be used afterwards. */
+  free(): void {
+    if (this.#handle === 0) return;
+    for (const s of [...this.#states]) s.free();
+    this.#raw.mimi_decoder_free(this.#handle);
+    this.#handle = 0;
+  }
+
+  #live(): number {
+    if (this.#handle === 0) throw new WasmCoreError("the Mimi decoder has been freed");
+    return this.#handle;
+  }
+}
+
+/** One audio stream of a {@link MimiDecoder}: carried state, KV ring and scratch, all in wasm memory. */
+export class MimiDecoderState {
+  /** The decoder this stream belongs to. */
+  readonly decoder: MimiDecoder;
+  /** Frames processed per internal step. */
+  readonly maxFrames: number;
+  #raw: MimiExports;
+  #dec: number;
+  #handle: number;
+  #in: number;
+  #out: number;
+  #inBytes: number;
+  #outBytes: number;
+  #onFree: () => void;
+
+  /** @internal use {@link MimiDecoder.createState}. */
+  constructor(
+    decoder: MimiDecoder,
+    raw: MimiExports,
+    dec: number,
+    handle: number,
+    maxFrames: number,
+    onFree: () => void,
+  ) {
+    this.decoder = decoder;
+    this.maxFrames = maxFrames;
+    this.#raw = raw;
+    this.#dec = dec;
+    this.#handle = handle;
+    this.#onFree = onFree;
+    this.#inBytes = maxFrames * decoder.latentDim * 4;
+    this.#outBytes = maxFrames * decoder.frameSamples * 4;
+    try {
+      this.#in = decoder.core.alloc(this.#inBytes);
+      this.#out = decoder.core.alloc(this.#outBytes);
+    } catch (e) {
+      raw.mimi_state_free(handle);
+      throw e;
+    }
+  }
+
+  /**
+   * Decodes `latents` (`F × latentDim` values, frame after frame; normalised or de-normalised as the decoder was
+   * created, see the module docs) into a new array of `F × frameSamples` samples, continuing the stream.
+   *
+   * @throws {WasmCoreError} when `latents` is not a whole number of frames or the state was freed
+   */
+  decode(latents: Float32Array): Float32Array {
+    const frames = Math.floor(latents.length / this.decoder.latentDim);
+    const out = new Float32Array(frames * this.decoder.frameSamples);
+    this.decodeInto(latents, out);
+    return out;
+  }
+
+  /**
+   * As {@link decode}, writing into `out` (at least `F × frameSamples` values): no allocation at all.
+   *
+   * @throws {WasmCoreError} when `latents` is not a whole number of frames, `out` is too short or the state was
+   *   freed
+   */
+  decodeInto(latents: Float32Array, out: Float32Array): void {
+    const h = this.#live();
+    const { latentDim, frameSamples, core } = this.decoder;
+    if (latents.length % latentDim !== 0) {
+      throw new WasmCoreError(`latents hold ${latents.length} values, not a multiple of ${latentDim} per frame`);
+    }
+    const frames = latents.length / latentDim;
+    if (out.length < frames * frameSamples) {
+      throw new WasmCoreError(`audio buffer of ${out.length} samples is too short for ${frames} frames`);
+    }
+    for (let f0 = 0; f0 < frames; f0 += this.maxFrames) {
+      const f = Math.min(this.maxFrames, frames - f0);
+      core.f32(this.#in, f * latentDim).set(latents.subarray(f0 * latentDim, (f0 + f) * latentDim));
+      core.check(this.#raw.mimi_decode(this.#dec, h, this.#in, f, this.#out), "Mimi decode");
+      out.set(core.f32(this.#out, f * frameSamples), f0 * frameSamples);
+    }
+  }
+
+  /** Back to the start of a stream (position 0, zero state), keeping every buffer. */
+  reset(): void {
+    this.decoder.core.check(this.#raw.mimi_state_reset(this.#live()), "resetting the Mimi state");
+  }
+
+  /** Absolute 200 Hz position of the next step (16 per decoded frame). */
+  get position(): number {
+    return this.#raw.mimi_state_position(this.#live());
+  }
+
+  /** Bytes of state and scratch in wasm memory (excluding the I/O buffers). */
+  get bytes(): number {
+    return this.#raw.mimi_state_bytes(this.#live());
+  }
+
+  /** Records (`true`) or stops recording the intermediate outputs of each call (allocates on enabling). */
+  setTaps(on: boolean): void {
+    this.decoder.core.check(this.#raw.mimi_state_set_taps(this.#dec, this.#live(), on ? 1 : 0), "Mimi taps");
+  }
+
+  /** A copy of intermediate output `name` (see {@link MimiDecoder.tapNames}) of the last call, if recorded. */
+  tap(name: string): MimiTap | undefined {
+    const h = this.#live();
+    const id = this.decoder.tapNames.indexOf(name);
+    if (id < 0) return undefined;
+    const n = this.#raw.mimi_state_tap_len(h, id);
+    if (n === 0) return undefined;
+    const channels = this.decoder.tapChannels.get(name)!;
+    const data = this.decoder.core.f32(this.#raw.mimi_state_tap_ptr(h, id), n).slice();
+    return { rows: n / channels, channels, data };
+  }
+
+  /** Frees the state and its buffers. */
+  free(): void {
+    if (this.#handle === 0) return;
+    this.#raw.mimi_state_free(this.#handle);
+    this.decoder.core.free(this.#in, this.#inBytes);
+    this.decoder.core.free(this.#out, this.#outBytes);
+    this.#handle = 0;
+    this.#onFree();
+  }
+
+  #live(): number {
+    if (this.#handle === 0) throw new WasmCoreError("the Mimi decoder state has been freed");
+    return this.#handle;
+  }
+}
