@@ -202,3 +202,27 @@ export class InvalidAudioError extends PocketTtsError {
     super(code, message);
   }
 }
+
+/**
+ * A voice file cannot be used: it is not a voice state (KV cache, any of the reference's formats) or an audio-prompt
+ * file, its tensors disagree with each other, or it was made for another model (other layer count, heads, head
+ * size or width: code `"voice_model_mismatch"`; or other weights, detected from its first position).
+ */
+export class InvalidVoiceError extends PocketTtsError {
+  /** The file (path or name) being read, when known. */
+  file?: string;
+
+  /**
+   * @param message description naming the problem (and the tensor, when there is one)
+   * @param code `"invalid_voice"` (malformed) or `"voice_model_mismatch"` (made for another model)
+   * @param details the file and the underlying error
+   */
+  constructor(
+    message: string,
+    code: "invalid_voice" | "voice_model_mismatch" = "invalid_voice",
+    details: { file?: string; cause?: unknown } = {},
+  ) {
+    super(code, message, { cause: details.cause });
+    this.file = details.file;
+  }
+}

@@ -1,0 +1,42 @@
+// FlowLM and the flow head on the full-size config (synthetic weights, generated on demand) against the golden
+// vectors, both wasm variants: flow head and LSD, teacher-forced steps after the 2 s voice, voice prefill from the
+// audio prompt, voice import/export. One model per variant, freed at the end (about 360 MB of f32 weights).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { FlowLM } from "../../src/runtime/flow_lm.ts";
+import { testVariants } from "../support/core.ts";
+import { flowHeadTests, teacherForcedTest, voiceStateTests } from "./golden_cases.ts";
+import { loadFlowLM } from "./support.ts";
+
+for (const variant of testVariants) {
+  describe(`FlowLM full (${variant})`, () => {
+    let built: Promise<FlowLM> | null = null;
+    const model = () => (built ??= loadFlowLM("full", variant));
+
+    test("builds from the full checkpoint: dimensions and bytes read per AR step", async () => {
+      const m = await model();
+      assert.deepEqual(
+        [m.dims.dModel, m.dims.numHeads, m.dims.headDim, m.dims.numLayers, m.dims.ffnDim, m.dims.flowDim],
+        [1024, 16, 64, 6, 4096, 512],
+      );
+      assert.ok(m.hasBosBeforeVoice && m.insertBosBeforeVoice);
+      // transformer 75,497,472 + input_linear 32,768 + out_eos 1,024 + flow head without its time embedders
+      // (cond 524,288 + input 16,384 + 6 × 1,310,720 + final 524,288 + 16,384 rows padded to 32): f32 bytes
+      const transformer = 6 * (3072 + 1024 + 4096 + 4096) * 1024;
+      const flow = 512 * 1024 + 512 * 32 + 6 * (1536 + 512 + 512) * 512 + 1024 * 512 + 32 * 512;
+      assert.equal(m.stepWeightBytes, 4 * (transformer + 1024 * 32 + 1024 + flow));
+    });
+
+    flowHeadTests("full", model);
+    teacherForcedTest("full", "flowlm_voice", "full/voice_state_2s.safetensors", model);
+    voiceStateTests("full", model);
+
+    test("free releases the model", async () => {
+      const m = await model();
+      const st = m.createState();
+      m.free();
+      assert.throws(() => st.offset, /freed/);
+      built = null;
+    });
+  });
+}
