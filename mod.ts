@@ -16,6 +16,16 @@ export * from "./src/errors.ts";
 export { prepareText, SentencePieceTokenizer, splitIntoChunks } from "./src/text/mod.ts";
 export type { PreparedText, PrepareTextOptions, SplitIntoChunksOptions, TextChunk } from "./src/text/mod.ts";
 export { VERSION } from "./src/version.ts";
+export { checkVoiceFits, parseVoiceFile, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";
+export type {
+  AudioPromptVoiceFile,
+  KvVoiceFile,
+  VoiceFile,
+  VoiceKvState,
+  VoiceModelShape,
+} from "./src/voice/voice_state.ts";
+export { GaussianNoise } from "./src/generate/noise.ts";
+export type { GaussianNoiseOptions } from "./src/generate/noise.ts";
 
 if (import.meta.main) {
   const { runCli } = await import("./src/cli.ts");

@@ -183,7 +183,14 @@ pub struct FlowHead {
 
 impl FlowHead {
     /// Takes `{prefix}.*` (e.g. `flow_lm.flow_net`) from the store.
-    pub fn load(s: &mut WeightStore, prefix: &str, d_model: usize, dim: usize, depth: usize, ldim: usize) -> Result<Self> {
+    pub fn load(
+        s: &mut WeightStore,
+        prefix: &str,
+        d_model: usize,
+        dim: usize,
+        depth: usize,
+        ldim: usize,
+    ) -> Result<Self> {
         let te = [
             TimestepEmbedder::load(s, &format!("{prefix}.time_embed.0"), dim)?,
             TimestepEmbedder::load(s, &format!("{prefix}.time_embed.1"), dim)?,
@@ -236,7 +243,11 @@ impl FlowHead {
     pub fn weight_bytes(&self) -> usize {
         self.cond_embed.weight_bytes()
             + self.input_proj.weight_bytes()
-            + self.blocks.iter().map(|b| b.mlp0.weight_bytes() + b.mlp2.weight_bytes() + b.ada.weight_bytes()).sum::<usize>()
+            + self
+                .blocks
+                .iter()
+                .map(|b| b.mlp0.weight_bytes() + b.mlp2.weight_bytes() + b.ada.weight_bytes())
+                .sum::<usize>()
             + self.final_ada.weight_bytes()
             + self.final_linear.weight_bytes()
     }
@@ -274,7 +285,8 @@ impl FlowHead {
             silu(&mut sc.u[..n]);
             blk.mlp2.forward(&sc.u[..n], &mut sc.u2[..n], b);
             for r in 0..b {
-                let (h, g, m) = (&mut sc.h[r * dim..(r + 1) * dim], &sc.u2[r * dim..], &sc.modulation[r * 3 * dim + 2 * dim..]);
+                let h = &mut sc.h[r * dim..(r + 1) * dim];
+                let (g, m) = (&sc.u2[r * dim..], &sc.modulation[r * 3 * dim + 2 * dim..]);
                 for i in 0..dim {
                     h[i] += m[i] * g[i];
                 }
@@ -293,9 +305,20 @@ impl FlowHead {
     ///
     /// `trace`, when given, receives `[te0, te1, t_combined, cond, y, h_in, res0 … res{depth−1}]`, each `[b, dim]`
     /// ([`trace_tensors`] of them).
-    pub fn forward(&mut self, c: &[f32], s: &[f32], t: &[f32], x: &[f32], v: &mut [f32], b: usize, trace: Option<&mut [f32]>) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &mut self,
+        c: &[f32],
+        s: &[f32],
+        t: &[f32],
+        x: &[f32],
+        v: &mut [f32],
+        b: usize,
+        trace: Option<&mut [f32]>,
+    ) {
         let (dim, ldim) = (self.dim, self.ldim);
-        assert!(c.len() >= b * self.d_model && s.len() >= b && t.len() >= b && x.len() >= b * ldim && v.len() >= b * ldim);
+        assert!(c.len() >= b * self.d_model && s.len() >= b && t.len() >= b, "flow head sizes");
+        assert!(x.len() >= b * ldim && v.len() >= b * ldim, "flow head sizes");
         self.ensure(b);
         let n = b * dim;
         let sc = &mut self.scratch;
@@ -357,5 +380,37 @@ impl FlowHead {
     /// call, first row.
     pub fn last_v(&self) -> &[f32] {
         &self.scratch.v[..self.ldim]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::random_vec;
+
+    #[test]
+    fn rms_norm_uses_unbiased_centred_variance_on_the_uncentred_input() {
+        let h0: Vec<f32> = random_vec(512, 3).iter().map(|v| v * 3.0 + 0.7).collect();
+        let alpha = random_vec(512, 4);
+        let mut h = h0.clone();
+        rms_norm_unbiased(&mut h, &alpha, 1e-5);
+        // torch: var(h) with N−1, then h · alpha · rsqrt(var + eps)
+        let n = h0.len() as f64;
+        let mean = h0.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = h0.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        for i in 0..512 {
+            let want = h0[i] as f64 * alpha[i] as f64 / (var + 1e-5).sqrt();
+            assert!((h[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "{i}: {} vs {want}", h[i]);
+        }
+    }
+
+    #[test]
+    fn modulate_reads_shift_and_scale_chunks() {
+        // two rows of width 2; modulation rows [shift | scale | gate]
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let m = [0.5, -0.5, 1.0, 0.0, 9.0, 9.0, 0.0, 1.0, -1.0, 2.0, 9.0, 9.0];
+        let mut u = [0.0; 4];
+        modulate(&x, &mut u, &m, 6, 0, 2, 2);
+        assert_eq!(u, [1.0 * 2.0 + 0.5, 2.0 * 1.0 - 0.5, 3.0 * 0.0 + 0.0, 4.0 * 3.0 + 1.0]);
     }
 }

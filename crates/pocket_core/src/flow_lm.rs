@@ -43,7 +43,8 @@ pub struct FlowLmConfig {
 }
 
 impl FlowLmConfig {
-    /// From `d_model=… num_heads=… num_layers=… ffn_dim=… flow_dim=… flow_depth=… ldim=… n_bins=… max_period=…`.
+    /// From `d_model=… num_heads=… num_layers=… ffn_dim=… flow_dim=… flow_depth=… ldim=… n_bins=…
+    /// max_period=…`.
     pub fn from_params(p: &Params) -> Result<Self> {
         let c = Self {
             d_model: p.usize("d_model")?,
@@ -294,7 +295,12 @@ impl FlowLm {
         let per_layer: usize = self
             .layers
             .iter()
-            .map(|l| l.in_proj.weight_bytes() + l.out_proj.weight_bytes() + l.linear1.weight_bytes() + l.linear2.weight_bytes())
+            .map(|l| {
+                l.in_proj.weight_bytes()
+                    + l.out_proj.weight_bytes()
+                    + l.linear1.weight_bytes()
+                    + l.linear2.weight_bytes()
+            })
             .sum();
         per_layer + self.input_linear.weight_bytes() + self.out_eos_w.len() * 4 + self.flow.weight_bytes()
     }
@@ -533,8 +539,11 @@ mod tests {
 
     pub(crate) fn tiny_config() -> FlowLmConfig {
         FlowLmConfig::from_params(
-            &Params::parse("d_model=64 num_heads=4 num_layers=2 ffn_dim=256 flow_dim=32 flow_depth=2 ldim=32 n_bins=4000 max_period=10000")
-                .unwrap(),
+            &Params::parse(
+                "d_model=64 num_heads=4 num_layers=2 ffn_dim=256 flow_dim=32 flow_depth=2 ldim=32 n_bins=4000 \
+                 max_period=10000",
+            )
+            .unwrap(),
         )
         .unwrap()
     }
@@ -598,7 +607,8 @@ mod tests {
         let mut lat = noise[..32].to_vec();
         m.decode_latent(&mut lat, 1).unwrap();
         assert!(max_rel_diff(&lat, &g["prefill_latent"].f32()) < 5e-6);
-        let (inp, c, eos, out) = (g["ar_input_latent"].f32(), g["ar_c"].f32(), g["ar_eos_logit"].f32(), g["ar_output_latent"].f32());
+        let (inp, c) = (g["ar_input_latent"].f32(), g["ar_c"].f32());
+        let (eos, out) = (g["ar_eos_logit"].f32(), g["ar_output_latent"].f32());
         for j in 0..24 {
             m.forward(&mut st, Input::Latents { rows: &inp[j * 32..(j + 1) * 32], t: 1 }).unwrap();
             assert_eq!(st.offset(), 72 + j);
