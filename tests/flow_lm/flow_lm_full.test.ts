@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { FlowLM } from "../../src/runtime/flow_lm.ts";
 import { testVariants } from "../support/core.ts";
-import { flowHeadTests, teacherForcedTest, voiceStateTests } from "./golden_cases.ts";
+import { flowHeadTests, teacherForcedTest, voiceCloneTest, voiceStateTests } from "./golden_cases.ts";
 import { loadFlowLM } from "./support.ts";
 
 for (const variant of testVariants) {
@@ -30,6 +30,7 @@ for (const variant of testVariants) {
     flowHeadTests("full", model);
     teacherForcedTest("full", "flowlm_voice", "full/voice_state_2s.safetensors", model);
     voiceStateTests("full", model);
+    voiceCloneTest("full", "full/voice_clone_2s.safetensors", "full/voice_state_2s.safetensors", model);
 
     test("free releases the model", async () => {
       const m = await model();

@@ -3,12 +3,17 @@
 // an audio prompt, voice import/export; plus state handling (clone, copy, capacity, errors).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { FlowLM } from "../../src/runtime/flow_lm.ts";
+import { type FlowLM, maxGenLen } from "../../src/runtime/flow_lm.ts";
 import { readVoiceFile } from "../../src/voice/voice_state.ts";
 import { readFixture } from "../support/fixtures.ts";
 import { maxRelDiff, testVariants } from "../support/core.ts";
-import { flowHeadTests, teacherForcedTest, voiceStateTests } from "./golden_cases.ts";
+import { flowHeadTests, teacherForcedTest, voiceCloneTest, voiceStateTests } from "./golden_cases.ts";
 import { loadFlowLM } from "./support.ts";
+
+test("max_gen_len = ceil((N/3 + 2)·12.5) for the golden chunks (7, 12, 20, 38, 50 tokens)", () => {
+  // golden MANIFEST: e2e chunks (7 → 55, 20 → 109, 50 → 234, 38 → 184) and flowlm cases (12 → 75)
+  assert.deepEqual([7, 12, 20, 38, 50].map((n) => maxGenLen(n)), [55, 75, 109, 184, 234]);
+});
 
 for (const variant of testVariants) {
   describe(`FlowLM tiny (${variant})`, () => {
@@ -19,6 +24,7 @@ for (const variant of testVariants) {
     teacherForcedTest("tiny", "flowlm_voice", "tiny/voice_state.safetensors", model);
     teacherForcedTest("tiny", "flowlm_text_only_temp0", null, model);
     voiceStateTests("tiny", model);
+    voiceCloneTest("tiny", "tiny/voice_clone.safetensors", "tiny/voice_state.safetensors", model);
 
     test("clone copies only the used prefix; chunks from a copied voice are independent and repeatable", async () => {
       const m = await model();

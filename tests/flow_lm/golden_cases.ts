@@ -18,6 +18,15 @@ function close(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, wha
   assert.ok(r <= tol, `${what}: relative difference ${r} > ${tol}`);
 }
 
+/**
+ * A single logit: its rounding error scales with the terms of its dot product, not with its value, so a logit
+ * near zero (0.027 for the full voice prefill) is compared with an absolute floor: `|got − want| ≤ tol·max(1, |want|)`.
+ */
+function closeLogit(got: number, want: number, tol: number, what: string): void {
+  const d = Math.abs(got - want);
+  assert.ok(d <= tol * Math.max(1, Math.abs(want)), `${what}: ${got} vs ${want} (difference ${d}, tolerance ${tol})`);
+}
+
 /** (a) The flow head alone (v and every intermediate) and LSD with 1, 2 and 4 steps. */
 export function flowHeadTests(size: Size, model: () => Promise<FlowLM>): void {
   const tol = TOL[size];
@@ -103,7 +112,7 @@ export function teacherForcedTest(
       close(trace.subarray(0, N * d), g.f32("prefill_text_embeddings"), 0, "prefill_text_embeddings (exact rows)");
       close(trace.subarray(N * d), g.f32("prefill_layer_out"), tol, "prefill_layer_out");
       close(m.lastC().c, g.f32("prefill_c"), tol, "prefill_c");
-      close([pre.eosLogit], g.f32("prefill_eos_logit"), tol, "prefill_eos_logit");
+      closeLogit(pre.eosLogit, g.f32("prefill_eos_logit")[0], tol, "prefill_eos_logit");
       close(pre.latent!, g.f32("prefill_latent"), tol, "prefill_latent");
       assert.equal(st.offset, meta.calls[0].offset_after);
 
@@ -175,6 +184,40 @@ export function voiceStateTests(size: Size, model: () => Promise<FlowLM>): void 
       const out = serializeVoiceState(st.exportVoice());
       assert.equal(out.length, bytes.length);
       assert.ok(out.every((b, i) => b === bytes[i]), "identical bytes");
+    } finally {
+      st.free();
+    }
+  });
+}
+
+/**
+ * (d) The FlowLM half of voice cloning: `conditioning = latentsᵀ · speaker_projᵀ`, then one prefill of
+ * `[bos_before_voice; conditioning]` (its `c`, EOS logit and discarded latent from `prefill_noise`) filling exactly
+ * the reference's voice state. Tolerance 2e-5 (README §4, voice_clone).
+ */
+export function voiceCloneTest(size: Size, cloneRel: string, stateRel: string, model: () => Promise<FlowLM>): void {
+  test(`${size}: ${cloneRel.split("/")[1]}: speaker projection, voice prefill (c, EOS, latent) and state (2e-5)`, async () => {
+    const m = await model();
+    const g = await readCase(cloneRel);
+    const [, inner, frames] = g.shape("latents");
+    const latents = g.f32("latents"); // [1, inner, F]
+    const rows = new Float32Array(frames * inner);
+    for (let f = 0; f < frames; f++) for (let i = 0; i < inner; i++) rows[f * inner + i] = latents[i * frames + f];
+    const conditioning = m.speakerProject(rows, frames);
+    close(conditioning, g.f32("conditioning"), 2e-5, "conditioning");
+    const st = m.createState();
+    try {
+      const r = st.prefillEmbeddings(g.f32("conditioning"), { bosBeforeVoice: true, x0: g.f32("prefill_noise") });
+      assert.equal(st.offset, frames + 1);
+      assert.equal(st.capacity, frames + 1);
+      close(m.lastC().c, g.f32("prefill_c"), 2e-5, "prefill_c");
+      closeLogit(r.eosLogit, g.f32("prefill_eos_logit")[0], 2e-5, "prefill_eos_logit");
+      close(r.latent!, g.f32("prefill_latent"), 2e-5, "prefill_latent");
+      const want = await readVoiceFile(await readFixture(stateRel), stateRel);
+      assert.equal(want.kind, "kv");
+      if (want.kind !== "kv") return;
+      const got = st.exportVoice();
+      for (let l = 0; l < m.dims.numLayers; l++) close(got.layers[l], want.state.layers[l], 2e-5, `layer ${l} cache`);
     } finally {
       st.free();
     }
