@@ -16,7 +16,7 @@ export * from "./src/errors.ts";
 export { prepareText, SentencePieceTokenizer, splitIntoChunks } from "./src/text/mod.ts";
 export type { PreparedText, PrepareTextOptions, SplitIntoChunksOptions, TextChunk } from "./src/text/mod.ts";
 export { VERSION } from "./src/version.ts";
-export { checkVoiceFits, parseVoiceFile, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";
+export { checkVoiceFits, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";
 export type {
   AudioPromptVoiceFile,
   KvVoiceFile,

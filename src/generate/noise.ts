@@ -30,7 +30,11 @@ const LN2 = 0.6931471805599453;
 export class Mulberry32 {
   #a: number;
 
-  /** @param seed any integer; only its low 32 bits are used */
+  /**
+   * A generator at the start of the stream of `seed`.
+   *
+   * @param seed any integer; only its low 32 bits are used
+   */
   constructor(seed: number) {
     this.#a = seed >>> 0;
   }
@@ -134,6 +138,8 @@ export class GaussianNoise {
   #spare: number | null = null;
 
   /**
+   * A stream at its start.
+   *
    * @param seed any integer (low 32 bits used)
    * @param temperature variance scale (≥ 0); the reference's default is 0.7
    * @param options optional clamp
