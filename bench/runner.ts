@@ -19,6 +19,7 @@ export const BENCHMARKS: BenchModule[] = [
   { key: "kernels", prefixes: ["gemv", "gemm", "bf16"], load: () => import("./kernels.ts") },
   { key: "text", prefixes: ["text"], load: () => import("./text.ts") },
   { key: "model_load", prefixes: ["model"], load: () => import("./model_load.ts") },
+  { key: "mimi", prefixes: ["mimi"], load: () => import("./mimi.ts") },
   { key: "flowlm", prefixes: ["flowlm"], load: () => import("./flow_lm.ts") },
 ];
 

@@ -63,6 +63,15 @@ impl F32x4 {
         }
     }
     #[inline(always)]
+    pub fn min(self, o: Self) -> Self {
+        Self(f32x4_pmin(self.0, o.0))
+    }
+    /// `2^n` for lanes holding whole numbers `n` in −126…127 (built from the exponent bits; used by `exp`).
+    #[inline(always)]
+    pub fn pow2i(self) -> Self {
+        Self(i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(self.0), i32x4_splat(127)), 23))
+    }
+    #[inline(always)]
     pub fn lanes(self) -> [f32; 4] {
         [
             f32x4_extract_lane::<0>(self.0),
@@ -110,6 +119,14 @@ impl F32x4 {
     #[inline(always)]
     pub fn madd(self, b: Self, c: Self) -> Self {
         Self(core::array::from_fn(|l| self.0[l] * b.0[l] + c.0[l]))
+    }
+    #[inline(always)]
+    pub fn min(self, o: Self) -> Self {
+        Self(core::array::from_fn(|l| if o.0[l] < self.0[l] { o.0[l] } else { self.0[l] }))
+    }
+    #[inline(always)]
+    pub fn pow2i(self) -> Self {
+        Self(self.0.map(|n| f32::from_bits(((n as i32 + 127) << 23) as u32)))
     }
     #[inline(always)]
     pub fn lanes(self) -> [f32; 4] {
