@@ -408,8 +408,12 @@ impl FlowLm {
             tr.clear();
             tr.extend_from_slice(&self.scratch.x[..t * d]);
         }
-        for (l, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
-            layer_forward(l, cache, &mut self.scratch, &self.rope, t, d, self.cfg.ffn_dim);
+        let n_layers = self.layers.len();
+        for (i, (l, cache)) in self.layers.iter().zip(state.caches.iter_mut()).enumerate() {
+            // Only the last row's output is used: after the last layer's attention (which still caches every
+            // row's K/V), the remaining work is done for that row alone, unless every row is being traced.
+            let last_only = i + 1 == n_layers && self.trace.is_none();
+            layer_forward(l, cache, &mut self.scratch, &self.rope, t, d, self.cfg.ffn_dim, last_only);
             if let Some(tr) = self.trace.as_mut() {
                 tr.extend_from_slice(&self.scratch.x[..t * d]);
             }
@@ -433,8 +437,20 @@ impl FlowLm {
     }
 }
 
-/// One pre-norm transformer layer over the `t` rows of `sc.x` (in place), appending K/V to `cache`.
-fn layer_forward(l: &Layer, cache: &mut KvCache, sc: &mut Scratch, rope: &[f32], t: usize, d: usize, ffn: usize) {
+/// One pre-norm transformer layer over the `t` rows of `sc.x` (in place), appending K/V to `cache`. With
+/// `last_only`, everything after the K/V append (attention, `out_proj`, FFN) runs for the last row only (its
+/// result is identical: rows are independent there), leaving the other rows of `sc.x` stale.
+#[allow(clippy::too_many_arguments)]
+fn layer_forward(
+    l: &Layer,
+    cache: &mut KvCache,
+    sc: &mut Scratch,
+    rope: &[f32],
+    t: usize,
+    d: usize,
+    ffn: usize,
+    last_only: bool,
+) {
     let (h, hd) = (cache.heads, cache.head_dim);
     let pos0 = cache.offset;
     let n = t * d;
@@ -449,16 +465,20 @@ fn layer_forward(l: &Layer, cache: &mut KvCache, sc: &mut Scratch, rope: &[f32],
     apply_rope(&mut sc.q[..n], t, h, hd, pos0, rope);
     apply_rope(&mut sc.k[..n], t, h, hd, pos0, rope);
     cache.append(&sc.k[..n], &sc.v[..n], t);
-    attention(&sc.q[..n], cache, t, None, &mut sc.attn[..n], &mut sc.scores);
-    l.out_proj.forward(&sc.attn[..n], &mut sc.tmp[..n], t);
-    for (x, y) in sc.x[..n].iter_mut().zip(&sc.tmp[..n]) {
+    // queries (and everything after) for rows r0..t: the last `tq` positions of the cache
+    let r0 = if last_only { t - 1 } else { 0 };
+    let (tq, m) = (t - r0, (t - r0) * d);
+    attention(&sc.q[r0 * d..n], cache, tq, None, &mut sc.attn[..m], &mut sc.scores);
+    l.out_proj.forward(&sc.attn[..m], &mut sc.tmp[..m], tq);
+    let x = &mut sc.x[r0 * d..n];
+    for (x, y) in x.iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
-    layer_norm(&sc.x[..n], &mut sc.xn[..n], d, Some(&l.norm2_w), Some(&l.norm2_b), LN_EPS);
-    l.linear1.forward(&sc.xn[..n], &mut sc.hid[..t * ffn], t);
-    gelu_tanh(&mut sc.hid[..t * ffn]);
-    l.linear2.forward(&sc.hid[..t * ffn], &mut sc.tmp[..n], t);
-    for (x, y) in sc.x[..n].iter_mut().zip(&sc.tmp[..n]) {
+    layer_norm(x, &mut sc.xn[..m], d, Some(&l.norm2_w), Some(&l.norm2_b), LN_EPS);
+    l.linear1.forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq);
+    gelu_tanh(&mut sc.hid[..tq * ffn]);
+    l.linear2.forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq);
+    for (x, y) in sc.x[r0 * d..n].iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
 }
@@ -643,6 +663,22 @@ mod tests {
         want.read_layer(0, &mut b).unwrap();
         let (k0, v0) = (&b[..64], &b[59 * 64..59 * 64 + 64]);
         assert!(max_rel_diff(&kv[..64], k0) < 1e-5 && max_rel_diff(&kv[64..], v0) < 1e-5);
+    }
+
+    #[test]
+    fn last_layer_shortcut_gives_the_same_c_and_cache() {
+        let mut m = tiny();
+        let ids: Vec<u32> = (0..13).map(|i| (i * 97 + 5) % 4001).collect();
+        let (mut a, mut b) = (m.new_state(0), m.new_state(0));
+        m.forward(&mut a, Input::Tokens(&ids)).unwrap(); // last layer for the last row only
+        let (ca, ea) = (m.last_c().to_vec(), m.last_eos());
+        m.trace = Some(vec![]); // every row through every layer
+        m.forward(&mut b, Input::Tokens(&ids)).unwrap();
+        assert_eq!((m.last_c(), m.last_eos()), (&ca[..], ea));
+        let (mut ka, mut kb) = (vec![0.0; 2 * 13 * 64], vec![0.0; 2 * 13 * 64]);
+        a.read_layer(1, &mut ka).unwrap();
+        b.read_layer(1, &mut kb).unwrap();
+        assert_eq!(ka, kb);
     }
 
     #[test]
