@@ -5,8 +5,16 @@
  *
  * @example
  * ```ts
- * import { prepareText } from "@pocket/tts";
- * console.log(prepareText("hello world").text); // "Hello world."
+ * import { encodeWav, TTSModel } from "@pocket/tts";
+ *
+ * const tts = await TTSModel.load();                 // English; downloaded from Hugging Face on first use
+ * const voice = await tts.loadVoice("alba");
+ * for await (const frame of tts.stream("Hello world.", { voice })) {
+ *   // a Float32Array of 1920 samples (80 ms at 24 kHz), as soon as it is generated
+ * }
+ * const audio = await tts.generate("Hello again.", { voice });
+ * await Deno.writeFile("hello.wav", encodeWav(audio, tts.sampleRate));
+ * tts.dispose();
  * ```
  *
  * @module
@@ -16,6 +24,12 @@ export * from "./src/errors.ts";
 export { prepareText, SentencePieceTokenizer, splitIntoChunks } from "./src/text/mod.ts";
 export type { PreparedText, PrepareTextOptions, SplitIntoChunksOptions, TextChunk } from "./src/text/mod.ts";
 export { VERSION } from "./src/version.ts";
+export { TTSModel, Voice } from "./src/generate/tts_model.ts";
+export type { GenerateOptions, TTSModelLoadOptions } from "./src/generate/tts_model.ts";
+export type { ChunkReport } from "./src/generate/generation.ts";
+export { decodeWav, encodeWav, toMono, WavStreamWriter } from "./src/audio/mod.ts";
+export type { DecodedWav, EncodeWavOptions, WavSampleFormat } from "./src/audio/mod.ts";
+export { BUILTIN_LANGUAGES, PREDEFINED_VOICES } from "./src/model/builtin_configs.ts";
 export { checkVoiceFits, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";
 export type {
   AudioPromptVoiceFile,

@@ -1,15 +1,21 @@
 /**
- * The command-line interface: `deno run -A mod.ts [options] "text"` and `deno run -A mod.ts info …`.
- * Bad input ends with a one-line `error: …` on stderr and exit code 1, never a stack trace.
+ * The command-line interface: `deno run -A mod.ts [options] "text"` (also `bun mod.ts …`) writes speech to a WAV
+ * file, or streams it to stdout with `-o -`; `deno run -A mod.ts info …` validates a model. Bad input ends with a
+ * one-line `error: …` on stderr and exit code 1, never a stack trace.
  *
  * @module
  */
 
-import { PocketTtsError } from "./errors.ts";
+import { parseArgs } from "node:util";
+import { ConfigError, PocketTtsError } from "./errors.ts";
 import { runInfo } from "./model/info.ts";
+import { createProgressBar } from "./model/progress_bar.ts";
+import { parseSafetensors, toFloat32 } from "./model/safetensors.ts";
+import { WavStreamWriter } from "./audio/wav.ts";
+import { TTSModel } from "./generate/tts_model.ts";
 import { VERSION } from "./version.ts";
 
-/** Where the CLI writes; injectable for tests. */
+/** Where the CLI reads and writes; injectable for tests. */
 export interface CliIo {
   stdout: (s: string) => void;
   stderr: (s: string) => void;
@@ -22,42 +28,234 @@ const defaultIo: CliIo = {
 
 /** The `--help` text. */
 export const USAGE = `Usage: pocket-tts [options] [TEXT | -]
-       pocket-tts info [--model DIR|URL | --language NAME]
+       pocket-tts info [--model DIR|URL | --language NAME] [--offline] [--json]
 
-Speak TEXT (or stdin with -) and write a WAV file.
-
-Subcommands:
-  info                 Resolve and validate a model's files without generating
+Speak TEXT (or standard input with -) with Kyutai's Pocket TTS and write a 24 kHz WAV file.
 
 Options:
-  -h, --help           Show this help
-  --version            Show the version`;
+  --text TEXT               The text (instead of the positional argument)
+  --voice NAME|FILE|URL     Predefined voice name or voice file (default: the language's default voice)
+  --language NAME           Published language (default: english)
+  --model DIR|URL           Custom model: a directory or URL holding config.json, weights and tokenizer
+  -o, --output-path FILE    Output WAV (default ./tts_output.wav; - streams the WAV to stdout)
+  --temperature T           Noise temperature (default: the model's, else 0.7)
+  --lsd-decode-steps N      Flow-head decoding steps (default 1)
+  --eos-threshold X         End-of-speech logit threshold (default -4)
+  --frames-after-eos N      Frames generated after the end of speech (default: by word count)
+  --max-tokens N            Maximum tokens per text chunk (default 50)
+  --seed N                  Seed for reproducible output
+  --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
+  --workers auto|0|2        Run FlowLM and the decoder in two workers (default auto)
+  --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)
+  --offline                 Never use the network
+  --list-voices             List the predefined voices and exit
+  -q, --quiet               No progress or summary on stderr
+  -h, --help                Show this help
+  --version                 Show the version
+
+Subcommands:
+  info                      Resolve and validate a model's files without generating`;
+
+const OPTIONS = {
+  text: { type: "string" },
+  voice: { type: "string" },
+  language: { type: "string" },
+  model: { type: "string" },
+  "output-path": { type: "string", short: "o" },
+  temperature: { type: "string" },
+  "lsd-decode-steps": { type: "string" },
+  "eos-threshold": { type: "string" },
+  "frames-after-eos": { type: "string" },
+  "max-tokens": { type: "string" },
+  seed: { type: "string" },
+  simd: { type: "string" },
+  workers: { type: "string" },
+  "cache-dir": { type: "string" },
+  offline: { type: "boolean" },
+  "list-voices": { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+  // Undocumented (tests): a safetensors file whose `noise` tensor [rows, 32] gives each FlowLM call's x₀.
+  "noise-file": { type: "string" },
+} as const;
+
+function number(name: string, v: string | undefined, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new ConfigError(`--${name} must be ${integer ? "an integer" : "a number"}, got "${v}"`);
+  }
+  return n;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (g.Deno) {
+    for await (const c of g.Deno.stdin.readable) chunks.push(c);
+  } else {
+    for await (const c of g.process.stdin) chunks.push(c);
+  }
+  return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+}
+
+/** A byte sink: a file or standard output. */
+interface Sink {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openSink(path: string): Promise<Sink> {
+  if (path === "-") {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    if (g.Deno) {
+      const w = g.Deno.stdout.writable.getWriter();
+      return { write: (b) => w.write(b), close: () => w.close() };
+    }
+    return {
+      write: (b) => new Promise((res, rej) => g.process.stdout.write(b, (e: unknown) => e ? rej(e) : res())),
+      close: () => Promise.resolve(),
+    };
+  }
+  const fs = await import("node:fs/promises");
+  const tmp = `${path}.partial`;
+  const handle = await fs.open(tmp, "w").catch((cause) => {
+    throw new PocketTtsError("output", `cannot write ${path}: ${cause?.message ?? cause}`);
+  });
+  return {
+    write: async (b) => void await handle.write(b),
+    close: async () => {
+      await handle.close();
+      await fs.rename(tmp, path);
+    },
+  };
+}
+
+function noiseFromFile(bytes: Uint8Array): (x0: Float32Array) => void {
+  const reader = parseSafetensors(bytes, "--noise-file");
+  const info = reader.get("noise");
+  if (!info || info.shape.length !== 2 || info.shape[1] !== 32) {
+    throw new ConfigError('--noise-file must hold a tensor "noise" of shape [rows, 32]');
+  }
+  const bytesOf = reader.header.tensors.find((t) => t === info)!;
+  let rows: Float32Array | null = null;
+  let next = 0;
+  return (x0) => {
+    rows ??= toFloat32({
+      dtype: bytesOf.dtype,
+      bytes: bytes.subarray(bytesOf.fileOffset, bytesOf.fileOffset + bytesOf.byteLength),
+    });
+    if (next >= info.shape[0]) throw new ConfigError(`--noise-file has only ${info.shape[0]} rows`);
+    x0.set(rows.subarray(next * 32, next * 32 + 32));
+    next++;
+  };
+}
 
 /**
  * Runs the CLI with `argv` (without the program name) and returns the exit code.
  *
  * @example
  * ```ts
- * const code = await runCli(["info", "--language", "english"]);
+ * const code = await runCli(["Hello world", "-o", "hello.wav"]);
  * ```
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  if (argv[0] === "info") return await runInfo(argv.slice(1));
+  let tts: TTSModel | null = null;
   try {
-    if (argv[0] === "info") return await runInfo(argv.slice(1));
-    if (argv.includes("--help") || argv.includes("-h")) {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new ConfigError(`${(e as Error).message} (see --help)`);
+    }
+    const { values: o, positionals } = parsed;
+    if (o.help) {
       io.stdout(USAGE);
       return 0;
     }
-    if (argv.includes("--version")) {
+    if (o.version) {
       io.stdout(`@pocket/tts ${VERSION}`);
       return 0;
     }
-    throw new PocketTtsError(
-      "not_available",
-      "speech generation is not available in this build yet; `info` validates a model",
+    const quiet = o.quiet ?? false;
+    const note = (s: string) => !quiet && io.stderr(s);
+    if (o.simd && !["auto", "baseline", "relaxed"].includes(o.simd)) {
+      throw new ConfigError(`--simd must be auto, baseline or relaxed, got "${o.simd}"`);
+    }
+    if (o.workers && !["auto", "0", "2"].includes(o.workers)) {
+      throw new ConfigError(`--workers must be auto, 0 or 2, got "${o.workers}"`);
+    }
+    if (o["list-voices"]) {
+      const { PREDEFINED_VOICES } = await import("./model/builtin_configs.ts");
+      io.stdout(o.model ? "(a custom model has no predefined voices)" : PREDEFINED_VOICES.join("\n"));
+      return 0;
+    }
+    if (positionals.length > 1) throw new ConfigError("give the text as one argument (quote it)");
+    let text = o.text ?? positionals[0];
+    if (text === undefined) {
+      throw new ConfigError("no text given (pass it as an argument, with --text, or - for stdin)");
+    }
+    if (text === "-") text = await readStdin();
+
+    const bar = createProgressBar((s) => !quiet && io.stderr(s), { isTTY: false });
+    const started = performance.now();
+    tts = await TTSModel.load({
+      language: o.language,
+      model: o.model,
+      cacheDir: o["cache-dir"],
+      offline: o.offline,
+      onProgress: quiet ? undefined : bar,
+      onNotice: note,
+      simd: o.simd as "auto" | "baseline" | "relaxed" | undefined,
+      workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
+    });
+    bar.end();
+    const voice = o.voice !== undefined ? await tts.loadVoice(o.voice) : undefined;
+    const noise = o["noise-file"] !== undefined
+      ? noiseFromFile(new Uint8Array(await (await import("node:fs/promises")).readFile(o["noise-file"])))
+      : undefined;
+
+    const outPath = o["output-path"] ?? "./tts_output.wav";
+    const writer = new WavStreamWriter(tts.sampleRate);
+    const sink = await openSink(outPath);
+    await sink.write(writer.header());
+    const t0 = performance.now();
+    let firstAudio = 0, samples = 0;
+    for await (
+      const frame of tts.stream(text, {
+        voice,
+        temperature: number("temperature", o.temperature),
+        lsdSteps: number("lsd-decode-steps", o["lsd-decode-steps"], true),
+        eosThreshold: number("eos-threshold", o["eos-threshold"]),
+        framesAfterEos: number("frames-after-eos", o["frames-after-eos"], true),
+        maxTokens: number("max-tokens", o["max-tokens"], true),
+        seed: number("seed", o.seed, true),
+        noise,
+        onWarning: (m) => note(`warning: ${m}`),
+      })
+    ) {
+      if (samples === 0) firstAudio = performance.now() - t0;
+      samples += frame.length;
+      await sink.write(writer.encode(frame));
+    }
+    // The reference's writer ends every file with 200 ms of silence.
+    await sink.write(writer.silence(200));
+    await sink.close();
+    const seconds = samples / tts.sampleRate, elapsed = (performance.now() - t0) / 1000;
+    note(
+      `${seconds.toFixed(2)} s of audio in ${elapsed.toFixed(2)} s (${(seconds / elapsed).toFixed(2)}× real time), ` +
+        `first audio after ${firstAudio.toFixed(0)} ms, model ready in ${((t0 - started) / 1000).toFixed(2)} s` +
+        (outPath === "-" ? "" : ` → ${outPath}`),
     );
+    return 0;
   } catch (e) {
-    io.stderr(`error: ${e instanceof PocketTtsError ? e.message : String(e)}`);
+    io.stderr(`error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`);
     return 1;
+  } finally {
+    tts?.dispose();
   }
 }

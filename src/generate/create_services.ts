@@ -1,0 +1,128 @@
+/**
+ * Starting the two model parts: in two workers (each its own wasm instance and weights; the reference's
+ * two-thread design without shared memory), or both on one core of this thread (edge functions, Node 20).
+ *
+ * @module
+ */
+
+import type { ResolvedModel } from "../model/assets.ts";
+import { openSafetensors } from "../model/safetensors.ts";
+import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
+import { LocalFlowLm, LocalMimi } from "./local_services.ts";
+import { type MessageEndpoint, RpcClient } from "./rpc.ts";
+import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import type { WorkerInit } from "./worker.ts";
+
+/** True where module workers exist (Deno, Bun, browsers). Node 20 has no global `Worker`: it runs single-thread. */
+export function workersAvailable(): boolean {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return typeof g.Worker === "function" && (g.Deno !== undefined || g.Bun !== undefined || g.document !== undefined);
+}
+
+/** Options of {@link createServices}. */
+export interface CreateServicesOptions {
+  workers: boolean;
+  simd: "auto" | SimdVariant;
+}
+
+/** Starts FlowLM and the Mimi decoder for `model`. */
+export async function createServices(
+  model: ResolvedModel,
+  options: CreateServicesOptions,
+): Promise<{ flow: FlowLmService; mimi: MimiService }> {
+  const weights = model.weights.path ?? await model.weights.read();
+  if (!options.workers) {
+    const core = await loadCore({ simd: options.simd });
+    const reader = await openSafetensors(weights);
+    try {
+      return {
+        flow: await LocalFlowLm.create(core, reader, model.config),
+        mimi: await LocalMimi.create(core, reader, model.config),
+      };
+    } finally {
+      await reader.close();
+    }
+  }
+  const [flowWorker, mimiWorker] = await Promise.all([
+    startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd }),
+    startWorker({ part: "mimi", weights, config: model.config, simd: options.simd }),
+  ]);
+  return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };
+}
+
+/** A started worker and its RPC client. */
+interface PartWorker {
+  worker: Worker;
+  rpc: RpcClient;
+}
+
+async function startWorker(init: WorkerInit): Promise<PartWorker> {
+  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+  const rpc = new RpcClient(worker as unknown as MessageEndpoint);
+  worker.addEventListener("error", (e) => {
+    e.preventDefault?.();
+    rpc.failAll(new Error(`model worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
+  });
+  try {
+    await rpc.call("init", [init]);
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  }
+  return { worker, rpc };
+}
+
+async function stop(w: PartWorker): Promise<void> {
+  try {
+    await w.rpc.call("dispose");
+  } finally {
+    w.worker.terminate();
+  }
+}
+
+/** FlowLM in a worker. */
+class WorkerFlowLm implements FlowLmService {
+  #w: PartWorker;
+  constructor(w: PartWorker) {
+    this.#w = w;
+  }
+  importVoice(bytes: Uint8Array, x0: Float32Array): Promise<VoiceRef> {
+    return this.#w.rpc.call("importVoice", [bytes, x0]);
+  }
+  exportVoice(id: number): Promise<Uint8Array> {
+    return this.#w.rpc.call("exportVoice", [id]);
+  }
+  emptyVoice(): Promise<VoiceRef> {
+    return this.#w.rpc.call("emptyVoice");
+  }
+  freeVoice(id: number): Promise<void> {
+    return this.#w.rpc.call("freeVoice", [id]);
+  }
+  beginChunk(voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
+    return this.#w.rpc.call("beginChunk", [voiceId, ids, maxGenLen, x0]);
+  }
+  step(input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
+    return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [input, x0, lsdSteps]);
+  }
+  dispose(): Promise<void> {
+    return stop(this.#w);
+  }
+}
+
+/** The Mimi decoder in a worker. */
+class WorkerMimi implements MimiService {
+  #w: PartWorker;
+  constructor(w: PartWorker) {
+    this.#w = w;
+  }
+  reset(): Promise<void> {
+    return this.#w.rpc.call("reset");
+  }
+  decode(latent: Float32Array): Promise<Float32Array> {
+    return this.#w.rpc.call("decode", [latent], [latent.buffer as ArrayBuffer]);
+  }
+  dispose(): Promise<void> {
+    return stop(this.#w);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * One speech request, exactly as the reference generates it (spec §3.9, §7; golden README §2.2): per text chunk,
+ * a copy of the voice state, the text prefill, the AR loop with the EOS rule, and a fresh Mimi state; the chunks'
+ * frames are concatenated. Frames are yielded as soon as they are decoded, while the next latent is generated.
+ *
+ * @module
+ */
+
+import { PocketTtsError } from "../errors.ts";
+import type { TextChunk } from "../text/mod.ts";
+import { AsyncQueue } from "./async_queue.ts";
+import type { FlowLmService, MimiService } from "./services.ts";
+
+/** Samples per latent frame (80 ms at 24 kHz). */
+export const SAMPLES_PER_FRAME = 1920;
+
+/** Everything one request needs, resolved from the user's options and the config. */
+export interface GenerationPlan {
+  chunks: TextChunk[];
+  voiceId: number;
+  /** Raw EOS logit threshold (no sigmoid), compared in float32. */
+  eosThreshold: number;
+  /** Frames after EOS; `undefined` applies each chunk's word-count rule. */
+  framesAfterEos?: number;
+  lsdSteps: number;
+  /** Fills the next FlowLM call's x₀ (32 values, already scaled). */
+  nextNoise: (x0: Float32Array) => void;
+  onWarning: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What happened in one chunk (for statistics and tests). */
+export interface ChunkReport {
+  text: string;
+  tokens: number;
+  maxGenLen: number;
+  eosStep: number | null;
+  frames: number;
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new PocketTtsError("aborted", "generation was aborted");
+}
+
+/**
+ * Runs the plan and yields one `Float32Array` of 1920 samples per latent. `reports` receives one entry per chunk.
+ */
+export async function* generateFrames(
+  flow: FlowLmService,
+  mimi: MimiService,
+  plan: GenerationPlan,
+  reports: ChunkReport[] = [],
+): AsyncGenerator<Float32Array> {
+  const frames = new AsyncQueue<Promise<Float32Array>>();
+  let stopped = false;
+  const x0 = () => {
+    const v = new Float32Array(32);
+    plan.nextNoise(v);
+    return v;
+  };
+  const threshold = Math.fround(plan.eosThreshold);
+
+  const produce = async () => {
+    for (const chunk of plan.chunks) {
+      await flow.beginChunk(plan.voiceId, chunk.ids, chunk.maxGenLen, x0());
+      await mimi.reset();
+      const fae = plan.framesAfterEos ?? chunk.framesAfterEos;
+      const report: ChunkReport = {
+        text: chunk.text,
+        tokens: chunk.ids.length,
+        maxGenLen: chunk.maxGenLen,
+        eosStep: null,
+        frames: 0,
+      };
+      reports.push(report);
+      let input: Float32Array | null = null;
+      for (let step = 0; step < chunk.maxGenLen; step++) {
+        if (stopped) return;
+        if (plan.signal?.aborted) throw abortError(plan.signal);
+        const { latent, eosLogit } = await flow.step(input, x0(), plan.lsdSteps);
+        if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
+        if (report.eosStep !== null && step >= report.eosStep + fae) break;
+        // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
+        const frame = mimi.decode(latent.slice());
+        frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
+        frames.push(frame);
+        report.frames++;
+        input = latent;
+      }
+      if (report.eosStep === null) {
+        plan.onWarning(
+          `chunk "${chunk.text.slice(0, 60)}" reached its maximum length of ${chunk.maxGenLen} frames without an ` +
+            "end of speech; this very often indicates an error (try another voice, temperature or eosThreshold)",
+        );
+      }
+    }
+  };
+
+  const producer = produce().then(() => frames.close(), (e) => frames.fail(e));
+  try {
+    for await (const frame of frames) {
+      if (plan.signal?.aborted) throw abortError(plan.signal);
+      yield await frame;
+    }
+  } finally {
+    stopped = true;
+    await producer;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The two model parts on a wasm core of this thread: what the single-thread mode calls directly and what each
+ * worker serves (so both modes run identical code).
+ *
+ * @module
+ */
+
+import type { PocketTtsConfig } from "../model/config.ts";
+import type { SafetensorsReader } from "../model/safetensors.ts";
+import { FlowLM, type FlowLMState } from "../runtime/flow_lm.ts";
+import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
+import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
+import type { PocketCore } from "../runtime/wasm.ts";
+import { readVoiceFile, serializeVoiceState } from "../voice/voice_state.ts";
+import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+
+/** FlowLM with its voices (one state each) and the working state of the current chunk. */
+export class LocalFlowLm implements FlowLmService {
+  #model: FlowLM;
+  #voices = new Map<number, FlowLMState>();
+  #work: FlowLMState;
+  #nextId = 1;
+  #empty: VoiceRef | null = null;
+  #bos: Float32Array;
+
+  /** Takes the `flow_lm.*` tensors from `reader` into `core` and builds FlowLM. */
+  static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalFlowLm> {
+    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config));
+  }
+
+  private constructor(model: FlowLM) {
+    this.#model = model;
+    this.#work = model.createState();
+    this.#bos = new Float32Array(model.dims.latentDim).fill(NaN);
+  }
+
+  #add(state: FlowLMState): VoiceRef {
+    const id = this.#nextId++;
+    this.#voices.set(id, state);
+    return { id, positions: state.offset };
+  }
+
+  #voice(id: number): FlowLMState {
+    const s = this.#voices.get(id);
+    if (!s) throw new RangeError(`unknown voice id ${id}`);
+    return s;
+  }
+
+  async importVoice(bytes: Uint8Array, x0: Float32Array): Promise<VoiceRef> {
+    const file = await readVoiceFile(bytes, "voice");
+    const state = this.#model.createState();
+    try {
+      state.loadVoice(file, { x0 });
+    } catch (e) {
+      state.free();
+      throw e;
+    }
+    return this.#add(state);
+  }
+
+  exportVoice(id: number): Promise<Uint8Array> {
+    return Promise.resolve(serializeVoiceState(this.#voice(id).exportVoice()));
+  }
+
+  emptyVoice(): Promise<VoiceRef> {
+    this.#empty ??= this.#add(this.#model.createState());
+    return Promise.resolve(this.#empty);
+  }
+
+  freeVoice(id: number): Promise<void> {
+    this.#voices.get(id)?.free();
+    this.#voices.delete(id);
+    return Promise.resolve();
+  }
+
+  beginChunk(voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
+    this.#work.copyFrom(this.#voice(voiceId));
+    const m = this.#work.prepareChunk(ids.length);
+    if (m !== maxGenLen) throw new RangeError(`max_gen_len ${m} != planned ${maxGenLen}`);
+    this.#work.prefillText(ids, x0);
+    return Promise.resolve();
+  }
+
+  step(input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
+    this.#model.lsdSteps = lsdSteps;
+    return Promise.resolve(this.#work.step(input ?? this.#bos, x0));
+  }
+
+  dispose(): Promise<void> {
+    for (const s of this.#voices.values()) s.free();
+    this.#voices.clear();
+    this.#work.free();
+    this.#model.free();
+    return Promise.resolve();
+  }
+}
+
+/** The Mimi decoder with one stream state, reset for each text chunk. */
+export class LocalMimi implements MimiService {
+  #decoder: MimiDecoder;
+  #state: MimiDecoderState;
+
+  /** Takes the `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the decoder. */
+  static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalMimi> {
+    const decoderPart = /^mimi\.(decoder|decoder_transformer|quantizer|upsample)\./;
+    await loadWeightsIntoCore(core, reader, (n) => decoderPart.test(n));
+    const latentStats = {
+      mean: await reader.float32("flow_lm.emb_mean"),
+      std: await reader.float32("flow_lm.emb_std"),
+    };
+    return new LocalMimi(MimiDecoder.create(core, config, { latentStats }));
+  }
+
+  private constructor(decoder: MimiDecoder) {
+    this.#decoder = decoder;
+    this.#state = decoder.createState();
+  }
+
+  reset(): Promise<void> {
+    this.#state.reset();
+    return Promise.resolve();
+  }
+
+  decode(latent: Float32Array): Promise<Float32Array> {
+    return Promise.resolve(this.#state.decode(latent));
+  }
+
+  dispose(): Promise<void> {
+    this.#state.free();
+    this.#decoder.free();
+    return Promise.resolve();
+  }
+}

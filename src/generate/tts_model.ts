@@ -1,0 +1,324 @@
+/**
+ * `TTSModel`: the public entry point. Loads a model (built-in language or a directory/URL), its voices, and runs
+ * requests through {@link generateFrames} on two model parts that live either in two workers (each its own wasm
+ * instance and weights, latents passed as messages) or interleaved on this thread.
+ *
+ * @module
+ */
+
+import { ConfigError, PocketTtsError } from "../errors.ts";
+import { type AssetOptions, fetchAsset, type ResolvedModel, resolveModel } from "../model/assets.ts";
+import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUrl } from "../model/builtin_configs.ts";
+import type { PocketTtsConfig } from "../model/config.ts";
+import type { ProgressCallback } from "../model/download.ts";
+import type { SimdVariant } from "../runtime/wasm.ts";
+import { SentencePieceTokenizer } from "../text/tokenizer.ts";
+import { splitIntoChunks } from "../text/chunking.ts";
+import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generation.ts";
+import { GaussianNoise } from "./noise.ts";
+import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import { createServices, workersAvailable } from "./create_services.ts";
+
+/** Options of {@link TTSModel.load}. */
+export interface TTSModelLoadOptions {
+  /** A published language (default `"english"`); ignored when `model` is given. */
+  language?: string;
+  /** A model directory or URL holding `config.json` (+ weights, tokenizer). */
+  model?: string | URL;
+  /** Download cache directory (default `$POCKET_TTS_CACHE` or the platform cache). */
+  cacheDir?: string;
+  /** Hugging Face token for the gated weights (default `$HF_TOKEN`). */
+  token?: string;
+  /** Never use the network. */
+  offline?: boolean;
+  /** Download progress. */
+  onProgress?: ProgressCallback;
+  /** Notices that are not errors (e.g. voice cloning unavailable). Default: `console.warn`. */
+  onNotice?: (message: string) => void;
+  /** `2`: FlowLM and Mimi in two workers; `0`: both on this thread; `"auto"` (default): 2 where workers exist. */
+  workers?: "auto" | 0 | 2;
+  /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */
+  simd?: "auto" | SimdVariant;
+}
+
+/** Options of one request ({@link TTSModel.generate}, {@link TTSModel.stream}). */
+export interface GenerateOptions {
+  /** The voice (from {@link TTSModel.loadVoice}); default: the language's default voice, or none for custom models. */
+  voice?: Voice;
+  /** Noise temperature: x₀ has std √temperature (default: the config's, else 0.7). */
+  temperature?: number;
+  /** Flow-head LSD decoding steps (default 1). */
+  lsdSteps?: number;
+  /** Raw EOS logit threshold (default −4). */
+  eosThreshold?: number;
+  /** Frames generated after the end of speech (default: config, else 5 for ≤ 4 words, 3 otherwise). */
+  framesAfterEos?: number;
+  /** Maximum tokens per text chunk (default 50). */
+  maxTokens?: number;
+  /** Seed of the built-in Gaussian sampler (default: random). */
+  seed?: number;
+  /** Fills each FlowLM call's x₀ (32 values, already scaled), in call order; replaces the built-in sampler. */
+  noise?: (x0: Float32Array) => void;
+  /** Aborts the request (within one frame). */
+  signal?: AbortSignal;
+  /** Warnings (e.g. a chunk that reached its maximum length without EOS). Default: `console.warn`. */
+  onWarning?: (message: string) => void;
+  /** Receives a report per text chunk (tokens, EOS step, frames). */
+  onChunk?: (report: ChunkReport) => void;
+}
+
+/** A voice loaded into a model: use it in {@link GenerateOptions.voice}, save it with {@link TTSModel.exportVoice}. */
+export class Voice {
+  /** The name or source it was loaded from. */
+  readonly name: string;
+  /** KV-cache positions it fills. */
+  readonly positions: number;
+  /** @internal */
+  readonly ref: VoiceRef;
+  /** @internal voice-state file bytes (current format) */
+  readonly state: Uint8Array;
+  /** @internal the model it belongs to */
+  readonly owner: object;
+
+  /** @internal use {@link TTSModel.loadVoice}. */
+  constructor(name: string, ref: VoiceRef, state: Uint8Array, owner: object) {
+    this.name = name;
+    this.positions = ref.positions;
+    this.ref = ref;
+    this.state = state;
+    this.owner = owner;
+  }
+}
+
+/**
+ * A loaded Pocket TTS model.
+ *
+ * @example
+ * ```ts
+ * import { encodeWav, TTSModel } from "@pocket/tts";
+ *
+ * const tts = await TTSModel.load();                       // English, downloaded on first use
+ * const voice = await tts.loadVoice("alba");
+ * for await (const frame of tts.stream("Hello world.", { voice })) {
+ *   // 1920 samples (80 ms at 24 kHz) per frame, as soon as each is decoded
+ * }
+ * const audio = await tts.generate("Hello again.", { voice });
+ * await Deno.writeFile("hello.wav", encodeWav(audio, tts.sampleRate));
+ * tts.dispose();
+ * ```
+ */
+export class TTSModel {
+  /** Output sample rate (24 kHz). */
+  readonly sampleRate: number;
+  /** Names of the voices the model's language offers (empty for custom models). */
+  readonly predefinedVoices: readonly string[];
+  /** False when the voice-cloning encoder weights are absent (ungated weights). */
+  readonly hasVoiceCloning: boolean;
+  /** The resolved model (config and files). */
+  readonly model: ResolvedModel;
+  /** Whether the two model parts run in workers. */
+  readonly usesWorkers: boolean;
+
+  #flow: FlowLmService;
+  #mimi: MimiService;
+  #tokenizer: SentencePieceTokenizer;
+  #assetOptions: AssetOptions;
+  #language: string | null;
+  #defaultVoice: Promise<Voice> | null = null;
+  #lock: Promise<void> = Promise.resolve();
+  #disposed = false;
+
+  private constructor(
+    model: ResolvedModel,
+    tokenizer: SentencePieceTokenizer,
+    services: { flow: FlowLmService; mimi: MimiService; workers: boolean },
+    language: string | null,
+    assetOptions: AssetOptions,
+  ) {
+    this.model = model;
+    this.sampleRate = model.config.mimi.sample_rate;
+    this.hasVoiceCloning = model.hasVoiceCloning;
+    this.predefinedVoices = language ? PREDEFINED_VOICES : [];
+    this.#tokenizer = tokenizer;
+    this.#flow = services.flow;
+    this.#mimi = services.mimi;
+    this.usesWorkers = services.workers;
+    this.#language = language;
+    this.#assetOptions = assetOptions;
+  }
+
+  /**
+   * Loads a model: resolves (and downloads when needed) its config, weights and tokenizer, and starts its two
+   * model parts.
+   *
+   * @throws {ConfigError} unknown language or invalid config; {@link OfflineError} offline with missing files;
+   *   {@link InvalidWeightsError} corrupt or mismatched weights; {@link WasmCoreError} no WebAssembly SIMD
+   */
+  static async load(options: TTSModelLoadOptions = {}): Promise<TTSModel> {
+    const assetOptions: AssetOptions = {
+      cache: options.cacheDir,
+      token: options.token,
+      offline: options.offline,
+      onProgress: options.onProgress,
+      onNotice: options.onNotice ?? ((m) => console.warn(m)),
+    };
+    const language = options.model === undefined ? options.language ?? DEFAULT_LANGUAGE : null;
+    const model = await resolveModel(
+      language !== null ? { language } : { model: String(options.model) },
+      assetOptions,
+    );
+    const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
+    const wantWorkers = options.workers ?? "auto";
+    const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
+    const services = await createServices(model, { workers, simd: options.simd ?? "auto" });
+    return new TTSModel(model, tokenizer, { ...services, workers }, language, assetOptions);
+  }
+
+  /** The model's config. */
+  get config(): PocketTtsConfig {
+    return this.model.config;
+  }
+
+  /**
+   * Loads a voice: a predefined name (e.g. `"alba"`, downloaded on first use), a path or URL of a voice file, or the
+   * bytes of one. Voice files may be voice states (current or v1.1 format) or v1.0 `audio_prompt` conditionings.
+   *
+   * @throws {ConfigError} unknown voice name; {@link InvalidVoiceError}-style errors for a voice of another model
+   */
+  async loadVoice(voice: string | URL | Uint8Array): Promise<Voice> {
+    this.#checkOpen();
+    let bytes: Uint8Array;
+    let name: string;
+    if (voice instanceof Uint8Array) {
+      bytes = voice;
+      name = "<bytes>";
+    } else {
+      const spec = String(voice);
+      name = spec;
+      const isName = /^[a-z_]+$/.test(spec);
+      if (isName && !this.#language) {
+        throw new ConfigError(`unknown voice "${spec}": a custom model has no predefined voices; give a voice file`);
+      }
+      const source = isName ? predefinedVoiceUrl(this.#language!, spec) : spec;
+      bytes = await (await fetchAsset(source, this.#assetOptions)).read();
+    }
+    return await this.#exclusive(async () => {
+      const x0 = new Float32Array(32); // the prefill's latent is discarded, so its noise does not matter
+      const ref = await this.#flow.importVoice(bytes, x0);
+      const state = await this.#flow.exportVoice(ref.id);
+      return new Voice(name, ref, state, this);
+    });
+  }
+
+  /**
+   * The voice as a voice-state safetensors file in the reference's current format (loadable here and upstream).
+   */
+  exportVoice(voice: Voice): Uint8Array {
+    this.#checkVoice(voice);
+    return voice.state.slice();
+  }
+
+  /** Generates the whole audio of `text` (24 kHz mono float samples). */
+  async generate(text: string, options: GenerateOptions = {}): Promise<Float32Array> {
+    const frames: Float32Array[] = [];
+    for await (const f of this.stream(text, options)) frames.push(f);
+    const out = new Float32Array(frames.length * SAMPLES_PER_FRAME);
+    frames.forEach((f, i) => out.set(f, i * SAMPLES_PER_FRAME));
+    return out;
+  }
+
+  /**
+   * Streams the audio of `text`: one `Float32Array` of 1920 samples (80 ms) per generated latent, as soon as it is
+   * decoded. Concurrent streams on one model are queued, never interleaved.
+   *
+   * @throws {InvalidTextError} empty text
+   */
+  async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<Float32Array> {
+    this.#checkOpen();
+    const cfg = this.model.config;
+    const chunks = splitIntoChunks(this.#tokenizer, text, {
+      maxTokens: options.maxTokens ?? 50,
+      padWithSpacesForShortInputs: cfg.pad_with_spaces_for_short_inputs,
+      removeSemicolons: cfg.remove_semicolons,
+    });
+    const voice = options.voice ?? await this.#defaultVoiceOrEmpty();
+    if (voice) this.#checkVoice(voice);
+    const temperature = options.temperature ?? cfg.default_temperature ?? 0.7;
+    if (!(temperature >= 0)) throw new ConfigError(`temperature must be ≥ 0, got ${temperature}`);
+    const lsdSteps = options.lsdSteps ?? 1;
+    if (!Number.isInteger(lsdSteps) || lsdSteps < 1) throw new ConfigError(`lsdSteps must be a positive integer`);
+    const sampler = new GaussianNoise(options.seed ?? Math.floor(Math.random() * 2 ** 32), temperature);
+    const nextNoise = options.noise ?? ((x0: Float32Array) => void sampler.next(x0));
+    const warn = options.onWarning ?? ((m: string) => console.warn(m));
+
+    const release = await this.#acquire();
+    try {
+      const voiceRef = voice ? voice.ref : await this.#flow.emptyVoice();
+      const reports: ChunkReport[] = [];
+      let reported = 0;
+      for await (
+        const frame of generateFrames(this.#flow, this.#mimi, {
+          chunks,
+          voiceId: voiceRef.id,
+          eosThreshold: options.eosThreshold ?? -4,
+          framesAfterEos: options.framesAfterEos ?? cfg.model_recommended_frames_after_eos ?? undefined,
+          lsdSteps,
+          nextNoise,
+          onWarning: warn,
+          signal: options.signal,
+        }, reports)
+      ) {
+        // (`?.` would skip evaluating `reported++`, so the index moves outside the call)
+        for (; reported < reports.length - 1; reported++) options.onChunk?.(reports[reported]);
+        yield frame;
+      }
+      for (; reported < reports.length; reported++) options.onChunk?.(reports[reported]);
+    } finally {
+      release();
+    }
+  }
+
+  /** Terminates the workers and frees every wasm instance. The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    void this.#flow.dispose();
+    void this.#mimi.dispose();
+  }
+
+  #checkOpen(): void {
+    if (this.#disposed) throw new PocketTtsError("disposed", "this TTSModel has been disposed");
+  }
+
+  #checkVoice(voice: Voice): void {
+    if (!(voice instanceof Voice) || voice.owner !== this) {
+      throw new PocketTtsError("invalid_voice", "this voice was loaded by another TTSModel; load it with this one");
+    }
+  }
+
+  async #defaultVoiceOrEmpty(): Promise<Voice | null> {
+    if (!this.#language) return null;
+    const name = builtinLanguage(this.#language)?.defaultVoice;
+    if (!name) return null;
+    this.#defaultVoice ??= this.loadVoice(name);
+    return await this.#defaultVoice;
+  }
+
+  async #acquire(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((r) => release = r);
+    const prev = this.#lock;
+    this.#lock = prev.then(() => next);
+    await prev;
+    return release;
+  }
+
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.#acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Entry point of a model-part worker: its own wasm instance and weights, serving one part (FlowLM or the Mimi
+ * decoder) over {@link serveRpc}. The first call is `init`; every later call is a method of the part's service.
+ *
+ * @module
+ */
+
+import { openSafetensors } from "../model/safetensors.ts";
+import type { PocketTtsConfig } from "../model/config.ts";
+import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
+import { LocalFlowLm, LocalMimi } from "./local_services.ts";
+import { type MessageEndpoint, serveRpc, transferring } from "./rpc.ts";
+import type { FlowLmService, MimiService } from "./services.ts";
+
+/** What `init` receives. */
+export interface WorkerInit {
+  part: "flow_lm" | "mimi";
+  /** The checkpoint: a local path, a URL, or its bytes. */
+  weights: string | Uint8Array;
+  config: PocketTtsConfig;
+  simd: "auto" | SimdVariant;
+}
+
+let flow: FlowLmService | null = null;
+let mimi: MimiService | null = null;
+
+function need<T>(part: T | null, name: string): T {
+  if (!part) throw new Error(`worker has no ${name} part (call init first)`);
+  return part;
+}
+
+serveRpc(globalThis as unknown as MessageEndpoint, {
+  init: async (init: WorkerInit) => {
+    const core = await loadCore({ simd: init.simd });
+    const reader = await openSafetensors(init.weights);
+    try {
+      if (init.part === "flow_lm") flow = await LocalFlowLm.create(core, reader, init.config);
+      else mimi = await LocalMimi.create(core, reader, init.config);
+    } finally {
+      await reader.close();
+    }
+    return core.variant;
+  },
+  importVoice: (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
+  exportVoice: (id: number) => need(flow, "FlowLM").exportVoice(id),
+  emptyVoice: () => need(flow, "FlowLM").emptyVoice(),
+  freeVoice: (id: number) => need(flow, "FlowLM").freeVoice(id),
+  beginChunk: (voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
+    need(flow, "FlowLM").beginChunk(voiceId, ids, maxGenLen, x0),
+  step: (input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
+    need(flow, "FlowLM").step(input, x0, lsdSteps),
+  reset: () => need(mimi, "Mimi").reset(),
+  decode: async (latent: Float32Array) => {
+    const audio = await need(mimi, "Mimi").decode(latent);
+    return transferring(audio, [audio.buffer as ArrayBuffer]);
+  },
+  dispose: async () => {
+    await flow?.dispose();
+    await mimi?.dispose();
+    flow = mimi = null;
+  },
+});

@@ -1,0 +1,157 @@
+// End-to-end generation through the public API on the tiny golden model (golden README §3(e)): recorded noise,
+// thresholds and temperature; audio within 2e-5 relative, EOS steps, frame and sample counts exact, and the WAV
+// bytes of the reference's writer (header exact, samples ±1 LSB). Worker and single-thread modes, both variants.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { encodeWav, TTSModel } from "../../mod.ts";
+import type { ChunkReport } from "../../src/generate/generation.ts";
+import { workersAvailable } from "../../src/generate/create_services.ts";
+import { maxRelDiff, testVariants } from "../support/core.ts";
+import { e2eCase, maxLsbDiff, pcm16, replayNoise, TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
+
+const modes: (0 | 2)[] = workersAvailable() ? [0, 2] : [0];
+
+for (const variant of testVariants) {
+  for (const workers of modes) {
+    describe(`e2e tiny (${variant}, workers ${workers})`, () => {
+      for (const name of ["short", "normal", "long"] as const) {
+        test(`${name}: audio, EOS steps, counts and WAV match the reference`, async () => {
+          const c = await e2eCase(name);
+          const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers, simd: variant });
+          try {
+            assert.equal(tts.usesWorkers, workers === 2);
+            const voice = await tts.loadVoice(TINY_VOICE);
+            const replay = replayNoise(c.noise);
+            const reports: ChunkReport[] = [];
+            const audio = await tts.generate(c.text, {
+              voice,
+              temperature: c.temperature,
+              lsdSteps: c.lsd_decode_steps,
+              maxTokens: c.max_tokens,
+              eosThreshold: c.eos_threshold,
+              noise: replay.noise,
+              onChunk: (r) => reports.push(r),
+            });
+            assert.deepEqual(
+              reports.map((r) => [r.text, r.tokens, r.maxGenLen, r.eosStep, r.frames]),
+              c.chunks.map((k) => [k.text, k.tokens.length, k.max_gen_len, k.eos_step, k.frames_emitted]),
+            );
+            assert.equal(replay.used(), c.noise_rows_consumed);
+            assert.equal(audio.length, c.audio_samples);
+            const rel = maxRelDiff(audio, c.audio);
+            assert.ok(rel < 2e-5, `audio rel diff ${rel}`);
+            const wav = encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 });
+            assert.deepEqual(wav.subarray(0, 44), c.wav.subarray(0, 44));
+            assert.ok(maxLsbDiff(pcm16(wav), pcm16(c.wav)) <= 1, "PCM within ±1 LSB");
+          } finally {
+            tts.dispose();
+          }
+        });
+      }
+    });
+  }
+}
+
+describe("generation semantics", () => {
+  test("frames stream one by one (1920 samples each) and generate() is their concatenation", async () => {
+    const c = await e2eCase("short");
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const opts = { voice, eosThreshold: c.eos_threshold, seed: 7 };
+      const frames: Float32Array[] = [];
+      for await (const f of tts.stream(c.text, opts)) frames.push(f);
+      assert.ok(frames.length > 0 && frames.every((f) => f.length === 1920));
+      const all = await tts.generate(c.text, opts);
+      assert.deepEqual(all, new Float32Array(frames.flatMap((f) => [...f])));
+    } finally {
+      tts.dispose();
+    }
+  });
+
+  test("a chunk that never reaches EOS emits max_gen_len frames and warns", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const warnings: string[] = [];
+      const audio = await tts.generate("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: (m) => warnings.push(m) });
+      // "Hi." → N tokens; max_gen_len = ceil((N/3 + 2)·12.5) frames, all emitted
+      const reports: ChunkReport[] = [];
+      await tts.generate("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: () => {}, onChunk: (r) => reports.push(r) });
+      assert.equal(audio.length, reports[0].maxGenLen * 1920);
+      assert.equal(reports[0].maxGenLen, Math.ceil((reports[0].tokens / 3 + 2) * 12.5));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0], /maximum length/);
+    } finally {
+      tts.dispose();
+    }
+  });
+
+  test("an aborted stream stops within a frame and the model stays usable", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
+    try {
+      const ac = new AbortController();
+      let frames = 0;
+      await assert.rejects(async () => {
+        for await (
+          const _ of tts.stream("Hi.", { eosThreshold: 1e9, seed: 1, signal: ac.signal, onWarning: () => {} })
+        ) {
+          if (++frames === 3) ac.abort();
+        }
+      });
+      assert.ok(frames <= 4, `frames after abort: ${frames}`);
+      const again = await tts.generate("Hi.", { seed: 3 });
+      assert.ok(again.length > 0);
+    } finally {
+      tts.dispose();
+    }
+  });
+
+  test("concurrent streams on one model are queued, not interleaved", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const a = await tts.generate("Hello there, friend!", { voice, seed: 11 });
+      const b = await tts.generate("The park is lovely.", { voice, seed: 12 });
+      const [a2, b2] = await Promise.all([
+        tts.generate("Hello there, friend!", { voice, seed: 11 }),
+        tts.generate("The park is lovely.", { voice, seed: 12 }),
+      ]);
+      assert.deepEqual(a2, a);
+      assert.deepEqual(b2, b);
+    } finally {
+      tts.dispose();
+    }
+  });
+
+  test("bad input gives typed errors", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      await assert.rejects(tts.generate("   "), (e: Error & { code?: string }) => e.code === "empty_text");
+      await assert.rejects(tts.loadVoice("alba"), /custom model has no predefined voices/);
+      await assert.rejects(tts.loadVoice(new Uint8Array([1, 2, 3])), (e: Error) => e.name === "InvalidVoiceError");
+      await assert.rejects(tts.generate("Hi.", { temperature: -1 }), /temperature/);
+    } finally {
+      tts.dispose();
+    }
+    await assert.rejects(
+      TTSModel.load({ model: "/nonexistent/model/dir", workers: 0, offline: true }),
+      (e: Error & { code?: string }) => typeof e.code === "string",
+    );
+  });
+
+  test("exportVoice gives a voice file that loads to the same voice", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const bytes = tts.exportVoice(voice);
+      const again = await tts.loadVoice(bytes);
+      assert.equal(again.positions, voice.positions);
+      assert.deepEqual(tts.exportVoice(again), bytes);
+      const a = await tts.generate("Hi there.", { voice, seed: 5 });
+      const b = await tts.generate("Hi there.", { voice: again, seed: 5 });
+      assert.deepEqual(a, b);
+    } finally {
+      tts.dispose();
+    }
+  });
+});
