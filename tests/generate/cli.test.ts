@@ -1,0 +1,102 @@
+// The CLI as a real subprocess of the running runtime (Deno or Bun; Node 20 cannot run mod.ts): the golden e2e
+// case through --noise-file gives the reference's WAV (header exact, ±1 LSB), `-o -` streams the same bytes to
+// stdout, the same --seed gives identical bytes in Deno and Bun with the baseline variant (and equals the API in
+// this process), and bad input is a one-line error with exit code 1.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { encodeWav, TTSModel } from "../../mod.ts";
+import { repoRoot } from "../support/fixtures.ts";
+import { e2eCase, maxLsbDiff, pcm16, TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
+
+const root = fileURLToPath(repoRoot);
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+const tools = join(root, ".tools/bin");
+/** Command lines that run the CLI in each runtime available here. */
+const runners: Record<string, string[]> = {
+  deno: [join(tools, "deno"), "run", "-A", join(root, "mod.ts")],
+  bun: [join(tools, "bun"), join(root, "mod.ts")],
+};
+const self = g.Deno ? "deno" : g.Bun ? "bun" : null;
+
+function cli(runtime: string, args: string[], input?: string) {
+  const [cmd, ...pre] = runners[runtime];
+  const r = spawnSync(cmd, [...pre, ...args], { cwd: root, input, env: { ...g.process?.env, NO_COLOR: "1" } });
+  return { status: r.status, stdout: new Uint8Array(r.stdout), stderr: String(r.stderr) };
+}
+
+describe("CLI", { skip: self === null ? "Node 20 cannot run mod.ts (TypeScript)" : false }, () => {
+  test("golden e2e case: the written WAV equals the reference's (header exact, ±1 LSB)", async () => {
+    const c = await e2eCase("normal");
+    const out = join(mkdtempSync(join(tmpdir(), "pocket-cli-")), "out.wav");
+    const r = cli(self!, [
+      c.text,
+      ...["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--eos-threshold", String(c.eos_threshold)],
+      ...["--temperature", String(c.temperature), "--noise-file", c.file, "-o", out, "--workers", "0"],
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /s of audio in .*real time.*first audio after/);
+    const wav = new Uint8Array(readFileSync(out));
+    assert.deepEqual(wav.subarray(0, 44), c.wav.subarray(0, 44));
+    assert.ok(maxLsbDiff(pcm16(wav), pcm16(c.wav)) <= 1);
+  });
+
+  test("-o - streams the same WAV to stdout; text from stdin with -", async () => {
+    const c = await e2eCase("short");
+    const args = ["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--eos-threshold", String(c.eos_threshold)];
+    const r = cli(self!, ["-", ...args, "--noise-file", c.file, "-o", "-", "-q"], c.text);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr.trim(), "");
+    assert.deepEqual(r.stdout.subarray(0, 44), c.wav.subarray(0, 44));
+    assert.ok(maxLsbDiff(pcm16(r.stdout), pcm16(c.wav)) <= 1);
+  });
+
+  test("bad input: one-line error, exit code 1", () => {
+    const cases: [string[], RegExp][] = [
+      [["   ", "--model", TINY_MODEL_DIR], /empty|no text/i],
+      [["Hi", "--model", TINY_MODEL_DIR, "--voice", "nobody"], /unknown voice|no predefined voices/],
+      [["Hi", "--model", "/nonexistent/dir"], /nonexistent/],
+      [["Hi", "--temperature", "warm", "--model", TINY_MODEL_DIR], /--temperature must be a number/],
+      [["Hi", "--bogus"], /bogus/],
+      [[], /no text given/],
+    ];
+    for (const [args, re] of cases) {
+      const r = cli(self!, [...args, "-o", join(tmpdir(), "unused.wav")]);
+      assert.equal(r.status, 1, `${args.join(" ")}: ${r.stderr}`);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^error: /);
+      assert.match(lines[0], re);
+    }
+  });
+
+  test("--help, --version and --list-voices", () => {
+    assert.match(new TextDecoder().decode(cli(self!, ["--help"]).stdout), /--output-path/);
+    assert.match(new TextDecoder().decode(cli(self!, ["--version"]).stdout), /@pocket\/tts \d+\.\d+\.\d+/);
+    assert.match(new TextDecoder().decode(cli(self!, ["--list-voices"]).stdout), /alba/);
+  });
+});
+
+// Runs in Node too: the in-process API (Node, Deno or Bun) must equal both CLIs byte for byte.
+describe("determinism across runtimes", () => {
+  test("--seed: identical bytes from the Deno and Bun CLIs (baseline variant) and the API in this runtime", async () => {
+    const args = ["Seeded speech.", "--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--seed", "1234"];
+    const outs = Object.keys(runners).map((rt) => cli(rt, [...args, "--simd", "baseline", "-o", "-", "-q"]));
+    for (const o of outs) assert.equal(o.status, 0, o.stderr);
+    assert.deepEqual(outs[0].stdout, outs[1].stdout);
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, simd: "baseline", workers: 0 });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const audio = await tts.generate("Seeded speech.", { voice, seed: 1234 });
+      const wav = encodeWav(audio, 24000, { unknownLength: true, trailingSilenceMs: 200 });
+      assert.deepEqual(outs[0].stdout, wav);
+    } finally {
+      tts.dispose();
+    }
+  });
+});
