@@ -59,7 +59,7 @@ f=$(num "$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$LOG/node" | tail -1)")
 { [ "$rc" != 0 ] || [ "$bundle_ok" = 0 ]; } && [ "$f" = 0 ] && f=1
 count node "$p" "$f"
 
-for step in "deno check mod.ts src/ bench/ tests/" "deno lint" "deno fmt --check" \
+for step in "deno check mod.ts src/ bench/ tests/ examples/" "deno lint" "deno fmt --check" \
   "deno publish --dry-run --allow-dirty"; do
   echo "== $step"
   if $step >"$LOG/step" 2>&1; then count "$step" 1 0; else cat "$LOG/step"; count "$step" 0 1; fi
