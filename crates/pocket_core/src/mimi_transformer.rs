@@ -7,16 +7,21 @@
 //!
 //! with no biases in the projections, LayerNorm eps 1e-5 (affine), LayerScale (`ls`, when present), RoPE on
 //! interleaved pairs at absolute positions, and causal attention limited to a window of `context` steps: a query
-//! at `p` sees keys `p − context < k ≤ p`. The KV cache is a ring of `context − 1 + T_max` positions per layer, in
-//! the per-stream [`TransformerState`]. Positions keep counting across calls (16 per latent frame).
+//! at `p` sees keys `p − context < k ≤ p`. The KV cache is a ring of at least `context − 1 + T_max` positions per
+//! layer, in the per-stream [`TransformerState`]. Positions keep counting across calls (16 per latent frame).
+//!
+//! Attention is batched over the `T` queries of a call: the ring stores, per head, K transposed (`[head_dim × cap]`)
+//! and V (`[cap × head_dim]`), so the scores `Q·Kᵀ` and the output `P·V` are two small GEMMs per head over every
+//! ring slot, and the softmax (vectorised `exp`) gives zero weight to slots outside each query's window. The
+//! shared scalar kernel `kernels::attention` is the reference it is tested against.
 
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::gelu_tanh;
-use crate::kernels::attention::{KvCache, attention};
+use crate::kernels::activation::{exp_x4, gelu_tanh_simd as gelu_tanh};
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::mimi::{Taps, zeros};
+use crate::simd::F32x4;
 use crate::params::Params;
 use crate::weights::WeightStore;
 
@@ -140,16 +145,16 @@ impl MimiTransformer {
         let (d, h_n, hd) = (self.cfg.d_model, self.cfg.num_heads, self.cfg.head_dim());
         let n = t * d;
         let x = &mut x[..n];
-        for (i, (l, cache)) in self.layers.iter().zip(st.caches.iter_mut()).enumerate() {
-            let pos0 = cache.offset;
+        for (i, (l, ring)) in self.layers.iter().zip(st.rings.iter_mut()).enumerate() {
+            let pos0 = ring.offset;
             layer_norm(x, &mut st.norm[..n], d, Some(&l.norm1.0), Some(&l.norm1.1), LN_EPS);
             l.q.forward(&st.norm, &mut st.q, t);
             l.k.forward(&st.norm, &mut st.k, t);
             l.v.forward(&st.norm, &mut st.v, t);
             apply_rope(&mut st.q[..n], t, h_n, hd, pos0, &self.freqs);
             apply_rope(&mut st.k[..n], t, h_n, hd, pos0, &self.freqs);
-            cache.append(&st.k, &st.v, t);
-            attention(&st.q, cache, t, Some(self.cfg.context), &mut st.attn, &mut st.scores);
+            ring.append(&st.k, &st.v, t);
+            ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.attn);
             l.out.forward(&st.attn, &mut st.proj, t);
             residual(x, &st.proj[..n], l.ls1.as_deref(), d);
             layer_norm(x, &mut st.norm[..n], d, Some(&l.norm2.0), Some(&l.norm2.1), LN_EPS);
@@ -195,7 +200,7 @@ fn residual(x: &mut [f32], y: &[f32], ls: Option<&[f32]>, d: usize) {
 /// Per-stream transformer state: one KV ring per layer, plus scratch for up to `max_t` rows per call.
 pub struct TransformerState {
     max_t: usize,
-    caches: Vec<KvCache>,
+    rings: Vec<RingKv>,
     norm: Vec<f32>,
     q: Vec<f32>,
     k: Vec<f32>,
@@ -204,6 +209,7 @@ pub struct TransformerState {
     proj: Vec<f32>,
     ff: Vec<f32>,
     scores: Vec<f32>,
+    inv: Vec<f32>,
 }
 
 impl TransformerState {
@@ -211,16 +217,17 @@ impl TransformerState {
     pub fn new(tr: &MimiTransformer, max_t: usize) -> Result<Self> {
         let c = &tr.cfg;
         let d = c.d_model;
-        let capacity = c.context - 1 + max_t;
-        if capacity * d * 2 * c.num_layers > 1 << 28 {
+        let cap = (c.context - 1 + max_t).next_multiple_of(16);
+        if cap * d * 2 * c.num_layers > 1 << 28 {
             return Err(CoreError::new("transformer KV cache would exceed 1 GiB"));
         }
-        // Probe the allocation first, so an oversized request is an error rather than an abort.
-        drop(zeros(capacity * d * 2 * c.num_layers)?);
-        let caches = (0..c.num_layers).map(|_| KvCache::new(c.num_heads, c.head_dim(), capacity, true)).collect();
+        let mut rings = Vec::new();
+        for _ in 0..c.num_layers {
+            rings.push(RingKv::new(c.num_heads, c.head_dim(), cap)?);
+        }
         Ok(Self {
             max_t,
-            caches,
+            rings,
             norm: zeros(max_t * d)?,
             q: zeros(max_t * d)?,
             k: zeros(max_t * d)?,
@@ -228,26 +235,245 @@ impl TransformerState {
             attn: zeros(max_t * d)?,
             proj: zeros(max_t * d)?,
             ff: zeros(max_t * c.dim_feedforward)?,
-            scores: zeros(c.context)?,
+            scores: zeros(max_t * cap)?,
+            inv: zeros(max_t)?,
         })
     }
 
     /// Back to position 0 with an empty cache.
     pub fn reset(&mut self) {
-        for c in &mut self.caches {
-            c.reset();
+        for r in &mut self.rings {
+            r.reset();
         }
     }
 
     /// Absolute position of the next row.
     pub fn offset(&self) -> usize {
-        self.caches.first().map_or(0, |c| c.offset)
+        self.rings.first().map_or(0, |r| r.offset)
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        let kv: usize = self.caches.iter().map(|c| 2 * c.capacity() * c.heads * c.head_dim).sum();
-        let s = self.norm.len() * 6 + self.ff.len() + self.scores.len();
+        let kv: usize = self.rings.iter().map(|r| r.kt.len() + r.v.len()).sum();
+        let s = self.norm.len() * 6 + self.ff.len() + self.scores.len() + self.inv.len();
         (kv + s) * 4
+    }
+}
+
+/// One layer's KV ring: position `p` lives in slot `p % cap`; per head, K is stored transposed (`kt`:
+/// `[heads][head_dim][cap]`, after RoPE) and V as rows (`v`: `[heads][cap][head_dim]`).
+struct RingKv {
+    heads: usize,
+    hd: usize,
+    cap: usize,
+    kt: Vec<f32>,
+    v: Vec<f32>,
+    /// Positions written so far = the absolute position of the next one.
+    offset: usize,
+}
+
+impl RingKv {
+    fn new(heads: usize, hd: usize, cap: usize) -> Result<Self> {
+        Ok(Self { heads, hd, cap, kt: zeros(heads * hd * cap)?, v: zeros(heads * cap * hd)?, offset: 0 })
+    }
+
+    /// Empty again; slots are zeroed so stale values can never reach an output (they get weight 0 anyway).
+    fn reset(&mut self) {
+        self.offset = 0;
+        self.kt.fill(0.0);
+        self.v.fill(0.0);
+    }
+
+    /// Stores `t` positions of K and V (`[t × heads·head_dim]` each) and advances the offset.
+    fn append(&mut self, k: &[f32], v: &[f32], t: usize) {
+        let (hd, cap) = (self.hd, self.cap);
+        let d = self.heads * hd;
+        for r in 0..t {
+            let slot = (self.offset + r) % cap;
+            for h in 0..self.heads {
+                let src = r * d + h * hd;
+                for (e, &kv) in k[src..src + hd].iter().enumerate() {
+                    self.kt[(h * hd + e) * cap + slot] = kv;
+                }
+                let dst = (h * cap + slot) * hd;
+                self.v[dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+            }
+        }
+        self.offset += t;
+    }
+
+    /// Attention of the last `t` positions appended (queries `q` `[t × d]`, after RoPE) into `out` `[t × d]`.
+    /// A query at `p` sees the positions `max(p − context + 1, 0) ≤ k ≤ p` (all still in the ring since
+    /// `cap ≥ context − 1 + t`). `scores`: `t × cap` scratch; `inv`: `t`.
+    fn attend(&self, q: &[f32], t: usize, context: usize, scores: &mut [f32], inv: &mut [f32], out: &mut [f32]) {
+        let (hd, cap) = (self.hd, self.cap);
+        let d = self.heads * hd;
+        let end = self.offset;
+        let pos0 = end - t;
+        // Slots ever written; cap is a multiple of 16 so this stays within it.
+        let n_slots = end.next_multiple_of(4).min(cap);
+        let scale = 1.0 / (hd as f32).sqrt();
+        for h in 0..self.heads {
+            let kt = &self.kt[h * hd * cap..(h + 1) * hd * cap];
+            gemm_nn(&q[h * hd..], d, kt, cap, scores, cap, t, n_slots, hd);
+            for r in 0..t {
+                let p = pos0 + r;
+                let lo = (p + 1).saturating_sub(context);
+                let row = &mut scores[r * cap..r * cap + n_slots];
+                // The window's positions lo..=p as at most two slot ranges.
+                let (s0, len) = (lo % cap, p + 1 - lo);
+                let first = s0..(s0 + len).min(cap);
+                let second = 0..(s0 + len).saturating_sub(cap);
+                let mut max = f32::NEG_INFINITY;
+                for j in first.clone().chain(second.clone()) {
+                    max = max.max(row[j]);
+                }
+                let mut sum = 0.0f32;
+                for range in [second.clone(), first.clone()] {
+                    sum += softmax_exp(&mut row[range], max, scale);
+                }
+                row[second.end..first.start].fill(0.0);
+                row[first.end..].fill(0.0);
+                inv[r] = 1.0 / sum;
+            }
+            let v = &self.v[h * cap * hd..(h + 1) * cap * hd];
+            gemm_nn(scores, cap, v, hd, &mut out[h * hd..], d, t, hd, n_slots);
+            for r in 0..t {
+                let o = &mut out[r * d + h * hd..r * d + (h + 1) * hd];
+                let s = F32x4::splat(inv[r]);
+                let n4 = hd / 4 * 4;
+                for i in (0..n4).step_by(4) {
+                    F32x4::load(o, i).mul(s).store(o, i);
+                }
+                for x in &mut o[n4..] {
+                    *x *= inv[r];
+                }
+            }
+        }
+    }
+}
+
+/// `x[j] ← exp((x[j] − max)·scale)` in place; returns the sum.
+fn softmax_exp(x: &mut [f32], max: f32, scale: f32) -> f32 {
+    let (m, s) = (F32x4::splat(max), F32x4::splat(scale));
+    let n4 = x.len() / 4 * 4;
+    let mut acc = F32x4::zero();
+    for i in (0..n4).step_by(4) {
+        let e = exp_x4(F32x4::load(x, i).sub(m).mul(s));
+        e.store(x, i);
+        acc = acc.add(e);
+    }
+    let mut sum = acc.sum();
+    for v in &mut x[n4..] {
+        *v = ((*v - max) * scale).exp();
+        sum += *v;
+    }
+    sum
+}
+
+/// `c[m × n] = a[m × k] · b[k × n]` with row strides `lda`, `ldb`, `ldc` (`b` row-major; `n` a multiple of 4).
+/// Tiles of 2 rows × 16 columns: each loaded row segment of `b` serves two rows of `a`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_nn(a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize) {
+    debug_assert!(n.is_multiple_of(4));
+    let mut c0 = 0;
+    while c0 < n {
+        match (n - c0).min(16) / 4 {
+            4 => gemm_cols::<4>(a, lda, b, ldb, c, ldc, m, k, c0),
+            3 => gemm_cols::<3>(a, lda, b, ldb, c, ldc, m, k, c0),
+            2 => gemm_cols::<2>(a, lda, b, ldb, c, ldc, m, k, c0),
+            _ => gemm_cols::<1>(a, lda, b, ldb, c, ldc, m, k, c0),
+        }
+        c0 += 16;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gemm_cols<const NV: usize>(
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    m: usize,
+    k: usize,
+    c0: usize,
+) {
+    let mut r = 0;
+    while r < m {
+        let two = r + 1 < m;
+        let a0 = &a[r * lda..r * lda + k];
+        let a1 = if two { &a[(r + 1) * lda..(r + 1) * lda + k] } else { a0 };
+        let mut x = [F32x4::zero(); NV];
+        let mut y = [F32x4::zero(); NV];
+        for (i, (&u, &v)) in a0.iter().zip(a1).enumerate() {
+            let brow = &b[i * ldb + c0..i * ldb + c0 + 4 * NV];
+            let (u, v) = (F32x4::splat(u), F32x4::splat(v));
+            for j in 0..NV {
+                let w = F32x4::load(brow, 4 * j);
+                x[j] = u.madd(w, x[j]);
+                y[j] = v.madd(w, y[j]);
+            }
+        }
+        for j in 0..NV {
+            x[j].store(&mut c[r * ldc + c0..], 4 * j);
+            if two {
+                y[j].store(&mut c[(r + 1) * ldc + c0..], 4 * j);
+            }
+        }
+        r += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::attention::{KvCache, attention};
+    use crate::testing::{max_rel_diff, random_vec};
+
+    #[test]
+    fn batched_ring_attention_matches_reference_kernel() {
+        // Windows 20 and 250 (the tiny and full configs), 16-step calls, enough calls for the ring to wrap twice;
+        // also a 48-step call (three frames at once).
+        for (heads, hd, ctx, calls) in [(4, 16, 20, 9), (2, 64, 250, 40)] {
+            let d = heads * hd;
+            let max_t: usize = 48;
+            let mut ring = RingKv::new(heads, hd, (ctx - 1 + max_t).next_multiple_of(16)).unwrap();
+            let mut cache = KvCache::new(heads, hd, ctx - 1 + max_t, true);
+            let mut scores = vec![0.0; max_t * ring.cap];
+            let mut inv = vec![0.0; max_t];
+            let mut ref_scores = vec![0.0; ctx];
+            for call in 0..calls {
+                let t = if call == 3 { 48 } else { 16 };
+                let seed = 100 + 3 * call as u32;
+                let (q, k, v) = (random_vec(t * d, seed), random_vec(t * d, seed + 1), random_vec(t * d, seed + 2));
+                ring.append(&k, &v, t);
+                cache.append(&k, &v, t);
+                let (mut got, mut want) = (vec![0.0; t * d], vec![0.0; t * d]);
+                ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut got);
+                attention(&q, &cache, t, Some(ctx), &mut want, &mut ref_scores);
+                let rel = max_rel_diff(&got, &want);
+                assert!(rel < 2e-6, "heads {heads} hd {hd} ctx {ctx} call {call}: rel {rel}");
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_nn_matches_naive() {
+        for (m, n, k) in [(16, 64, 272), (1, 12, 5), (3, 36, 7), (16, 272, 64)] {
+            let (lda, ldb, ldc) = (k + 3, n + 8, n + 4);
+            let a = random_vec(m * lda, 1);
+            let b = random_vec(k * ldb, 2);
+            let mut c = vec![0.0; m * ldc];
+            gemm_nn(&a, lda, &b, ldb, &mut c, ldc, m, n, k);
+            for r in 0..m {
+                for j in 0..n {
+                    let want: f32 = (0..k).map(|i| a[r * lda + i] * b[i * ldb + j]).sum();
+                    assert!((c[r * ldc + j] - want).abs() < 1e-4, "m{m} n{n} k{k} at {r},{j}");
+                }
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::conv::{StreamConv1d, StreamConvTr1d};
 use crate::error::{CoreError, Result};
-use crate::kernels::conv::elu_simd as elu;
+use crate::kernels::activation::elu_simd as elu;
 use crate::mimi::{Taps, zeros};
 use crate::params::Params;
 use crate::weights::WeightStore;

@@ -63,6 +63,10 @@ impl F32x4 {
         }
     }
     #[inline(always)]
+    pub fn div(self, o: Self) -> Self {
+        Self(f32x4_div(self.0, o.0))
+    }
+    #[inline(always)]
     pub fn min(self, o: Self) -> Self {
         Self(f32x4_pmin(self.0, o.0))
     }
@@ -119,6 +123,10 @@ impl F32x4 {
     #[inline(always)]
     pub fn madd(self, b: Self, c: Self) -> Self {
         Self(core::array::from_fn(|l| self.0[l] * b.0[l] + c.0[l]))
+    }
+    #[inline(always)]
+    pub fn div(self, o: Self) -> Self {
+        Self(core::array::from_fn(|l| self.0[l] / o.0[l]))
     }
     #[inline(always)]
     pub fn min(self, o: Self) -> Self {

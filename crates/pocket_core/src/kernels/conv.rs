@@ -166,45 +166,6 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// `eˣ − 1` for lanes `x ≤ 0` (clamped at −87), to about 1 ulp of the result plus 1e-7 absolute: `x = n·ln2 + r`
-/// with `|r| ≤ ln2/2`, `eʳ − 1 = r + r²·P(r)` (Cephes' `expf` polynomial), `eˣ − 1 = 2ⁿ·(eʳ − 1) + (2ⁿ − 1)`.
-#[inline(always)]
-pub fn expm1_nonpositive(x: F32x4) -> F32x4 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to a whole number
-    let x = x.max(F32x4::splat(-87.0));
-    let n = x.madd(F32x4::splat(core::f32::consts::LOG2_E), F32x4::splat(MAGIC)).sub(F32x4::splat(MAGIC));
-    let r = n.madd(F32x4::splat(-0.693_359_4), x); // ln2 split in two: the high part times n is exact
-    let r = n.madd(F32x4::splat(2.121_944_4e-4), r);
-    let mut p = F32x4::splat(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.500_000_01] {
-        p = p.madd(r, F32x4::splat(c));
-    }
-    let q = r.mul(r).madd(p, r);
-    let s = n.pow2i();
-    s.madd(q, s.sub(F32x4::splat(1.0)))
-}
-
-/// ELU (alpha 1) in place, vectorised: `max(x, 0) + expm1(min(x, 0))`. Positive inputs pass unchanged; negative
-/// ones match [`crate::kernels::activation::elu`] (the scalar `exp_m1` reference) to ~2e-7.
-pub fn elu_simd(x: &mut [f32]) {
-    let n4 = x.len() / 4 * 4;
-    let zero = F32x4::zero();
-    let mut i = 0;
-    while i < n4 {
-        let v = F32x4::load(x, i);
-        v.max(zero).add(expm1_nonpositive(v.min(zero))).store(x, i);
-        i += 4;
-    }
-    if n4 < x.len() {
-        let mut t = [0.0f32; 4];
-        let tail = x.len() - n4;
-        t[..tail].copy_from_slice(&x[n4..]);
-        let v = F32x4::load(&t, 0);
-        v.max(zero).add(expm1_nonpositive(v.min(zero))).store(&mut t, 0);
-        x[n4..].copy_from_slice(&t[..tail]);
-    }
-}
-
 /// A Conv1d packed for im2col + GEMM.
 pub struct Conv1dGemm {
     pub c_in: usize,
@@ -414,24 +375,6 @@ pub fn upsample_depthwise_2s(x: &[f32], t: usize, c: usize, wt: &[f32], s: usize
 mod tests {
     use super::*;
     use crate::testing::{max_rel_diff, random_vec};
-
-    #[test]
-    fn elu_simd_matches_scalar_expm1() {
-        // A sweep over [−100, 4] plus tiny negatives (where exp(x) − 1 would cancel), and a ragged tail.
-        let mut x: Vec<f32> = (0..20_001).map(|i| -100.0 + i as f32 * 0.0052).collect();
-        x.extend([-1e-8, -3e-5, -1e-3, 0.0, -0.0, f32::MIN_POSITIVE, 7.5]);
-        let mut want = x.clone();
-        crate::kernels::activation::elu(&mut want);
-        let mut got = x.clone();
-        elu_simd(&mut got);
-        for ((&g, &w), &v) in got.iter().zip(&want).zip(&x) {
-            let err = (g - w).abs();
-            assert!(err <= 2e-7 + 2e-7 * w.abs(), "elu({v}) = {g}, want {w}");
-            if v >= 0.0 {
-                assert_eq!(g, v);
-            }
-        }
-    }
 
     fn conv_case(c_in: usize, c_out: usize, k: usize, stride: usize, dilation: usize, t_out: usize) {
         let t_in = (t_out - 1) * stride + (k - 1) * dilation + 1;

@@ -108,17 +108,21 @@ impl Linear {
     }
 }
 
+// The tiles iterate over panel rows (`chunks_exact`) rather than indexing: the loops compile without bounds checks
+// and with fewer induction variables, which V8 turns into ~11% faster code on the Mimi GEMM shapes (relaxed build;
+// the results are bit-identical). Bigger tiles (3–6 rows) and unrolling were tried and were slower: LLVM hoists
+// the loads, and with more than ~15 live vectors V8 spills.
+
 /// One input row against one panel: 4 accumulators, one pass over the panel.
 #[inline(always)]
 fn tile1(panel: &[f32], x: &[f32], k: usize) -> [F32x4; 4] {
     let mut a = [F32x4::zero(); 4];
-    for i in 0..k {
-        let xv = F32x4::splat(x[i]);
-        let w = &panel[i * PANEL..i * PANEL + PANEL];
-        a[0] = xv.madd(F32x4::load(w, 0), a[0]);
-        a[1] = xv.madd(F32x4::load(w, 4), a[1]);
-        a[2] = xv.madd(F32x4::load(w, 8), a[2]);
-        a[3] = xv.madd(F32x4::load(w, 12), a[3]);
+    for (w, &xv) in panel[..k * PANEL].chunks_exact(PANEL).zip(&x[..k]) {
+        let s = F32x4::splat(xv);
+        a[0] = s.madd(F32x4::load(w, 0), a[0]);
+        a[1] = s.madd(F32x4::load(w, 4), a[1]);
+        a[2] = s.madd(F32x4::load(w, 8), a[2]);
+        a[3] = s.madd(F32x4::load(w, 12), a[3]);
     }
     a
 }
@@ -128,16 +132,15 @@ fn tile1(panel: &[f32], x: &[f32], k: usize) -> [F32x4; 4] {
 fn tile2(panel: &[f32], x: &[f32], k: usize) -> [[F32x4; 4]; 2] {
     let mut a = [F32x4::zero(); 4];
     let mut b = [F32x4::zero(); 4];
-    let (x0, x1) = x.split_at(k);
-    for i in 0..k {
-        let u = F32x4::splat(x0[i]);
-        let v = F32x4::splat(x1[i]);
-        let w = &panel[i * PANEL..i * PANEL + PANEL];
+    let (x0, x1) = x[..2 * k].split_at(k);
+    for (i, w) in panel[..k * PANEL].chunks_exact(PANEL).enumerate() {
         let (w0, w1, w2, w3) = (F32x4::load(w, 0), F32x4::load(w, 4), F32x4::load(w, 8), F32x4::load(w, 12));
+        let u = F32x4::splat(x0[i]);
         a[0] = u.madd(w0, a[0]);
         a[1] = u.madd(w1, a[1]);
         a[2] = u.madd(w2, a[2]);
         a[3] = u.madd(w3, a[3]);
+        let v = F32x4::splat(x1[i]);
         b[0] = v.madd(w0, b[0]);
         b[1] = v.madd(w1, b[1]);
         b[2] = v.madd(w2, b[2]);
