@@ -181,22 +181,22 @@ export class MimiDecoder {
    */
   static create(core: PocketCore, config: PocketTtsConfig, options: MimiDecoderOptions = {}): MimiDecoder {
     const raw = core.raw as unknown as MimiExports;
-    const [pp, pn] = core.putString(mimiDecoderParams(config));
+    const params = mimiDecoderParams(config);
+    const stats = options.latentStats, n = config.mimi.quantizer.dimension;
+    if (stats && (stats.mean.length !== n || stats.std.length !== n)) {
+      throw new WasmCoreError(
+        `latentStats need ${n} values each (got mean ${stats.mean.length}, std ${stats.std.length})`,
+      );
+    }
+    // The core checks every tensor before taking any: a failed create leaves the store as it was.
+    const [pp, pn] = core.putString(params);
     let handle: number;
     try {
       handle = core.check(raw.mimi_decoder_new(pp, pn), "creating the Mimi decoder");
     } finally {
       if (pn) core.free(pp, pn);
     }
-    const stats = options.latentStats;
     if (stats) {
-      const n = config.mimi.quantizer.dimension;
-      if (stats.mean.length !== n || stats.std.length !== n) {
-        raw.mimi_decoder_free(handle);
-        throw new WasmCoreError(
-          `latentStats need ${n} values each (got mean ${stats.mean.length}, std ${stats.std.length})`,
-        );
-      }
       const mp = core.put(stats.mean), sp = core.put(stats.std);
       try {
         core.check(raw.mimi_decoder_set_latent_stats(handle, mp, sp), "setting the latent statistics");

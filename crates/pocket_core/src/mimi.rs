@@ -49,6 +49,10 @@ impl Taps {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
+/// Tensor name prefixes of the decoder transformer and the SEANet decoder.
+const TRANSFORMER: &str = "mimi.decoder_transformer.transformer";
+const SEANET: &str = "mimi.decoder";
+
 /// The whole decoder's weights and dimensions.
 pub struct MimiDecoder {
     id: u32,
@@ -91,6 +95,22 @@ impl MimiDecoder {
                 tcfg.d_model, scfg.dimension
             )));
         }
+        // Check every tensor before taking any, so a checkpoint that does not fit leaves the store untouched.
+        let mut expected = vec![
+            ("mimi.quantizer.output_proj.weight".to_string(), vec![dim, latent_dim, 1]),
+            ("mimi.upsample.convtr.convtr.weight".to_string(), vec![dim, 1, 2 * stride]),
+        ];
+        expected.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
+        expected.extend(crate::seanet::expected_tensors(SEANET, &scfg));
+        for (name, shape) in &expected {
+            match s.shape(name) {
+                None => return Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
+                Some(got) if got != shape.as_slice() => {
+                    return Err(CoreError::new(format!("tensor '{name}' has shape {got:?}, expected {shape:?}")));
+                }
+                _ => {}
+            }
+        }
         let q = s.take("mimi.quantizer.output_proj.weight", &[dim, latent_dim, 1])?;
         let quantizer = Linear::new(&q.data, None, dim, latent_dim);
         let k = 2 * stride;
@@ -101,8 +121,8 @@ impl MimiDecoder {
                 upsample_wt[j * dim + c] = up.data[c * k + j];
             }
         }
-        let transformer = MimiTransformer::from_store(s, "mimi.decoder_transformer.transformer", tcfg)?;
-        let seanet = SeanetDecoder::from_store(s, "mimi.decoder", scfg)?;
+        let transformer = MimiTransformer::from_store(s, TRANSFORMER, tcfg)?;
+        let seanet = SeanetDecoder::from_store(s, SEANET, scfg)?;
         let mut names: Vec<String> = vec!["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()];
         let mut shapes = vec![(1, latent_dim), (1, dim), (stride, dim)];
         for n in transformer.tap_names() {
@@ -359,6 +379,12 @@ mod tests {
         assert!(e.unwrap().0.contains("mimi.decoder.model.0.conv.weight"));
         let e = MimiDecoder::from_store(&mut WeightStore::default(), "latent_dim=4").err();
         assert!(e.unwrap().0.contains("missing parameter"));
+        // A checkpoint that does not fit is rejected before anything is taken.
+        let mut s = random_store(1);
+        s.insert("mimi.decoder.model.8.conv.weight", Tensor { shape: vec![1, 2, 5], data: vec![0.0; 10] });
+        let e = MimiDecoder::from_store(&mut s, PARAMS).err().unwrap();
+        assert!(e.0.contains("'mimi.decoder.model.8.conv.weight' has shape [1, 2, 5], expected [1, 2, 3]"), "{}", e.0);
+        assert!(s.contains("mimi.quantizer.output_proj.weight"));
         let d1 = MimiDecoder::from_store(&mut random_store(1), PARAMS).unwrap();
         let d2 = MimiDecoder::from_store(&mut random_store(2), PARAMS).unwrap();
         let mut st = MimiState::new(&d1, 1).unwrap();

@@ -73,6 +73,25 @@ impl TransformerConfig {
     }
 }
 
+/// Every tensor [`MimiTransformer::from_store`] takes, with its shape.
+pub fn expected_tensors(prefix: &str, cfg: &TransformerConfig) -> Vec<(String, Vec<usize>)> {
+    let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
+    let mut v = Vec::new();
+    for i in 0..cfg.num_layers {
+        let p = format!("{prefix}.layers.{i}");
+        v.push((format!("{p}.self_attn.in_proj.weight"), vec![3 * d, d]));
+        v.push((format!("{p}.self_attn.out_proj.weight"), vec![d, d]));
+        v.push((format!("{p}.linear1.weight"), vec![ff, d]));
+        v.push((format!("{p}.linear2.weight"), vec![d, ff]));
+        let mut vecs = vec!["norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"];
+        if cfg.layer_scale {
+            vecs.extend(["layer_scale_1.scale", "layer_scale_2.scale"]);
+        }
+        v.extend(vecs.into_iter().map(|n| (format!("{p}.{n}"), vec![d])));
+    }
+    v
+}
+
 struct Layer {
     norm1: (Vec<f32>, Vec<f32>),
     norm2: (Vec<f32>, Vec<f32>),

@@ -88,6 +88,35 @@ struct Stage {
     res: Vec<ResBlock>,
 }
 
+/// Every tensor [`SeanetDecoder::from_store`] takes, with its shape (to check a checkpoint before taking anything).
+pub fn expected_tensors(prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<usize>)> {
+    let mut v = Vec::new();
+    let mut conv = |name: String, shape: [usize; 3], bias: usize| {
+        v.push((format!("{name}.weight"), shape.to_vec()));
+        v.push((format!("{name}.bias"), vec![bias]));
+    };
+    let mut idx = 0;
+    let mut ch = cfg.n_filters << cfg.ratios.len();
+    conv(format!("{prefix}.model.{idx}.conv"), [ch, cfg.dimension, cfg.kernel_size], ch);
+    idx += 1;
+    for &r in &cfg.ratios {
+        idx += 1;
+        let c_out = ch / 2;
+        conv(format!("{prefix}.model.{idx}.convtr"), [ch, c_out, 2 * r], c_out);
+        idx += 1;
+        let hidden = c_out / cfg.compress;
+        for _ in 0..cfg.n_residual_layers {
+            conv(format!("{prefix}.model.{idx}.block.1.conv"), [hidden, c_out, cfg.residual_kernel_size], hidden);
+            conv(format!("{prefix}.model.{idx}.block.3.conv"), [c_out, hidden, 1], c_out);
+            idx += 1;
+        }
+        ch = c_out;
+    }
+    idx += 1;
+    conv(format!("{prefix}.model.{idx}.conv"), [cfg.channels, ch, cfg.last_kernel_size], cfg.channels);
+    v
+}
+
 /// The SEANet decoder's weights.
 pub struct SeanetDecoder {
     pub cfg: SeanetConfig,
