@@ -27,6 +27,12 @@ export interface GenerationPlan {
   nextNoise: (x0: Float32Array) => void;
   onWarning: (message: string) => void;
   signal?: AbortSignal;
+  /**
+   * Frames the generator may run ahead of the consumer. 0 (single thread): the next latent is made only when the
+   * consumer asks for it, so the first frame and an abort are never delayed by work nobody asked for yet. With
+   * workers, a small lead lets FlowLM compute the next latent while the decoder works on this one.
+   */
+  maxAhead: number;
 }
 
 /** What happened in one chunk (for statistics and tests). */
@@ -75,6 +81,7 @@ export async function* generateFrames(
       reports.push(report);
       let input: Float32Array | null = null;
       for (let step = 0; step < chunk.maxGenLen; step++) {
+        await frames.waitForDemand(plan.maxAhead);
         if (stopped) return;
         if (plan.signal?.aborted) throw abortError(plan.signal);
         const { latent, eosLogit } = await flow.step(input, x0(), plan.lsdSteps);
@@ -104,6 +111,7 @@ export async function* generateFrames(
     }
   } finally {
     stopped = true;
+    frames.close(); // wakes a producer waiting for demand, so it sees `stopped`
     await producer;
   }
 }

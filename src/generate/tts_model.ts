@@ -266,6 +266,7 @@ export class TTSModel {
           nextNoise,
           onWarning: warn,
           signal: options.signal,
+          maxAhead: this.usesWorkers ? 2 : 0,
         }, reports)
       ) {
         // (`?.` would skip evaluating `reported++`, so the index moves outside the call)

@@ -106,6 +106,22 @@ describe("generation semantics", () => {
     }
   });
 
+  test("leaving a stream early (break) frees the model for the next request", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
+    try {
+      let frames = 0;
+      for await (const _ of tts.stream("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: () => {} })) {
+        if (++frames === 2) break;
+      }
+      assert.equal(frames, 2);
+      const fresh = await tts.generate("Hi.", { seed: 4 });
+      const again = await tts.generate("Hi.", { seed: 4 });
+      assert.deepEqual(again, fresh);
+    } finally {
+      tts.dispose();
+    }
+  });
+
   test("concurrent streams on one model are queued, not interleaved", async () => {
     const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
     try {

@@ -60,3 +60,28 @@ export function ensureFullWeights(): Promise<string> {
   ready.catch(() => (ready = null));
   return ready;
 }
+
+let modelDir: Promise<string> | null = null;
+
+/**
+ * A model directory for the full-size synthetic checkpoint (config.json, model.safetensors, tokenizer.model), made
+ * in the system's temp folder with links to the generated weights and the fixture tokenizer, so the whole public
+ * API (`TTSModel.load({ model })`) can run at full size. Cached per process.
+ */
+export function fullModelDir(): Promise<string> {
+  modelDir ??= (async () => {
+    const { mkdtemp, symlink, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const weights = await ensureFullWeights();
+    const dir = await mkdtemp(join(tmpdir(), "pocket-full-"));
+    const config = JSON.parse(new TextDecoder().decode(await readFile(fullConfigPath())));
+    config.weights_path = "model.safetensors";
+    config.flow_lm.lookup_table.tokenizer_path = "tokenizer.model";
+    await writeFile(join(dir, "config.json"), JSON.stringify(config, null, 2));
+    await symlink(weights, join(dir, "model.safetensors"));
+    await symlink(fileURLToPath(fixtureUrl("model/text/tokenizer.model")), join(dir, "tokenizer.model"));
+    return dir;
+  })();
+  return modelDir;
+}

@@ -1,0 +1,67 @@
+/**
+ * End-to-end benchmarks on the full-size synthetic checkpoint, through the public API, in the setting of the
+ * reference's figures (`performance.md`): a 126-position voice, EOS disabled, 150 frames (12 s of audio) from a
+ * ~30-token text; time to first audio for a 12-token text; peak RSS. For `workers: 2` (where the runtime has
+ * workers) and `workers: 0`, with the runtime's best wasm variant.
+ *
+ * @module
+ */
+
+import { TTSModel } from "../mod.ts";
+import { serializeSafetensors } from "../src/model/safetensors.ts";
+import { fullModelDir } from "../tests/support/full_weights.ts";
+import { randomF32 } from "../tests/support/core.ts";
+import { workersAvailable } from "../src/generate/create_services.ts";
+import { type BenchResult, rssMb, runtimeName, stats } from "./support.ts";
+
+const LONG_TEXT =
+  "The weather is lovely today, so we will take a long walk in the park near the river, and then we can rest.";
+const SHORT_TEXT = "Good morning, how are you doing on this day?"; // 12 tokens with the fixture tokenizer
+const FRAMES = 150;
+
+/** A v1.0-style audio-prompt voice of 125 frames: with BOS it fills 126 positions, like the reference's run. */
+function voiceFile(dModel: number): Uint8Array {
+  const rows = randomF32(125 * dModel, 99).map((v) => v * 0.5);
+  return serializeSafetensors([{ name: "audio_prompt", dtype: "F32", shape: [1, 125, dModel], data: rows }]);
+}
+
+/** Runs the end-to-end benchmarks. */
+export async function run(): Promise<BenchResult[]> {
+  const model = await fullModelDir();
+  const results: BenchResult[] = [];
+  const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
+  for (const workers of modes) {
+    let peak = rssMb();
+    const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 20);
+    const tts = await TTSModel.load({ model, workers });
+    const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
+    const common = { runtime: runtimeName(), variant: "auto", weights: "f32 (synthetic full)", workers };
+
+    const rtf: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const t0 = performance.now();
+      let frames = 0;
+      for await (const _ of tts.stream(LONG_TEXT, { voice, seed: run, eosThreshold: Infinity })) {
+        if (++frames === FRAMES) break;
+      }
+      rtf.push((FRAMES * 0.08) / ((performance.now() - t0) / 1000));
+    }
+    const r = stats(rtf);
+    results.push({ name: "e2e.rtf", ...common, ...r, unit: "x", frames: FRAMES });
+
+    const first: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const t0 = performance.now();
+      for await (const _ of tts.stream(SHORT_TEXT, { voice, seed: run })) break;
+      first.push(performance.now() - t0);
+    }
+    results.push({ name: "e2e.first_audio", ...common, ...stats(first), unit: "ms", text_tokens: 12 });
+    tts.dispose();
+    clearInterval(sampler);
+    peak = Math.max(peak, rssMb());
+    results.push({ name: "e2e.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });
+  }
+  return results;
+}
+
+if (import.meta.main) console.log(JSON.stringify(await run()));
