@@ -5,6 +5,7 @@
  * @module
  */
 
+import { PocketTtsError } from "../errors.ts";
 import type { ResolvedModel } from "../model/assets.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
@@ -43,6 +44,12 @@ export async function createServices(
     } finally {
       await reader.close();
     }
+  }
+  if (typeof (globalThis as { Worker?: unknown }).Worker !== "function") {
+    throw new PocketTtsError(
+      "workers_unavailable",
+      "this runtime has no module workers (Node 20 has only worker_threads); use workers: 0 or \"auto\"",
+    );
   }
   const [flowWorker, mimiWorker] = await Promise.all([
     startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd }),
