@@ -16,7 +16,7 @@
 //! shared scalar kernel `kernels::attention` is the reference it is tested against.
 
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::{exp_x4, gelu_tanh_simd as gelu_tanh};
+use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
@@ -375,10 +375,11 @@ impl RingKv {
 /// `x[j] ← exp((x[j] − max)·scale)` in place; returns the sum.
 fn softmax_exp(x: &mut [f32], max: f32, scale: f32) -> f32 {
     let (m, s) = (F32x4::splat(max), F32x4::splat(scale));
+    let ve = VecExp::new();
     let n4 = x.len() / 4 * 4;
     let mut acc = F32x4::zero();
     for i in (0..n4).step_by(4) {
-        let e = exp_x4(F32x4::load(x, i).sub(m).mul(s));
+        let e = ve.exp(F32x4::load(x, i).sub(m).mul(s));
         e.store(x, i);
         acc = acc.add(e);
     }

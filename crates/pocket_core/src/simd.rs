@@ -70,10 +70,12 @@ impl F32x4 {
     pub fn min(self, o: Self) -> Self {
         Self(f32x4_pmin(self.0, o.0))
     }
-    /// `2^n` for lanes holding whole numbers `n` in −126…127 (built from the exponent bits; used by `exp`).
+    /// `2^n` from `self = n + 1.5·2²³` for whole numbers `n` in −126…127 (used by `exp`): that sum has the bit
+    /// pattern `0x4B40_0000 + n`, so adding `bias` (every lane holding the bits of `127 − 0x4B40_0000`, see
+    /// [`F32x4::POW2I_BIAS`]) and shifting into the exponent field gives `2^n` with two integer ops.
     #[inline(always)]
-    pub fn pow2i(self) -> Self {
-        Self(i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(self.0), i32x4_splat(127)), 23))
+    pub fn pow2i_from_magic(self, bias: Self) -> Self {
+        Self(i32x4_shl(i32x4_add(self.0, bias.0), 23))
     }
     #[inline(always)]
     pub fn lanes(self) -> [f32; 4] {
@@ -133,8 +135,10 @@ impl F32x4 {
         Self(core::array::from_fn(|l| if o.0[l] < self.0[l] { o.0[l] } else { self.0[l] }))
     }
     #[inline(always)]
-    pub fn pow2i(self) -> Self {
-        Self(self.0.map(|n| f32::from_bits(((n as i32 + 127) << 23) as u32)))
+    pub fn pow2i_from_magic(self, bias: Self) -> Self {
+        Self(core::array::from_fn(|l| {
+            f32::from_bits((self.0[l].to_bits() as i32).wrapping_add(bias.0[l].to_bits() as i32).wrapping_shl(23) as u32)
+        }))
     }
     #[inline(always)]
     pub fn lanes(self) -> [f32; 4] {
@@ -143,6 +147,9 @@ impl F32x4 {
 }
 
 impl F32x4 {
+    /// The bit pattern [`F32x4::pow2i_from_magic`] adds (`127 − 0x4B40_0000` as a 32-bit integer).
+    pub const POW2I_BIAS: u32 = (127i32 - 0x4B40_0000) as u32;
+
     /// Horizontal sum in a fixed order, `(l0 + l2) + (l1 + l3)`, identical on every target.
     #[inline(always)]
     pub fn sum(self) -> f32 {

@@ -1,5 +1,5 @@
 //! Element-wise activations, in place. f32 math throughout, as the reference computes them. The scalar forms are
-//! the references; `*_simd` forms (and `exp_x4`/`expm1_x4`) are the vectorised versions the models run.
+//! the references; `*_simd` forms (and [`VecExp`]) are the vectorised versions the models run.
 
 use crate::simd::F32x4;
 
@@ -31,34 +31,86 @@ pub fn elu(x: &mut [f32]) {
 
 // ---- vectorised forms (F32x4), checked against the scalar functions above ----
 
-/// Splits `x` (clamped to −87…88) as `x = n·ln2 + r`, `|r| ≤ ln2/2`, and returns `(2ⁿ, eʳ − 1)`, with
-/// `eʳ − 1 = r + r²·P(r)` (Cephes' `expf` polynomial, ~1 ulp).
+/// Constants of [`VecExp`], read with volatile loads: a value the compiler cannot fold stays in a register (or a
+/// stack slot) across a loop, whereas a folded `v128.const` is re-materialised by the engine at every use (V8
+/// spends several instructions on each), which made these kernels 3–4× slower.
+static EXP_CONSTS: [f32; 14] = [
+    -87.0,
+    88.0,
+    core::f32::consts::LOG2_E,
+    12_582_912.0, // 1.5·2²³: adding it rounds to a whole number
+    -0.693_359_4, // −ln2, high part: n times it is exact
+    2.121_944_4e-4, // −ln2, low part (negated)
+    1.987_569_1e-4, // Cephes expf polynomial, highest degree first
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    0.166_666_65,
+    0.5,
+    1.0,
+    f32::from_bits(F32x4::POW2I_BIAS),
+];
+
+/// Reads `EXP_CONSTS[i]` so that the compiler cannot fold it into a constant.
 #[inline(always)]
-fn exp_parts(x: F32x4) -> (F32x4, F32x4) {
-    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: adding it rounds to a whole number
-    let x = x.max(F32x4::splat(-87.0)).min(F32x4::splat(88.0));
-    let n = x.madd(F32x4::splat(core::f32::consts::LOG2_E), F32x4::splat(MAGIC)).sub(F32x4::splat(MAGIC));
-    let r = n.madd(F32x4::splat(-0.693_359_4), x); // ln2 split in two: the high part times n is exact
-    let r = n.madd(F32x4::splat(2.121_944_4e-4), r);
-    let mut p = F32x4::splat(1.987_569_1e-4);
-    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5] {
-        p = p.madd(r, F32x4::splat(c));
+fn opaque(i: usize) -> F32x4 {
+    // SAFETY: a read of an element of an immutable static.
+    F32x4::splat(unsafe { core::ptr::read_volatile(&EXP_CONSTS[i]) })
+}
+
+/// A vector `exp`/`expm1` with its constants held in locals; build one per call, outside the loop.
+pub struct VecExp {
+    k: [F32x4; 14],
+}
+
+impl VecExp {
+    #[inline(always)]
+    pub fn new() -> Self {
+        Self { k: core::array::from_fn(opaque) }
     }
-    (n.pow2i(), r.mul(r).madd(p, r))
+
+    /// The constant 1.
+    #[inline(always)]
+    pub fn one(&self) -> F32x4 {
+        self.k[12]
+    }
+
+    /// Splits `x` (clamped to −87…88) as `x = n·ln2 + r`, `|r| ≤ ln2/2`, and returns `(2ⁿ, eʳ − 1)`, with
+    /// `eʳ − 1 = r + r²·P(r)` (Cephes' `expf` polynomial, ~1 ulp).
+    #[inline(always)]
+    fn parts(&self, x: F32x4) -> (F32x4, F32x4) {
+        let k = &self.k;
+        let x = x.max(k[0]).min(k[1]);
+        let t = x.madd(k[2], k[3]); // n + 1.5·2²³
+        let n = t.sub(k[3]);
+        let r = n.madd(k[4], x);
+        let r = n.madd(k[5], r);
+        let mut p = k[6];
+        for c in &k[7..12] {
+            p = p.madd(r, *c);
+        }
+        (t.pow2i_from_magic(k[13]), r.mul(r).madd(p, r))
+    }
+
+    /// `eˣ` per lane (arguments clamped to −87…88, so the result stays finite and normal).
+    #[inline(always)]
+    pub fn exp(&self, x: F32x4) -> F32x4 {
+        let (s, q) = self.parts(x);
+        s.madd(q, s)
+    }
+
+    /// `eˣ − 1` per lane, accurate near 0 (`2ⁿ·(eʳ − 1) + (2ⁿ − 1)`); arguments clamped to −87…88.
+    #[inline(always)]
+    pub fn expm1(&self, x: F32x4) -> F32x4 {
+        let (s, q) = self.parts(x);
+        s.madd(q, s.sub(self.one()))
+    }
 }
 
-/// `eˣ` per lane (arguments clamped to −87…88, so the result stays finite and normal).
-#[inline(always)]
-pub fn exp_x4(x: F32x4) -> F32x4 {
-    let (s, q) = exp_parts(x);
-    s.madd(q, s)
-}
-
-/// `eˣ − 1` per lane, accurate near 0 (`2ⁿ·(eʳ − 1) + (2ⁿ − 1)`); arguments clamped to −87…88.
-#[inline(always)]
-pub fn expm1_x4(x: F32x4) -> F32x4 {
-    let (s, q) = exp_parts(x);
-    s.madd(q, s.sub(F32x4::splat(1.0)))
+impl Default for VecExp {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Applies a lane-wise function to a slice in place (a ragged tail goes through a padded vector).
@@ -82,18 +134,21 @@ fn map_x4(x: &mut [f32], f: impl Fn(F32x4) -> F32x4) {
 /// [`elu`], vectorised: `max(x, 0) + expm1(min(x, 0))`. Positive inputs pass unchanged; negative ones agree with
 /// the scalar `exp_m1` to ~2e-7.
 pub fn elu_simd(x: &mut [f32]) {
+    let e = VecExp::new();
     let zero = F32x4::zero();
-    map_x4(x, |v| v.max(zero).add(expm1_x4(v.min(zero))));
+    map_x4(x, |v| v.max(zero).add(e.expm1(v.min(zero))));
 }
 
 /// [`gelu_tanh`], vectorised, in the equivalent form `x · sigmoid(2u) = x / (1 + e^(−2u))`,
 /// `u = √(2/π)·(x + 0.044715·x³)`: no cancellation for negative x, within a few ulp of the tanh form elsewhere.
 pub fn gelu_tanh_simd(x: &mut [f32]) {
-    const C: f32 = -2.0 * 0.797_884_6;
-    let (one, k3) = (F32x4::splat(1.0), F32x4::splat(0.044_715));
+    static K: [f32; 2] = [0.044_715, -2.0 * 0.797_884_6];
+    let e = VecExp::new();
+    // SAFETY: reads of an immutable static's elements (volatile, as for `EXP_CONSTS`).
+    let [k3, c] = core::array::from_fn(|i| F32x4::splat(unsafe { core::ptr::read_volatile(&K[i]) }));
     map_x4(x, |v| {
         let u = v.mul(v).mul(v).madd(k3, v); // x + 0.044715·x³
-        v.div(one.add(exp_x4(u.mul(F32x4::splat(C)))))
+        v.div(e.one().add(e.exp(u.mul(c))))
     });
 }
 
@@ -141,7 +196,7 @@ mod tests {
             assert!((g - w).abs() <= 3e-7 * (1.0 + v.abs()), "gelu({v}) = {g}, want {w}");
         }
         for &v in &[-87.0f32, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 88.0] {
-            let e = exp_x4(F32x4::splat(v)).lanes()[0] as f64;
+            let e = VecExp::new().exp(F32x4::splat(v)).lanes()[0] as f64;
             assert!((e - (v as f64).exp()).abs() <= 2.5e-7 * (v as f64).exp(), "exp({v}) = {e}");
         }
     }
