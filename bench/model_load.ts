@@ -20,29 +20,32 @@ import { parseConfigText, type PocketTtsConfig } from "../src/model/config.ts";
 import { validateTensors } from "../src/model/layout.ts";
 import { openSafetensors, toFloat32Into } from "../src/model/safetensors.ts";
 import { syntheticCheckpoint } from "../src/model/synthetic_weights.ts";
+import { loadCore } from "../src/runtime/wasm.ts";
+import { LocalFlowLm, LocalMimi } from "../src/generate/local_services.ts";
+import { type BenchResult, benchVariants, rssMb, runtimeName, stats } from "./support.ts";
 
-/** One benchmark measurement: timings over several runs plus benchmark-specific extra fields. */
-export interface BenchResult {
-  /** Benchmark name, e.g. `"model.load_full"`. */
-  name: string;
-  /** Median over the timed runs, in `unit`. */
-  median: number;
-  /** Fastest run, in `unit`. */
-  min: number;
-  /** Slowest run, in `unit`. */
-  max: number;
-  /** Unit of `median`, `min` and `max`. */
-  unit: string;
-  /** Extra figures (sizes, memory). */
-  [extra: string]: string | number;
-}
+const MB = 1024 * 1024;
 
-const MB = 1e6;
-
-function stats(times: number[]): { median: number; min: number; max: number } {
-  const t = [...times].sort((a, b) => a - b);
-  const r = (x: number) => Math.round(x * 10) / 10;
-  return { median: r(t[Math.floor(t.length / 2)]), min: r(t[0]), max: r(t[t.length - 1]) };
+/**
+ * Loads the whole model into a fresh wasm core as the generator does (FlowLM and the Mimi decoder: read, widen,
+ * pack), sampling RSS every 10 ms; returns the time and the peak RSS in MB.
+ */
+async function loadIntoCore(path: string, config: PocketTtsConfig, variant: "baseline" | "relaxed") {
+  let peak = rssMb();
+  const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 10);
+  const t0 = performance.now();
+  const core = await loadCore({ simd: variant });
+  const reader = await openSafetensors(path);
+  const flow = await LocalFlowLm.create(core, reader, config);
+  const mimi = await LocalMimi.create(core, reader, config);
+  await reader.close();
+  const ms = performance.now() - t0;
+  clearInterval(sampler);
+  peak = Math.max(peak, rssMb());
+  const memoryMb = core.memoryBytes / MB;
+  await flow.dispose();
+  await mimi.dispose();
+  return { ms, peak, memoryMb };
 }
 
 async function loadOnce(path: string, config: PocketTtsConfig, arena: Float32Array, scratch: Uint8Array) {
@@ -69,6 +72,24 @@ export async function run(): Promise<BenchResult[]> {
   const path = await ensureFullWeights();
   const config = parseConfigText(await readFile(fullConfigPath(), "utf8"), { source: fullConfigPath() });
   const results: BenchResult[] = [];
+
+  // into the wasm core, first (before this benchmark's own buffers inflate the RSS)
+  for (const variant of benchVariants()) {
+    const rssBefore = rssMb();
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await loadIntoCore(path, config, variant));
+    results.push({
+      name: "model.load_core_full",
+      runtime: runtimeName(),
+      variant,
+      weights: "f32 (synthetic full)",
+      ...stats(runs.map((r) => r.ms)),
+      unit: "ms",
+      rss_before_mb: Math.round(rssBefore),
+      peak_rss_mb: Math.round(runs[0].peak),
+      wasm_memory_mb: Math.round(runs[0].memoryMb),
+    });
+  }
 
   // header only
   const headerTimes: number[] = [];
