@@ -48,7 +48,7 @@ export async function createServices(
   if (typeof (globalThis as { Worker?: unknown }).Worker !== "function") {
     throw new PocketTtsError(
       "workers_unavailable",
-      "this runtime has no module workers (Node 20 has only worker_threads); use workers: 0 or \"auto\"",
+      'this runtime has no module workers (Node 20 has only worker_threads); use workers: 0 or "auto"',
     );
   }
   const [flowWorker, mimiWorker] = await Promise.all([
