@@ -77,7 +77,10 @@ export class LocalFlowLm implements FlowLmService {
     this.#work.copyFrom(this.#voice(voiceId));
     const m = this.#work.prepareChunk(ids.length);
     if (m !== maxGenLen) throw new RangeError(`max_gen_len ${m} != planned ${maxGenLen}`);
-    this.#work.prefillText(ids, x0);
+    // The reference decodes this call's latent from x0 and throws it away: x0 is consumed (by the caller's noise
+    // stream) but the flow head need not run.
+    void x0;
+    this.#work.prefillText(ids, null);
     return Promise.resolve();
   }
 
