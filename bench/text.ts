@@ -12,37 +12,9 @@
 import { readFixture, readFixtureJson } from "../tests/support/fixtures.ts";
 import { SentencePieceTokenizer } from "../src/text/tokenizer.ts";
 import { splitIntoChunks } from "../src/text/chunking.ts";
+import { type BenchResult, measure } from "./support.ts";
 
-/** One benchmark measurement: timings over several runs plus benchmark-specific extra fields. */
-export interface BenchResult {
-  /** Benchmark name, e.g. `"text.tokenize_1mb"`. */
-  name: string;
-  /** Median over the timed runs, in `unit`. */
-  median: number;
-  /** Fastest run, in `unit`. */
-  min: number;
-  /** Slowest run, in `unit`. */
-  max: number;
-  /** Unit of `median`, `min` and `max`. */
-  unit: string;
-  /** Extra figures (throughput, sizes). */
-  [extra: string]: string | number;
-}
-
-const RUNS = 7;
 const utf8 = new TextEncoder();
-
-function measure(fn: () => void, runs = RUNS): { median: number; min: number; max: number } {
-  fn(); // warm-up (JIT, scratch buffers)
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    fn();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return { median: times[Math.floor(times.length / 2)], min: times[0], max: times[times.length - 1] };
-}
 
 /** English prose of about `bytes` UTF-8 bytes (cut at a character boundary, at most `bytes`). */
 function englishProse(sentences: string[], bytes: number): string {

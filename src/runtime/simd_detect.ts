@@ -8,159 +8,25 @@
 /** The wasm build variants shipped in `wasm/`. */
 export type SimdVariant = "baseline" | "relaxed";
 
-/** A module with one function that computes `v128.const 0; v128.const 0; f32x4.add` (needs SIMD128). */
-const SIMD128_PROBE = new Uint8Array([
-  0,
-  97,
-  115,
-  109,
-  1,
-  0,
-  0,
-  0,
-  1,
-  5,
-  1,
-  96,
-  0,
-  1,
-  123,
-  3,
-  2,
-  1,
-  0,
-  10,
-  43,
-  1,
-  41,
-  0, //
-  253,
-  12,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0, //
-  253,
-  12,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0, //
-  253,
-  228,
-  1,
-  11,
-]);
+/** `v128.const 0` (opcode 0xfd 12 and 16 immediate bytes). */
+const V128_ZERO = [253, 12, ...new Array<number>(16).fill(0)];
 
-/** The same with three operands and `f32x4.relaxed_madd` (needs relaxed SIMD). */
-const RELAXED_PROBE = new Uint8Array([
-  0,
-  97,
-  115,
-  109,
-  1,
-  0,
-  0,
-  0,
-  1,
-  5,
-  1,
-  96,
-  0,
-  1,
-  123,
-  3,
-  2,
-  1,
-  0,
-  10,
-  61,
-  1,
-  59,
-  0, //
-  253,
-  12,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0, //
-  253,
-  12,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0, //
-  253,
-  12,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0, //
-  253,
-  133,
-  2,
-  11,
-]);
+/** A module with one function `() -> v128` whose body is `ops` (no locals). */
+function probeModule(ops: number[]): Uint8Array {
+  const body = [0, ...ops, 11]; // no locals, ops, end
+  return new Uint8Array([
+    ...[0, 97, 115, 109, 1, 0, 0, 0], // "\0asm", version 1
+    ...[1, 5, 1, 96, 0, 1, 123], // type section: () -> v128
+    ...[3, 2, 1, 0], // function section: one function of type 0
+    ...[10, body.length + 2, 1, body.length, ...body], // code section
+  ]);
+}
+
+/** `f32x4.add` of two constants: needs SIMD128. */
+const SIMD128_PROBE = probeModule([...V128_ZERO, ...V128_ZERO, 253, 228, 1]);
+
+/** `f32x4.relaxed_madd` of three constants: needs relaxed SIMD. */
+const RELAXED_PROBE = probeModule([...V128_ZERO, ...V128_ZERO, ...V128_ZERO, 253, 133, 2]);
 
 function validates(bytes: Uint8Array): boolean {
   try {

@@ -5,7 +5,7 @@
 //! (free with `flow_lm_state_free`). A state must only be used with the model that created it (checked).
 //! Pointers are byte offsets into the instance's memory; sizes are element counts.
 
-use super::{guard, str_arg};
+use super::{drop_handle, guard, str_arg};
 use crate::error::{CoreError, Result};
 use crate::flow_head::trace_tensors;
 use crate::flow_lm::{FlowLm, FlowLmConfig, FlowLmState, Input};
@@ -32,9 +32,7 @@ pub unsafe extern "C" fn flow_lm_new(params: *const u8, len: usize) -> *mut Flow
 /// `h` from [`flow_lm_new`], freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flow_lm_free(h: *mut FlowLm) {
-    if !h.is_null() {
-        drop(unsafe { Box::from_raw(h) })
-    }
+    unsafe { drop_handle(h) }
 }
 
 /// Bytes of weights an AR step reads (transformer, input_linear, out_eos, 1-step flow head).
@@ -112,9 +110,7 @@ pub unsafe extern "C" fn flow_lm_state_new(h: *const FlowLm, capacity: usize) ->
 /// `s` from [`flow_lm_state_new`], freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flow_lm_state_free(s: *mut FlowLmState) {
-    if !s.is_null() {
-        drop(unsafe { Box::from_raw(s) })
-    }
+    unsafe { drop_handle(s) }
 }
 
 /// Positions in the cache.

@@ -4,7 +4,7 @@
 //! `*mut MimiState` (free with `mimi_state_free`; free every state before its decoder). A state must only be used
 //! with the decoder that created it (checked). Null handles are reported as errors, never dereferenced.
 
-use super::{guard, str_arg};
+use super::{drop_handle, guard, str_arg};
 use crate::error::{CoreError, Result};
 use crate::memory::{slice, slice_mut};
 use crate::mimi::{MimiDecoder, MimiState};
@@ -41,9 +41,7 @@ pub unsafe extern "C" fn mimi_decoder_new(params: *const u8, len: usize) -> *mut
 /// `h` from [`mimi_decoder_new`], freed once, after its states.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_free(h: *mut MimiDecoder) {
-    if !h.is_null() {
-        drop(unsafe { Box::from_raw(h) })
-    }
+    unsafe { drop_handle(h) }
 }
 
 /// Makes `mimi_decode` take normalised latents (`x·std + mean`); `mean`, `std`: `latent_dim` f32 each.
@@ -130,9 +128,7 @@ pub unsafe extern "C" fn mimi_state_new(h: *const MimiDecoder, max_frames: usize
 /// `s` from [`mimi_state_new`], freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_state_free(s: *mut MimiState) {
-    if !s.is_null() {
-        drop(unsafe { Box::from_raw(s) })
-    }
+    unsafe { drop_handle(s) }
 }
 
 /// Back to the start of a stream. 0 for a null handle.

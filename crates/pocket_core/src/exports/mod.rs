@@ -24,6 +24,16 @@ pub(crate) fn guard<T>(fail: T, body: impl FnOnce() -> crate::error::Result<T>) 
     }
 }
 
+/// Frees a handle made by `Box::into_raw` (null is ignored): the body of every `*_free` export.
+///
+/// # Safety
+/// `h` is null or a live handle of type `T`, freed once.
+pub(crate) unsafe fn drop_handle<T>(h: *mut T) {
+    if !h.is_null() {
+        drop(unsafe { Box::from_raw(h) })
+    }
+}
+
 /// Reads a UTF-8 string passed from TS.
 ///
 /// # Safety
@@ -115,9 +125,7 @@ pub unsafe extern "C" fn linear_new(w: *const f32, b: *const f32, n_out: usize, 
 /// `h` from [`linear_new`], freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn linear_free(h: *mut linear::Linear) {
-    if !h.is_null() {
-        drop(unsafe { Box::from_raw(h) })
-    }
+    unsafe { drop_handle(h) }
 }
 
 /// `y[m×n_out] = x[m×n_in]·Wᵀ + b` with the packed SIMD kernel (GEMV when m = 1).

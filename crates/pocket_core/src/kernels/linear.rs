@@ -39,16 +39,7 @@ impl Linear {
         if let Some(b) = bias {
             assert_eq!(b.len(), n_out, "linear bias size");
         }
-        let n_panels = n_out.div_ceil(PANEL);
-        let mut panels = vec![0.0f32; n_panels * n_in * PANEL];
-        for c in 0..n_out {
-            let (p, lane) = (c / PANEL, c % PANEL);
-            let base = p * n_in * PANEL + lane;
-            for i in 0..n_in {
-                panels[base + i * PANEL] = w[c * n_in + i];
-            }
-        }
-        Self { n_out, n_in, panels, bias: bias.map(|b| b.to_vec()) }
+        Self::from_fn(n_out, n_in, bias.map(|b| b.to_vec()), |c, i| w[c * n_in + i])
     }
 
     /// Builds from a function giving `W[c][i]`: for weights that are not stored row-major (e.g. a transposed
