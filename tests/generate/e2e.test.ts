@@ -106,6 +106,23 @@ describe("generation semantics", () => {
     }
   });
 
+  test("two workers and one thread give bit-identical audio (same seed and variant)", {
+    skip: modes.length < 2 ? "no module workers in this runtime" : false,
+  }, async () => {
+    const out: Float32Array[] = [];
+    for (const workers of [0, 2] as const) {
+      const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers });
+      try {
+        const voice = await tts.loadVoice(TINY_VOICE);
+        out.push(await tts.generate("Hello there, friend! How are you today?", { voice, seed: 21 }));
+      } finally {
+        tts.dispose();
+      }
+    }
+    assert.ok(out[0].length > 0);
+    assert.deepEqual(out[1], out[0]);
+  });
+
   test("leaving a stream early (break) frees the model for the next request", async () => {
     const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
     try {
