@@ -59,6 +59,17 @@ f=$(num "$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$LOG/node" | tail -1)")
 { [ "$rc" != 0 ] || [ "$bundle_ok" = 0 ]; } && [ "$f" = 0 ] && f=1
 count node "$p" "$f"
 
+# Node 20 validates relaxed SIMD only behind a flag: run the wasm-core tests again with it, so the relaxed variant
+# is tested in Node too (the run above covers what Node users get by default: the baseline variant).
+echo "== node test, relaxed SIMD enabled (wasm core tests)"
+node --experimental-wasm-relaxed-simd --test --test-reporter=tap dist/node/runtime_*.mjs dist/node/mimi_*.mjs \
+  dist/node/flow_lm_*.mjs 2>&1 | tee "$LOG/node-relaxed" | grep -E '^# (tests|pass|fail)|^not ok'
+rc=${PIPESTATUS[0]}
+p=$(num "$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$LOG/node-relaxed" | tail -1)")
+f=$(num "$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$LOG/node-relaxed" | tail -1)")
+[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+count "node (relaxed)" "$p" "$f"
+
 for step in "deno check mod.ts src/ bench/ tests/ examples/" "deno lint" "deno fmt --check" \
   "deno publish --dry-run --allow-dirty"; do
   echo "== $step"
