@@ -3,6 +3,7 @@
  * Node, one after the other in this run so the figures are comparable, and prints one JSON object as the last
  * line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to `bench/results/latest.json`.
  *
+ * Each benchmark module runs in a fresh process per runtime, so memory figures (peak RSS) are that module's own.
  * Node 20 runs an esbuild bundle of `bench/runner.ts` with `--experimental-wasm-relaxed-simd`, so both variants
  * are measured there too (without the flag Node 20 only runs the baseline variant).
  *
@@ -13,6 +14,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import type { BenchResult } from "./support.ts";
+import { BENCHMARKS, matches } from "./runner.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const tools = `${root}.tools/bin`;
@@ -40,10 +42,7 @@ function lastJson(stdout: string): BenchResult[] {
 
 const results: BenchResult[] = [];
 const failures: string[] = [];
-const deno = run(`${tools}/deno`, ["run", "-A", "bench/runner.ts", ...filters]);
-deno.ok ? results.push(...lastJson(deno.stdout)) : failures.push("deno");
-const bun = run(`${tools}/bun`, ["bench/runner.ts", ...filters]);
-bun.ok ? results.push(...lastJson(bun.stdout)) : failures.push("bun");
+const modules = BENCHMARKS.filter((b) => matches(filters, b.key, ...b.prefixes)).map((b) => b.key);
 const bundle = run(`${root}node_modules/.bin/esbuild`, [
   "bench/runner.ts",
   "--bundle",
@@ -53,10 +52,21 @@ const bundle = run(`${root}node_modules/.bin/esbuild`, [
   "--outfile=dist/bench/runner.mjs",
   "--log-level=warning",
 ]);
-if (bundle.ok) {
-  const node = run("node", ["--experimental-wasm-relaxed-simd", "dist/bench/runner.mjs", "--run", ...filters]);
-  node.ok ? results.push(...lastJson(node.stdout)) : failures.push("node");
-} else failures.push("node (bundle)");
+const runtimes: [string, string, string[]][] = [
+  ["deno", `${tools}/deno`, ["run", "-A", "bench/runner.ts"]],
+  ["bun", `${tools}/bun`, ["bench/runner.ts"]],
+  ["node", "node", ["--experimental-wasm-relaxed-simd", "dist/bench/runner.mjs", "--run"]],
+];
+for (const [name, cmd, pre] of runtimes) {
+  if (name === "node" && !bundle.ok) {
+    failures.push("node (bundle)");
+    continue;
+  }
+  for (const key of modules) {
+    const r = run(cmd, [...pre, `--module=${key}`, ...filters]);
+    r.ok ? results.push(...lastJson(r.stdout)) : failures.push(`${name} ${key}`);
+  }
+}
 
 const cpu = (() => {
   try {

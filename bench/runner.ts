@@ -29,11 +29,15 @@ export function matches(filters: string[], ...names: string[]): boolean {
   return filters.length === 0 || filters.some((f) => names.some((n) => n.includes(f) || f.includes(n)));
 }
 
-/** Runs the matching benchmarks and returns their results. */
-export async function runBenchmarks(filters: string[], log: (s: string) => void = () => {}): Promise<BenchResult[]> {
+/** Runs the matching benchmarks (of module `only`, when given) and returns their results. */
+export async function runBenchmarks(
+  filters: string[],
+  log: (s: string) => void = () => {},
+  only?: string,
+): Promise<BenchResult[]> {
   const out: BenchResult[] = [];
   for (const b of BENCHMARKS) {
-    if (!matches(filters, b.key, ...b.prefixes)) continue;
+    if (!matches(filters, b.key, ...b.prefixes) || (only !== undefined && b.key !== only)) continue;
     log(`running ${b.key}`);
     const results = await (await b.load()).run();
     out.push(...results.filter((r) => matches(filters, b.key, r.name)));
@@ -48,8 +52,11 @@ function args(): string[] {
 }
 
 // Run when executed directly (Deno/Bun set import.meta.main; the Node bundle passes --run).
+// `--module=KEY` runs one module only (bench/main.ts starts one process per module, so each module's memory
+// figures are its own).
 if (import.meta.main || args().includes("--run")) {
-  const filters = args().filter((a) => a !== "--run");
-  const results = await runBenchmarks(filters, (s) => console.error(s));
+  const only = args().find((a) => a.startsWith("--module="))?.slice("--module=".length);
+  const filters = args().filter((a) => a !== "--run" && !a.startsWith("--module="));
+  const results = await runBenchmarks(filters, (s) => console.error(s), only);
   console.log(JSON.stringify(results));
 }
