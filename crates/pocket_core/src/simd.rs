@@ -86,6 +86,16 @@ impl F32x4 {
             f32x4_extract_lane::<3>(self.0),
         ]
     }
+
+    /// Widens the 8 BF16 values `s[i..i + 8]` into two vectors (a BF16 is the upper half of an f32's bits).
+    /// The caller guarantees `i + 8 <= s.len()`.
+    #[inline(always)]
+    pub fn load_bf16x8(s: &[u16], i: usize) -> (Self, Self) {
+        debug_assert!(i + 8 <= s.len());
+        // SAFETY: i + 8 <= len; wasm loads may be unaligned.
+        let v = unsafe { v128_load(s.as_ptr().add(i) as *const v128) };
+        (Self(i32x4_shl(u32x4_extend_low_u16x8(v), 16)), Self(i32x4_shl(u32x4_extend_high_u16x8(v), 16)))
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -143,6 +153,12 @@ impl F32x4 {
     #[inline(always)]
     pub fn lanes(self) -> [f32; 4] {
         self.0
+    }
+
+    #[inline(always)]
+    pub fn load_bf16x8(s: &[u16], i: usize) -> (Self, Self) {
+        let f = |l: usize| f32::from_bits((s[i + l] as u32) << 16);
+        (Self(core::array::from_fn(f)), Self(core::array::from_fn(|l| f(l + 4))))
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! TS copies each tensor's raw bytes into a staging buffer and calls `weights_add`; model constructors then
 //! `take` the tensors they need (checking shapes, so a mismatched checkpoint is a clear error), packing linear
-//! weights as they go. Taking removes the tensor, so peak memory stays near one copy of the weights.
+//! weights as they go. Tensors wait here in their file precision (BF16 stays 2 bytes a value) and are widened to
+//! f32 only when taken; taking removes the tensor, and the packed copy reuses the memory it leaves, so peak memory
+//! stays near one copy of the weights in their file precision plus what the model keeps.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -42,10 +44,29 @@ impl DType {
     }
 }
 
+/// A tensor as it waits in the store: f32, or the 16-bit patterns of a BF16/F16 file.
+enum Stored {
+    F32(Vec<f32>),
+    Half(DType, Vec<u16>),
+}
+
+impl Stored {
+    fn widen(self) -> Vec<f32> {
+        match self {
+            Stored::F32(v) => v,
+            Stored::Half(dtype, h) => {
+                let mut out = vec![0.0f32; h.len()];
+                if dtype == DType::BF16 { bf16_to_f32(&h, &mut out) } else { f16_to_f32(&h, &mut out) }
+                out
+            }
+        }
+    }
+}
+
 /// Named tensors awaiting their model part.
 #[derive(Default)]
 pub struct WeightStore {
-    tensors: HashMap<String, Tensor>,
+    tensors: HashMap<String, (Vec<usize>, Stored)>,
 }
 
 impl WeightStore {
@@ -58,24 +79,18 @@ impl WeightStore {
                 bytes.len()
             )));
         }
-        let mut data = vec![0.0f32; n];
-        match dtype {
-            DType::F32 => {
-                for (d, c) in data.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-            }
+        let stored = match dtype {
+            DType::F32 => Stored::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             DType::BF16 | DType::F16 => {
-                let halves: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-                if dtype == DType::BF16 { bf16_to_f32(&halves, &mut data) } else { f16_to_f32(&halves, &mut data) }
+                Stored::Half(dtype, bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
             }
-        }
-        self.insert(name, Tensor { shape: shape.to_vec(), data });
+        };
+        self.tensors.insert(name.to_string(), (shape.to_vec(), stored));
         Ok(())
     }
 
     pub fn insert(&mut self, name: &str, t: Tensor) {
-        self.tensors.insert(name.to_string(), t);
+        self.tensors.insert(name.to_string(), (t.shape, Stored::F32(t.data)));
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -84,22 +99,20 @@ impl WeightStore {
 
     /// Shape of a stored tensor, if present.
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
-        self.tensors.get(name).map(|t| t.shape.as_slice())
+        self.tensors.get(name).map(|(shape, _)| shape.as_slice())
     }
 
     /// Removes and returns `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self
-            .tensors
-            .remove(name)
-            .ok_or_else(|| CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})")))?;
-        if t.shape != shape {
-            return Err(CoreError::new(format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.shape
-            )));
+        match self.tensors.get(name) {
+            None => return Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
+            Some((have, _)) if have != shape => {
+                return Err(CoreError::new(format!("tensor '{name}' has shape {have:?}, expected {shape:?}")));
+            }
+            _ => {}
         }
-        Ok(t)
+        let (shape, stored) = self.tensors.remove(name).expect("checked above");
+        Ok(Tensor { shape, data: stored.widen() })
     }
 
     /// Removes and returns `name` if present (optional tensors such as biases).

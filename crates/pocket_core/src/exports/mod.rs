@@ -128,6 +128,23 @@ pub unsafe extern "C" fn linear_free(h: *mut linear::Linear) {
     unsafe { drop_handle(h) }
 }
 
+/// Stores the weights as BF16 panels when lossless (see [`linear::Linear::compact`]); returns 1 when it did.
+///
+/// # Safety
+/// `h` from [`linear_new`], live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_compact(h: *mut linear::Linear) -> u32 {
+    // Move the value out of its box, convert it, and move it back: the handle TS holds stays the same.
+    unsafe {
+        let l = std::ptr::read(h);
+        let before = l.weight_bytes();
+        let l = l.compact();
+        let done = (l.weight_bytes() < before) as u32;
+        std::ptr::write(h, l);
+        done
+    }
+}
+
 /// `y[m×n_out] = x[m×n_in]·Wᵀ + b` with the packed SIMD kernel (GEMV when m = 1).
 ///
 /// # Safety
