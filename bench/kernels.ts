@@ -11,9 +11,13 @@ import { type BenchResult, benchVariants, measure, runtimeName } from "./support
 import { randomF32 } from "../tests/support/core.ts";
 
 const SHAPES = [
-  { name: "gemv.1x1024x3072", m: 1, k: 1024, n: 3072, matrices: 24 }, // 302 MB: beyond the caches
-  { name: "gemv.1x4096x1024", m: 1, k: 4096, n: 1024, matrices: 24 },
-  { name: "gemm.16x512x2048", m: 16, k: 512, n: 2048, matrices: 1 },
+  { name: "gemv.1x1024x3072", m: 1, k: 1024, n: 3072, matrices: 24, bf16: false }, // 302 MB: beyond the caches
+  { name: "gemv.1x4096x1024", m: 1, k: 4096, n: 1024, matrices: 24, bf16: false },
+  { name: "gemm.16x512x2048", m: 16, k: 512, n: 2048, matrices: 1, bf16: false },
+  // BF16 panels (what FlowLM uses for BF16 checkpoints): half the bytes per weight
+  { name: "gemv_bf16.1x1024x3072", m: 1, k: 1024, n: 3072, matrices: 48, bf16: true },
+  { name: "gemv_bf16.1x4096x1024", m: 1, k: 4096, n: 1024, matrices: 48, bf16: true },
+  { name: "gemm_bf16.16x512x2048", m: 16, k: 512, n: 2048, matrices: 1, bf16: true },
 ];
 
 /** Runs the kernel benchmarks for every variant this runtime supports. */
@@ -23,9 +27,14 @@ export async function run(): Promise<BenchResult[]> {
     const core = await loadCore({ simd: variant });
     for (const s of SHAPES) {
       const w = randomF32(s.n * s.k, 7);
+      if (s.bf16) new Uint32Array(w.buffer).forEach((b, i, a) => a[i] = b & 0xffff0000);
       const handles: number[] = [];
       const wp = core.put(w);
-      for (let i = 0; i < s.matrices; i++) handles.push(core.raw.linear_new(wp, 0, s.n, s.k));
+      for (let i = 0; i < s.matrices; i++) {
+        const h = core.raw.linear_new(wp, 0, s.n, s.k);
+        if (s.bf16) core.raw.linear_compact(h);
+        handles.push(h);
+      }
       core.free(wp, w.byteLength);
       const xp = core.put(randomF32(s.m * s.k, 8));
       const yp = core.alloc(s.m * s.n * 4);
@@ -39,11 +48,11 @@ export async function run(): Promise<BenchResult[]> {
         name: s.name,
         runtime: runtimeName(),
         variant,
-        weights: "f32",
+        weights: s.bf16 ? "bf16" : "f32",
         ...per,
         unit: "ms",
         gflops: +(flops / per.median / 1e6).toFixed(2),
-        gbps: +((s.n * s.k * 4) / per.median / 1e6).toFixed(2),
+        gbps: +((s.n * s.k * (s.bf16 ? 2 : 4)) / per.median / 1e6).toFixed(2),
       });
     }
     const n = 4 * 1024 * 1024;

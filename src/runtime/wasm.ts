@@ -29,6 +29,7 @@ export interface CoreExports {
   matmul_ref(x: number, w: number, b: number, y: number, m: number, n: number, k: number): void;
   linear_new(w: number, b: number, nOut: number, nIn: number): number;
   linear_free(h: number): void;
+  linear_compact(h: number): number;
   linear_forward(h: number, x: number, y: number, m: number): void;
   weights_add(
     name: number,

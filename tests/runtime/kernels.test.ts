@@ -50,6 +50,32 @@ for (const variant of testVariants) {
       });
     }
 
+    test("BF16 panels (linear_compact) give bit-identical results for BF16-exact weights, and only then apply", async () => {
+      const core = await sharedCore(variant);
+      const raw = core.raw;
+      for (const [m, n, k] of [[1, 3072, 1024], [5, 37, 19]]) {
+        const w = randomF32(n * k, 4);
+        const bits = new Uint32Array(w.buffer);
+        for (let i = 0; i < bits.length; i++) bits[i] &= 0xffff0000; // BF16-exact values
+        const x = randomF32(m * k, 5);
+        const wp = core.put(w), xp = core.put(x), yp = core.alloc(m * n * 4);
+        const plain = core.raw.linear_new(wp, 0, n, k), compact = core.raw.linear_new(wp, 0, n, k);
+        assert.equal(raw.linear_compact(compact), 1);
+        core.raw.linear_forward(plain, xp, yp, m);
+        const want = core.f32(yp, m * n).slice();
+        core.raw.linear_forward(compact, xp, yp, m);
+        assert.deepEqual(core.f32(yp, m * n).slice(), want);
+        const fp = core.put(randomF32(n * k, 6)); // full f32 values: must stay f32
+        const full = core.raw.linear_new(fp, 0, n, k);
+        assert.equal(raw.linear_compact(full), 0);
+        for (const h of [plain, compact, full]) core.raw.linear_free(h);
+        core.free(wp, n * k * 4);
+        core.free(fp, n * k * 4);
+        core.free(xp, m * k * 4);
+        core.free(yp, m * n * 4);
+      }
+    });
+
     test("bf16 → f32 widening is exact for every bit pattern", async () => {
       const core = await sharedCore(variant);
       const n = 65536 + 3; // a ragged tail after the 8-wide SIMD steps
