@@ -89,6 +89,16 @@ function number(name: string, v: string | undefined, integer = false): number | 
   return n;
 }
 
+function stderrIsTerminal(): boolean {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  try {
+    return g.Deno ? g.Deno.stderr.isTerminal() : Boolean(g.process?.stderr?.isTTY);
+  } catch {
+    return false;
+  }
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Uint8Array[] = [];
   // deno-lint-ignore no-explicit-any
@@ -201,7 +211,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     }
     if (text === "-") text = await readStdin();
 
-    const bar = createProgressBar((s) => !quiet && io.stderr(s), { isTTY: false });
+    const bar = createProgressBar((s) => !quiet && io.stderr(s), { isTTY: stderrIsTerminal() });
     const started = performance.now();
     tts = await TTSModel.load({
       language: o.language,

@@ -26,7 +26,7 @@
  * @module
  */
 import { InvalidVoiceError, WasmCoreError } from "../errors.ts";
-import { modelDimensions, type PocketTtsConfig } from "../model/config.ts";
+import { type ModelDimensions, modelDimensions, type PocketTtsConfig } from "../model/config.ts";
 import type { SafetensorsReader } from "../model/safetensors.ts";
 import { checkVoiceFits, type VoiceFile, type VoiceKvState } from "../voice/voice_state.ts";
 import { loadWeightsIntoCore } from "./load_weights.ts";
@@ -79,26 +79,14 @@ interface FlowLMExports {
   flow_lm_speaker_project(h: number, rows: number, f: number, inner: number, out: number): number;
 }
 
-/** FlowLM dimensions. */
-export interface FlowLMDims {
-  /** Model width. */
-  dModel: number;
-  /** Attention heads. */
-  numHeads: number;
-  /** Head size. */
-  headDim: number;
-  /** Transformer layers. */
-  numLayers: number;
-  /** FFN width. */
-  ffnDim: number;
-  /** Flow head width. */
-  flowDim: number;
-  /** Flow head residual blocks. */
-  flowDepth: number;
+/** FlowLM dimensions: the config's model dimensions plus the latent width and frame rate. */
+export interface FlowLMDims extends
+  Pick<
+    ModelDimensions,
+    "dModel" | "numHeads" | "headDim" | "numLayers" | "ffnDim" | "flowDim" | "flowDepth" | "vocabSize"
+  > {
   /** Latent width (32). */
   latentDim: number;
-  /** Text vocabulary (the table has one more row). */
-  vocabSize: number;
   /** Latent frames per second (12.5), for `max_gen_len`. */
   frameRate: number;
 }
