@@ -10,6 +10,7 @@ import { ConfigError, PocketTtsError } from "../errors.ts";
 import { type AssetOptions, fetchAsset, type ResolvedModel, resolveModel } from "../model/assets.ts";
 import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUrl } from "../model/builtin_configs.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
+import { openSafetensors } from "../model/safetensors.ts";
 import type { ProgressCallback } from "../model/download.ts";
 import type { SimdVariant } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
@@ -18,6 +19,21 @@ import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generatio
 import { GaussianNoise } from "./noise.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import { createServices, workersAvailable } from "./create_services.ts";
+
+/**
+ * Whether the checkpoint really holds a Mimi encoder: present and not zeroed (the ungated release zeroes it).
+ * Checked on the first encoder weight of a local file; for other sources the resolution's answer stands.
+ */
+async function encoderPresent(model: ResolvedModel): Promise<boolean> {
+  if (!model.weights.path) return true;
+  const reader = await openSafetensors(model.weights.path);
+  try {
+    const probe = reader.tensors.find((t) => t.name.startsWith("mimi.encoder.") && t.name.endsWith(".weight"));
+    return probe !== undefined && (await reader.read(probe)).some((b) => b !== 0);
+  } finally {
+    await reader.close();
+  }
+}
 
 /** Options of {@link TTSModel.load}. */
 export interface TTSModelLoadOptions {
@@ -168,10 +184,11 @@ export class TTSModel {
       assetOptions,
     );
     const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
+    const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
     const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
     const services = await createServices(model, { workers, simd: options.simd ?? "auto" });
-    return new TTSModel(model, tokenizer, { ...services, workers }, language, assetOptions);
+    return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
   }
 
   /** The model's config. */

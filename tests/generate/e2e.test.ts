@@ -2,6 +2,10 @@
 // thresholds and temperature; audio within 2e-5 relative, EOS steps, frame and sample counts exact, and the WAV
 // bytes of the reference's writer (header exact, samples ±1 LSB). Worker and single-thread modes, both variants.
 import { describe, test } from "node:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseSafetensors, serializeSafetensors } from "../../src/model/safetensors.ts";
 import assert from "node:assert/strict";
 import { encodeWav, TTSModel } from "../../mod.ts";
 import type { ChunkReport } from "../../src/generate/generation.ts";
@@ -170,6 +174,31 @@ describe("generation semantics", () => {
       TTSModel.load({ model: "/nonexistent/model/dir", workers: 0, offline: true }),
       (e: Error & { code?: string }) => typeof e.code === "string",
     );
+  });
+
+  test("hasVoiceCloning: true with encoder weights, false when they are zeroed (as in the ungated release)", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    assert.equal(tts.hasVoiceCloning, true);
+    tts.dispose();
+    const dir = mkdtempSync(join(tmpdir(), "pocket-zeroed-"));
+    const src = parseSafetensors(readFileSync(join(TINY_MODEL_DIR, "model.safetensors")));
+    const entries = [];
+    for (const t of src.tensors) {
+      const data = (await src.read(t)).slice();
+      if (t.name.startsWith("mimi.encoder.")) data.fill(0);
+      entries.push({ name: t.name, dtype: t.dtype, shape: t.shape, data });
+    }
+    writeFileSync(join(dir, "model.safetensors"), serializeSafetensors(entries));
+    const config = JSON.parse(readFileSync(join(TINY_MODEL_DIR, "config.json"), "utf8"));
+    config.flow_lm.lookup_table.tokenizer_path = join(TINY_MODEL_DIR, config.flow_lm.lookup_table.tokenizer_path);
+    writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+    const zeroed = await TTSModel.load({ model: dir, workers: 0 });
+    try {
+      assert.equal(zeroed.hasVoiceCloning, false);
+      assert.ok((await zeroed.generate("Hi.", { seed: 1 })).length > 0, "speech still works without the encoder");
+    } finally {
+      zeroed.dispose();
+    }
   });
 
   test("exportVoice gives a voice file that loads to the same voice", async () => {
