@@ -85,6 +85,7 @@ async function stop(w: PartWorker): Promise<void> {
     await w.rpc.call("dispose");
   } finally {
     w.worker.terminate();
+    w.rpc.failAll(new PocketTtsError("disposed", "the TTSModel was disposed"));
   }
 }
 

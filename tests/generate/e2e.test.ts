@@ -143,6 +143,20 @@ describe("generation semantics", () => {
     }
   });
 
+  test("disposing the model during a stream ends it with an error, never a hang", async () => {
+    for (const workers of modes) {
+      const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers });
+      let frames = 0;
+      await assert.rejects(async () => {
+        for await (const _ of tts.stream("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: () => {} })) {
+          if (++frames === 2) tts.dispose();
+        }
+      });
+      assert.ok(frames < 20, `frames after dispose: ${frames}`);
+      await assert.rejects(tts.generate("Hi."), (e: Error & { code?: string }) => e.code === "disposed");
+    }
+  });
+
   test("concurrent streams on one model are queued, not interleaved", async () => {
     const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
     try {
