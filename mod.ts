@@ -28,8 +28,26 @@ export { TTSModel, Voice } from "./src/generate/tts_model.ts";
 export type { GenerateOptions, TTSModelLoadOptions } from "./src/generate/tts_model.ts";
 export type { ChunkReport } from "./src/generate/generation.ts";
 export { decodeWav, encodeWav, toMono, WavStreamWriter } from "./src/audio/mod.ts";
-export type { DecodedWav, EncodeWavOptions, WavSampleFormat } from "./src/audio/mod.ts";
+export type { DecodedWav, EncodeWavOptions, WavSampleEncoding, WavSampleFormat } from "./src/audio/mod.ts";
 export { BUILTIN_LANGUAGES, PREDEFINED_VOICES } from "./src/model/builtin_configs.ts";
+export type { BuiltinLanguage } from "./src/model/builtin_configs.ts";
+export type {
+  FlowConfig,
+  FlowLMConfig,
+  FlowLMTransformerConfig,
+  LookupTableConfig,
+  MimiConfig,
+  MimiTransformerConfig,
+  PocketTtsConfig,
+  QuantizerConfig,
+  SEANetConfig,
+} from "./src/model/config.ts";
+export type { ResolvedAsset, ResolvedModel } from "./src/model/assets.ts";
+export type { AssetRef, HfRef } from "./src/model/hf_url.ts";
+export type { ProgressCallback, ProgressEvent } from "./src/model/download.ts";
+export type { SimdVariant } from "./src/runtime/simd_detect.ts";
+export { PieceType } from "./src/text/mod.ts";
+export type { ChunkTokenizer, PieceTypeValue } from "./src/text/mod.ts";
 export { checkVoiceFits, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";
 export type {
   AudioPromptVoiceFile,

@@ -11,6 +11,8 @@ export class PocketTtsError extends Error {
   code: string;
 
   /**
+   * Creates the error.
+   *
    * @param code stable identifier of the failure kind
    * @param message human-readable description naming the problem
    * @param options standard error options (`cause`)
@@ -33,6 +35,8 @@ export class InvalidWeightsError extends PocketTtsError {
   file?: string;
 
   /**
+   * Creates the error.
+   *
    * @param message description naming the problem (and the tensor, when there is one)
    * @param details the offending tensor and file, when known
    */
@@ -49,6 +53,8 @@ export class ConfigError extends PocketTtsError {
   key?: string;
 
   /**
+   * Creates the error.
+   *
    * @param message description naming the problem and the key
    * @param key dotted path of the offending key
    */
@@ -66,6 +72,8 @@ export class DownloadError extends PocketTtsError {
   status?: number;
 
   /**
+   * Creates the error.
+   *
    * @param code specific kind: `"not_found"`, `"unauthorized"`, `"http_error"`, `"incomplete"`, `"checksum"`,
    *   `"network"`
    * @param message description naming the file and the problem
@@ -87,6 +95,8 @@ export class OfflineError extends PocketTtsError {
   missing: string[];
 
   /**
+   * Creates the error.
+   *
    * @param message description naming every missing file and how to provide it
    * @param missing the missing files
    * @param cause the network failure, when there was one
@@ -103,6 +113,8 @@ export class ModelFileError extends PocketTtsError {
   file: string;
 
   /**
+   * Creates the error.
+   *
    * @param message description naming the file and the problem
    * @param file the file concerned
    * @param cause the underlying error
@@ -119,6 +131,8 @@ export class ModelFileError extends PocketTtsError {
  */
 export class InvalidTextError extends PocketTtsError {
   /**
+   * Creates the error.
+   *
    * @param message description naming the problem
    * @param code specific kind: `"empty_text"` or `"invalid_text"` (the default)
    */
@@ -133,6 +147,8 @@ export class InvalidTextError extends PocketTtsError {
  */
 export class InvalidTokenizerError extends PocketTtsError {
   /**
+   * Creates the error.
+   *
    * @param message description naming the field and the problem
    * @param cause the underlying error, when there is one
    */
@@ -147,6 +163,8 @@ export class InvalidTokenIdError extends PocketTtsError {
   id: number;
 
   /**
+   * Creates the error.
+   *
    * @param id the offending id
    * @param vocabSize the tokenizer's vocabulary size
    */
@@ -162,6 +180,8 @@ export class InvalidTokenIdError extends PocketTtsError {
  */
 export class WasmCoreError extends PocketTtsError {
   /**
+   * Creates the error.
+   *
    * @param message description naming the problem
    * @param code specific kind: `"wasm_unsupported"`, `"wasm_load"` or `"wasm_call"` (the default)
    * @param options standard error options (`cause`)
@@ -213,6 +233,8 @@ export class InvalidVoiceError extends PocketTtsError {
   file?: string;
 
   /**
+   * Creates the error.
+   *
    * @param message description naming the problem (and the tensor, when there is one)
    * @param code `"invalid_voice"` (malformed) or `"voice_model_mismatch"` (made for another model)
    * @param details the file and the underlying error

@@ -37,10 +37,15 @@ export interface GenerationPlan {
 
 /** What happened in one chunk (for statistics and tests). */
 export interface ChunkReport {
+  /** The chunk's text, as prepared and chunked. */
   text: string;
+  /** Its token count. */
   tokens: number;
+  /** The AR step budget, `ceil((tokens/3 + 2)·12.5)`. */
   maxGenLen: number;
+  /** The AR step where the EOS logit first passed the threshold, or `null` when it never did. */
   eosStep: number | null;
+  /** Frames emitted (80 ms each). */
   frames: number;
 }
 
