@@ -73,6 +73,30 @@ describe("generation semantics", () => {
     }
   });
 
+  test("settings: temperature 0 ignores the seed, lsdSteps and maxTokens change what they should", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const text = "The weather is lovely today, so we will take a long walk in the park.";
+      const cold1 = await tts.generate(text, { voice, temperature: 0, seed: 1 });
+      const cold2 = await tts.generate(text, { voice, temperature: 0, seed: 2 });
+      assert.deepEqual(cold1, cold2, "temperature 0: x₀ = 0 whatever the seed");
+      const warm1 = await tts.generate(text, { voice, seed: 1 });
+      const warm2 = await tts.generate(text, { voice, seed: 2 });
+      assert.notDeepEqual(warm1, warm2, "different seeds give different speech");
+      const lsd2 = await tts.generate(text, { voice, temperature: 0, lsdSteps: 2 });
+      assert.notDeepEqual(lsd2, cold1, "two LSD steps decode differently from one");
+      const chunks: ChunkReport[] = [];
+      await tts.generate(text, { voice, seed: 1, maxTokens: 8, onChunk: (r) => chunks.push(r) });
+      assert.ok(chunks.length >= 2, `maxTokens 8 splits the text (got ${chunks.length} chunk)`);
+      const fae: ChunkReport[] = [];
+      await tts.generate(text, { voice, seed: 1, framesAfterEos: 0, eosThreshold: -1e9, onChunk: (r) => fae.push(r) });
+      assert.deepEqual([fae[0].eosStep, fae[0].frames], [0, 0], "EOS at step 0 with no frames after it emits nothing");
+    } finally {
+      tts.dispose();
+    }
+  });
+
   test("a chunk that never reaches EOS emits max_gen_len frames and warns", async () => {
     const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
     try {
@@ -212,6 +236,31 @@ describe("generation semantics", () => {
       assert.ok((await zeroed.generate("Hi.", { seed: 1 })).length > 0, "speech still works without the encoder");
     } finally {
       zeroed.dispose();
+    }
+  });
+
+  test("a v1.0 audio-prompt voice file speaks like the voice state it prefills to", async () => {
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const state = await tts.loadVoice(TINY_VOICE);
+      const prompt = await tts.loadVoice(TINY_VOICE.replace("voice_state", "voice_audio_prompt"));
+      assert.equal(prompt.positions, state.positions);
+      const a = await tts.generate("Hello there, friend!", {
+        voice: state,
+        seed: 3,
+        eosThreshold: 1e9,
+        onWarning() {},
+      });
+      const b = await tts.generate("Hello there, friend!", {
+        voice: prompt,
+        seed: 3,
+        eosThreshold: 1e9,
+        onWarning() {},
+      });
+      assert.equal(b.length, a.length);
+      assert.ok(maxRelDiff(b, a) < 1e-3, `audio rel diff ${maxRelDiff(b, a)}`);
+    } finally {
+      tts.dispose();
     }
   });
 
