@@ -247,6 +247,18 @@ export class FsCache implements AssetCache {
 
 const META_HEADER = "x-pocket-tts-meta";
 
+/** Collects a download in memory, checks size and sha256 against `expect`, and completes its metadata. */
+async function collectChecked(
+  chunks: AsyncIterable<Uint8Array>,
+  meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+  expect: CacheExpectations,
+): Promise<{ bytes: Uint8Array; full: CacheEntryMeta }> {
+  const bytes = await collect(chunks, expect.size);
+  const sha256 = await sha256Hex(bytes);
+  checkExpectations(meta, bytes.length, sha256, expect);
+  return { bytes, full: { ...meta, size: bytes.length, sha256, downloadedAt: new Date().toISOString() } };
+}
+
 /** A cache in the browser's Cache API. Content is checked in memory before it is stored. */
 export class BrowserCache implements AssetCache {
   /** Always `"browser"`. */
@@ -294,11 +306,7 @@ export class BrowserCache implements AssetCache {
     meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
-    const bytes = await collect(chunks, expect.size);
-    const size = bytes.length;
-    const sha256 = await sha256Hex(bytes);
-    checkExpectations(meta, size, sha256, expect);
-    const full: CacheEntryMeta = { ...meta, size, sha256, downloadedAt: new Date().toISOString() };
+    const { bytes, full } = await collectChecked(chunks, meta, expect);
     const res = new Response(bytes as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": "application/octet-stream", [META_HEADER]: JSON.stringify(full) },
     });
@@ -354,10 +362,7 @@ export class MemoryCache implements AssetCache {
     meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
-    const bytes = await collect(chunks, expect.size);
-    const sha256 = await sha256Hex(bytes);
-    checkExpectations(meta, bytes.length, sha256, expect);
-    const full: CacheEntryMeta = { ...meta, size: bytes.length, sha256, downloadedAt: new Date().toISOString() };
+    const { bytes, full } = await collectChecked(chunks, meta, expect);
     const entry: CachedFile = { key, path: null, size: bytes.length, meta: full, read: () => Promise.resolve(bytes) };
     this.#entries.set(key, entry);
     return entry;
