@@ -12,6 +12,7 @@ import { runInfo } from "./model/info.ts";
 import { createProgressBar } from "./model/progress_bar.ts";
 import { parseSafetensors, toFloat32 } from "./model/safetensors.ts";
 import { WavStreamWriter } from "./audio/wav.ts";
+import { replayNoise } from "./generate/noise.ts";
 import { TTSModel } from "./generate/tts_model.ts";
 import { VERSION } from "./version.ts";
 
@@ -150,18 +151,8 @@ function noiseFromFile(bytes: Uint8Array): (x0: Float32Array) => void {
   if (!info || info.shape.length !== 2 || info.shape[1] !== 32) {
     throw new ConfigError('--noise-file must hold a tensor "noise" of shape [rows, 32]');
   }
-  const bytesOf = reader.header.tensors.find((t) => t === info)!;
-  let rows: Float32Array | null = null;
-  let next = 0;
-  return (x0) => {
-    rows ??= toFloat32({
-      dtype: bytesOf.dtype,
-      bytes: bytes.subarray(bytesOf.fileOffset, bytesOf.fileOffset + bytesOf.byteLength),
-    });
-    if (next >= info.shape[0]) throw new ConfigError(`--noise-file has only ${info.shape[0]} rows`);
-    x0.set(rows.subarray(next * 32, next * 32 + 32));
-    next++;
-  };
+  const raw = bytes.subarray(info.fileOffset, info.fileOffset + info.byteLength);
+  return replayNoise(toFloat32({ dtype: info.dtype, bytes: raw })).noise;
 }
 
 /**

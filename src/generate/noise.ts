@@ -20,6 +20,8 @@
  * @module
  */
 
+import { ConfigError } from "../errors.ts";
+
 const TWO_POW_32 = 4294967296;
 const LN2 = 0.6931471805599453;
 
@@ -188,4 +190,31 @@ export class GaussianNoise {
     }
     return out;
   }
+}
+
+/**
+ * A `noise` option that replays recorded x₀ rows (`rows` holds `[n, width]` values) in FlowLM call order, e.g. the
+ * reference's own noise in the golden tests or the CLI's `--noise-file`. `used()` tells how many rows were consumed.
+ *
+ * @example
+ * ```ts
+ * const replay = replayNoise(recordedRows);
+ * await tts.generate(text, { noise: replay.noise });
+ * ```
+ * @throws {ConfigError} (from `noise`) when a call finds no row left
+ */
+export function replayNoise(
+  rows: Float32Array,
+  width = 32,
+): { noise: (x0: Float32Array) => void; used: () => number } {
+  let next = 0;
+  const count = Math.floor(rows.length / width);
+  return {
+    noise: (x0) => {
+      if (next >= count) throw new ConfigError(`the recorded noise has only ${count} rows`);
+      x0.set(rows.subarray(next * width, (next + 1) * width));
+      next++;
+    },
+    used: () => next,
+  };
 }

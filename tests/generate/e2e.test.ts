@@ -11,7 +11,8 @@ import { encodeWav, TTSModel } from "../../mod.ts";
 import type { ChunkReport } from "../../src/generate/generation.ts";
 import { workersAvailable } from "../../src/generate/create_services.ts";
 import { maxRelDiff, testVariants } from "../support/core.ts";
-import { e2eCase, maxLsbDiff, pcm16, replayNoise, TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
+import { e2eCase, maxLsbDiff, pcm16, TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
+import { replayNoise } from "../../src/generate/noise.ts";
 
 const modes: (0 | 2)[] = workersAvailable() ? [0, 2] : [0];
 
@@ -21,8 +22,7 @@ for (const variant of testVariants) {
       for (const name of ["short", "normal", "long"] as const) {
         test(`${name}: audio, EOS steps, counts and WAV match the reference`, async () => {
           const c = await e2eCase(name);
-          const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers, simd: variant });
-          try {
+          await withTinyModel({ workers, simd: variant }, async (tts) => {
             assert.equal(tts.usesWorkers, workers === 2);
             const voice = await tts.loadVoice(TINY_VOICE);
             const replay = replayNoise(c.noise);
@@ -47,9 +47,7 @@ for (const variant of testVariants) {
             const wav = encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 });
             assert.deepEqual(wav.subarray(0, 44), c.wav.subarray(0, 44));
             assert.ok(maxLsbDiff(pcm16(wav), pcm16(c.wav)) <= 1, "PCM within ±1 LSB");
-          } finally {
-            tts.dispose();
-          }
+          });
         });
       }
     });
@@ -59,8 +57,7 @@ for (const variant of testVariants) {
 describe("generation semantics", () => {
   test("frames stream one by one (1920 samples each) and generate() is their concatenation", async () => {
     const c = await e2eCase("short");
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       const voice = await tts.loadVoice(TINY_VOICE);
       const opts = { voice, eosThreshold: c.eos_threshold, seed: 7 };
       const frames: Float32Array[] = [];
@@ -68,14 +65,11 @@ describe("generation semantics", () => {
       assert.ok(frames.length > 0 && frames.every((f) => f.length === 1920));
       const all = await tts.generate(c.text, opts);
       assert.deepEqual(all, new Float32Array(frames.flatMap((f) => [...f])));
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("settings: temperature 0 ignores the seed, lsdSteps and maxTokens change what they should", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       const voice = await tts.loadVoice(TINY_VOICE);
       const text = "The weather is lovely today, so we will take a long walk in the park.";
       const cold1 = await tts.generate(text, { voice, temperature: 0, seed: 1 });
@@ -92,14 +86,11 @@ describe("generation semantics", () => {
       const fae: ChunkReport[] = [];
       await tts.generate(text, { voice, seed: 1, framesAfterEos: 0, eosThreshold: -1e9, onChunk: (r) => fae.push(r) });
       assert.deepEqual([fae[0].eosStep, fae[0].frames], [0, 0], "EOS at step 0 with no frames after it emits nothing");
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("a chunk that never reaches EOS emits max_gen_len frames and warns", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       const warnings: string[] = [];
       const audio = await tts.generate("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: (m) => warnings.push(m) });
       // "Hi." → N tokens; max_gen_len = ceil((N/3 + 2)·12.5) frames, all emitted
@@ -109,14 +100,11 @@ describe("generation semantics", () => {
       assert.equal(reports[0].maxGenLen, Math.ceil((reports[0].tokens / 3 + 2) * 12.5));
       assert.equal(warnings.length, 1);
       assert.match(warnings[0], /maximum length/);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("an aborted stream stops within a frame and the model stays usable", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
-    try {
+    await withTinyModel({ workers: modes.at(-1) }, async (tts) => {
       const ac = new AbortController();
       let frames = 0;
       await assert.rejects(async () => {
@@ -129,9 +117,7 @@ describe("generation semantics", () => {
       assert.ok(frames <= 4, `frames after abort: ${frames}`);
       const again = await tts.generate("Hi.", { seed: 3 });
       assert.ok(again.length > 0);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("two workers and one thread give bit-identical audio (same seed and variant)", {
@@ -139,21 +125,17 @@ describe("generation semantics", () => {
   }, async () => {
     const out: Float32Array[] = [];
     for (const workers of [0, 2] as const) {
-      const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers });
-      try {
+      await withTinyModel({ workers }, async (tts) => {
         const voice = await tts.loadVoice(TINY_VOICE);
         out.push(await tts.generate("Hello there, friend! How are you today?", { voice, seed: 21 }));
-      } finally {
-        tts.dispose();
-      }
+      });
     }
     assert.ok(out[0].length > 0);
     assert.deepEqual(out[1], out[0]);
   });
 
   test("leaving a stream early (break) frees the model for the next request", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
-    try {
+    await withTinyModel({ workers: modes.at(-1) }, async (tts) => {
       let frames = 0;
       for await (const _ of tts.stream("Hi.", { eosThreshold: 1e9, seed: 1, onWarning: () => {} })) {
         if (++frames === 2) break;
@@ -162,9 +144,7 @@ describe("generation semantics", () => {
       const fresh = await tts.generate("Hi.", { seed: 4 });
       const again = await tts.generate("Hi.", { seed: 4 });
       assert.deepEqual(again, fresh);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("disposing the model during a stream ends it with an error, never a hang", async () => {
@@ -182,8 +162,7 @@ describe("generation semantics", () => {
   });
 
   test("concurrent streams on one model are queued, not interleaved", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: modes.at(-1) });
-    try {
+    await withTinyModel({ workers: modes.at(-1) }, async (tts) => {
       const voice = await tts.loadVoice(TINY_VOICE);
       const a = await tts.generate("Hello there, friend!", { voice, seed: 11 });
       const b = await tts.generate("The park is lovely.", { voice, seed: 12 });
@@ -193,21 +172,16 @@ describe("generation semantics", () => {
       ]);
       assert.deepEqual(a2, a);
       assert.deepEqual(b2, b);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("bad input gives typed errors", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       await assert.rejects(tts.generate("   "), (e: Error & { code?: string }) => e.code === "empty_text");
       await assert.rejects(tts.loadVoice("alba"), /custom model has no predefined voices/);
       await assert.rejects(tts.loadVoice(new Uint8Array([1, 2, 3])), (e: Error) => e.name === "InvalidVoiceError");
       await assert.rejects(tts.generate("Hi.", { temperature: -1 }), /temperature/);
-    } finally {
-      tts.dispose();
-    }
+    });
     await assert.rejects(
       TTSModel.load({ model: "/nonexistent/model/dir", workers: 0, offline: true }),
       (e: Error & { code?: string }) => typeof e.code === "string",
@@ -240,8 +214,7 @@ describe("generation semantics", () => {
   });
 
   test("a v1.0 audio-prompt voice file speaks like the voice state it prefills to", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       const state = await tts.loadVoice(TINY_VOICE);
       const prompt = await tts.loadVoice(TINY_VOICE.replace("voice_state", "voice_audio_prompt"));
       assert.equal(prompt.positions, state.positions);
@@ -259,14 +232,11 @@ describe("generation semantics", () => {
       });
       assert.equal(b.length, a.length);
       assert.ok(maxRelDiff(b, a) < 1e-3, `audio rel diff ${maxRelDiff(b, a)}`);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 
   test("exportVoice gives a voice file that loads to the same voice", async () => {
-    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
-    try {
+    await withTinyModel({ workers: 0 }, async (tts) => {
       const voice = await tts.loadVoice(TINY_VOICE);
       const bytes = tts.exportVoice(voice);
       const again = await tts.loadVoice(bytes);
@@ -275,8 +245,6 @@ describe("generation semantics", () => {
       const a = await tts.generate("Hi there.", { voice, seed: 5 });
       const b = await tts.generate("Hi there.", { voice: again, seed: 5 });
       assert.deepEqual(a, b);
-    } finally {
-      tts.dispose();
-    }
+    });
   });
 });

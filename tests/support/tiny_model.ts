@@ -3,6 +3,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseSafetensors, toFloat32 } from "../../src/model/safetensors.ts";
+import { TTSModel, type TTSModelLoadOptions } from "../../src/generate/tts_model.ts";
 import { fixtureUrl, readFixture, readFixtureJson } from "./fixtures.ts";
 
 /** Local path of the tiny model directory (config.json + weights + tokenizer). */
@@ -54,19 +55,6 @@ export async function e2eCase(name: "short" | "normal" | "long"): Promise<E2eCas
   };
 }
 
-/** A `noise` option replaying recorded rows in call order; `used()` tells how many were consumed. */
-export function replayNoise(rows: Float32Array): { noise: (x0: Float32Array) => void; used: () => number } {
-  let next = 0;
-  return {
-    noise: (x0) => {
-      if ((next + 1) * 32 > rows.length) throw new Error(`noise rows exhausted at row ${next}`);
-      x0.set(rows.subarray(next * 32, next * 32 + 32));
-      next++;
-    },
-    used: () => next,
-  };
-}
-
 /** The int16 samples of a PCM16 WAV with the 44-byte header. */
 export function pcm16(wav: Uint8Array): Int16Array {
   return new Int16Array(wav.buffer.slice(wav.byteOffset + 44, wav.byteOffset + wav.byteLength));
@@ -78,4 +66,17 @@ export function maxLsbDiff(a: Int16Array, b: Int16Array): number {
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d;
+}
+
+/** Runs `fn` with the tiny model loaded with `options`, and disposes it afterwards. */
+export async function withTinyModel<T>(
+  options: Omit<TTSModelLoadOptions, "model">,
+  fn: (tts: TTSModel) => Promise<T>,
+): Promise<T> {
+  const tts = await TTSModel.load({ model: TINY_MODEL_DIR, ...options });
+  try {
+    return await fn(tts);
+  } finally {
+    tts.dispose();
+  }
 }
