@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
 
 need_apt=0
-for pkg in rustc-web cargo-web rust-web-src wabt binaryen; do
+for pkg in rustc-web cargo-web rust-web-src wabt binaryen chromium sox flac lame; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt=1
 done
 if [ "$need_apt" = 1 ] || ! ls /usr/bin/wasm-ld-* >/dev/null 2>&1; then
@@ -16,7 +16,7 @@ if [ "$need_apt" = 1 ] || ! ls /usr/bin/wasm-ld-* >/dev/null 2>&1; then
   if dpkg -s rustc >/dev/null 2>&1; then
     apt-get remove -y -qq rustc cargo libstd-rust-dev libstd-rust-dev-wasm32 || true
   fi
-  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src wabt binaryen >/dev/null
+  apt-get install -y -qq --no-install-recommends rustc-web cargo-web rust-web-src wabt binaryen chromium sox flac lame >/dev/null
   LLVM_MAJOR=$(/usr/bin/rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
   apt-get install -y -qq --no-install-recommends "lld-${LLVM_MAJOR}" >/dev/null
 fi
