@@ -53,7 +53,7 @@ export class LocalFlowLm implements FlowLmService {
   #voice(id: number): FlowLMState {
     if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
     const s = this.#voices.get(id);
-    if (!s) throw new RangeError(`unknown voice id ${id}`);
+    if (!s) throw new PocketTtsError("invalid_voice", `voice ${id} is not loaded (it was freed)`);
     return s;
   }
 

@@ -236,6 +236,22 @@ export class TTSModel {
     return voice.state.slice();
   }
 
+  /**
+   * Frees a voice's state in the model (for servers that load and drop voices). Streams already using it must have
+   * ended; using it afterwards fails with a typed error.
+   *
+   * @example
+   * ```ts
+   * const voice = await tts.loadVoice(bytes);
+   * await tts.generate("Hi.", { voice });
+   * await tts.freeVoice(voice);
+   * ```
+   */
+  async freeVoice(voice: Voice): Promise<void> {
+    this.#checkVoice(voice);
+    if (!this.#disposed) await this.#flow.freeVoice(voice.ref.id);
+  }
+
   /** Generates the whole audio of `text` (24 kHz mono float samples). */
   async generate(text: string, options: GenerateOptions = {}): Promise<Float32Array> {
     const frames: Float32Array[] = [];
@@ -303,8 +319,10 @@ export class TTSModel {
     } finally {
       this.#active--;
       // Every call on the streams has settled (generateFrames waits for its producer), so they can go.
-      await streams.then(([f, m]) => Promise.all([this.#flow.closeStream(f), this.#mimi.closeStream(m)]))
-        .catch(() => {}); // a disposed model has freed them already
+      if (!this.#disposed) { // (a disposed model has freed them already)
+        await streams.then(([f, m]) => Promise.all([this.#flow.closeStream(f), this.#mimi.closeStream(m)]))
+          .catch(() => {});
+      }
     }
   }
 
