@@ -30,6 +30,7 @@ const defaultIo: CliIo = {
 /** The `--help` text. */
 export const USAGE = `Usage: pocket-tts [options] [TEXT | -]
        pocket-tts info [--model DIR|URL | --language NAME] [--offline] [--json]
+       pocket-tts serve [--host H] [--port N] [--voices DIR] [--api-key KEY] [model options]   (serve --help)
 
 Speak TEXT (or standard input with -) with Kyutai's Pocket TTS and write a 24 kHz WAV file.
 
@@ -56,7 +57,8 @@ Options:
   --version                 Show the version
 
 Subcommands:
-  info                      Resolve and validate a model's files without generating`;
+  info                      Resolve and validate a model's files without generating
+  serve                     HTTP server: web page, OpenAI speech API, the reference's /tts (see serve --help)`;
 
 const OPTIONS = {
   text: { type: "string" },
@@ -167,6 +169,14 @@ function noiseFromFile(bytes: Uint8Array): (x0: Float32Array) => void {
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
   if (argv[0] === "info") return await runInfo(argv.slice(1));
+  if (argv[0] === "serve") {
+    try {
+      return await (await import("./server/serve_cli.ts")).runServe(argv.slice(1), io);
+    } catch (e) {
+      io.stderr(`error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`);
+      return 1;
+    }
+  }
   let tts: TTSModel | null = null;
   try {
     let parsed;

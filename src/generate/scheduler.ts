@@ -31,13 +31,19 @@ export class RoundRobinScheduler {
   #running = 0;
   #waiting: (() => void)[] = [];
 
+  #yield: boolean;
+
   /**
    * @param slots turns held at once: 1 on a single thread; 2 with workers, so the FlowLM worker always has the
    *   next stream's step queued while it answers the current one.
+   * @param options `yieldBetweenTurns`: let the event loop run (I/O, timers) before each turn. Needed on a single
+   *   thread, where the model's work is synchronous and a chain of turns would otherwise run as one long task and
+   *   starve the sockets of every stream.
    */
-  constructor(slots = 1) {
+  constructor(slots = 1, options: { yieldBetweenTurns?: boolean } = {}) {
     if (!(Number.isInteger(slots) && slots >= 1)) throw new RangeError(`slots must be a positive integer`);
     this.#slots = slots;
+    this.#yield = options.yieldBetweenTurns ?? false;
   }
 
   /** Streams waiting for a turn. */
@@ -50,6 +56,10 @@ export class RoundRobinScheduler {
    * signal's reason when `signal` aborts while waiting: the stream leaves the line at once.
    */
   turn(signal?: AbortSignal): Promise<() => void> {
+    return this.#yield ? macrotask().then(() => this.#line(signal)) : this.#line(signal);
+  }
+
+  #line(signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason ?? abortedError());
     return new Promise((resolve, reject) => {
       const onAbort = () => {
@@ -77,6 +87,13 @@ export class RoundRobinScheduler {
   #next(): void {
     while (this.#running < this.#slots && this.#waiting.length) this.#waiting.shift()!();
   }
+}
+
+/** Resolves after the event loop has had a turn (`setImmediate` where it exists, else a zero timeout). */
+function macrotask(): Promise<void> {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return new Promise((r) => typeof g.setImmediate === "function" ? g.setImmediate(r) : setTimeout(r, 0));
 }
 
 function abortedError(): PocketTtsError {

@@ -167,7 +167,7 @@ export class TTSModel {
     this.#flow = services.flow;
     this.#mimi = services.mimi;
     this.usesWorkers = services.workers;
-    this.#scheduler = new RoundRobinScheduler(services.workers ? 2 : 1);
+    this.#scheduler = new RoundRobinScheduler(services.workers ? 2 : 1, { yieldBetweenTurns: !services.workers });
     this.#language = language;
     this.#assetOptions = assetOptions;
   }

@@ -1,112 +1,174 @@
 /**
- * A fetch-style HTTP handler (`(Request) => Promise<Response>`) serving speech as a streaming WAV, for
- * `Deno.serve`, `Bun.serve` or any runtime with the Fetch API. Each 80 ms frame is sent as soon as it is generated
- * (unknown-length WAV header, as the reference's streaming writer does); a client that disconnects aborts its
- * request.
- *
- * Routes: `GET /tts?text=…&voice=…&seed=…&temperature=…` or `POST /tts` with a JSON body of the same fields →
- * `audio/wav`; `GET /voices` → JSON list; `GET /health` → `ok`. Errors are JSON `{error, code}` with status 400
- * (bad request) or 500.
+ * `createHandler(tts, options)`: the whole server as one fetch-style `(Request) => Promise<Response>`, for
+ * `Deno.serve`, `Bun.serve`, Node (through any Fetch adapter) and serverless platforms. Every request goes through
+ * the same steps: CORS preflight, routing (404/405), the API key (all routes but `/` and `/health`), the route, and
+ * one error mapping (OpenAI's JSON shape, no stack traces).
  *
  * @module
  */
 
-import { WavStreamWriter } from "../audio/wav.ts";
-import { PocketTtsError } from "../errors.ts";
-import type { TTSModel, Voice } from "../generate/tts_model.ts";
+import type { TTSModel } from "../generate/tts_model.ts";
+import { bearerAuth } from "./auth.ts";
+import { type CorsOptions, corsPolicy } from "./cors.ts";
+import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
+import { checkLimits, DEFAULT_LIMITS, type ServerLimits, StreamGate } from "./limits.ts";
+import { pageHtml } from "./page.ts";
+import { handleSpeech } from "./speech.ts";
+import type { ServerState } from "./state.ts";
+import { handleTtsForm } from "./tts_form.ts";
+import { VoiceRegistry } from "./voices.ts";
+import { addVoice, deleteVoice, listVoices } from "./voices_api.ts";
 
-/** A request's parameters. */
-interface SpeechRequest {
-  text?: string;
-  voice?: string;
-  seed?: number;
-  temperature?: number;
+/** Options of {@link createHandler}. Everything is off or at its documented default unless set. */
+export interface HandlerOptions {
+  /** Require `Authorization: Bearer <apiKey>` on every API route. */
+  apiKey?: string;
+  /** CORS: the allowed origins (default: none, CORS off). */
+  cors?: CorsOptions;
+  /** Limits; unset ones keep {@link DEFAULT_LIMITS}. */
+  limits?: Partial<ServerLimits>;
+  /** Voices to register at start, by name: voice-state files (or recordings, when the model can clone). */
+  voices?: Record<string, Uint8Array>;
+  /** The voice of `/tts` requests that name none (default: the model's default voice). */
+  defaultVoice?: string;
+  /** Allow clients to add (`POST /v1/voices`) and delete custom voices (default false). */
+  voiceUploads?: boolean;
+  /** Origins whose voice-file URLs requests may name (default: none; voices are names only). */
+  voiceUrlOrigins?: string[];
+  /** The model name in `/health` and `x-model` (default `"pocket-tts"`). */
+  modelName?: string;
+  /** Errors that are not the client's fault, for the operator's log (default `console.error`). */
+  onError?: (error: unknown) => void;
 }
 
-function json(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
+/** The handler, plus what an operator needs around it. */
+export interface SpeechHandler {
+  (req: Request): Promise<Response>;
+  /**
+   * Stops accepting speech requests (503), ends the streams in flight and waits until each has freed its state.
+   * The model itself is left to the caller to dispose.
+   */
+  close(): Promise<void>;
+  /** Resolves once `options.voices` are registered; rejects naming a voice file that could not be loaded. */
+  readonly ready: Promise<void>;
+  /** Streams generating and requests waiting now. */
+  readonly stats: { active: number; waiting: number };
 }
 
-async function readRequest(req: Request, url: URL): Promise<SpeechRequest> {
-  if (req.method === "POST") {
-    try {
-      return await req.json() as SpeechRequest;
-    } catch {
-      throw new PocketTtsError("bad_request", 'the request body must be JSON: {"text": "…", "voice": "…"}');
-    }
-  }
-  const p = url.searchParams;
-  const num = (k: string) => p.has(k) ? Number(p.get(k)) : undefined;
-  return {
-    text: p.get("text") ?? undefined,
-    voice: p.get("voice") ?? undefined,
-    seed: num("seed"),
-    temperature: num("temperature"),
-  };
+type Route = (state: ServerState, req: Request, params: string[]) => Response | Promise<Response>;
+
+/** Routes by method and path pattern; `public` routes skip the API key. */
+const ROUTES: { method: string; path: RegExp; route: Route; public?: boolean }[] = [
+  { method: "GET", path: /^\/$/, route: () => html(pageHtml()), public: true },
+  { method: "GET", path: /^\/health$/, route: (s) => health(s), public: true },
+  { method: "POST", path: /^\/v1\/audio\/speech$/, route: (s, r) => handleSpeech(s, r) },
+  { method: "POST", path: /^\/tts$/, route: (s, r) => handleTtsForm(s, r) },
+  { method: "GET", path: /^\/v1\/(audio\/)?voices$/, route: (s) => listVoices(s) },
+  { method: "POST", path: /^\/v1\/voices$/, route: (s, r) => addVoice(s, r) },
+  { method: "DELETE", path: /^\/v1\/voices\/([^/]+)$/, route: (s, _r, p) => deleteVoice(s, decodeURIComponent(p[0])) },
+];
+
+function html(body: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-store",
+      // The page's own inline script and same-origin fetches only.
+      "content-security-policy":
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; media-src blob:",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}
+
+function health(s: ServerState): Response {
+  return jsonResponse({
+    status: "ok",
+    model: s.modelName,
+    sample_rate: s.tts.sampleRate,
+    streams: { active: s.gate.active, waiting: s.gate.waiting, max_active: s.limits.maxStreams },
+    queue_depth: s.gate.waiting,
+    max_queue: s.limits.maxQueue,
+  });
 }
 
 /**
- * Creates the handler for a loaded model. Voices named in requests are loaded once and kept.
+ * Creates the server's handler for a loaded model. `options.voices` are registered in the background: API requests
+ * wait for it, and `handler.ready` tells the operator when it is done (or which file failed).
  *
  * @example
  * ```ts
+ * import { TTSModel } from "@pocket/tts";
+ * import { createHandler } from "@pocket/tts/server";
+ *
  * const tts = await TTSModel.load();
- * Deno.serve({ port: 8000 }, createSpeechHandler(tts));
- * // curl "http://localhost:8000/tts?text=Hello%20world&voice=alba" > hello.wav
+ * const handler = createHandler(tts, { apiKey: Deno.env.get("API_KEY") });
+ * Deno.serve({ port: 8000 }, handler);
+ * // curl localhost:8000/v1/audio/speech -H 'content-type: application/json' \
+ * //   -d '{"model":"pocket-tts","input":"Hello!","voice":"alba","response_format":"wav"}' > hello.wav
  * ```
  */
-export function createSpeechHandler(tts: TTSModel): (req: Request) => Promise<Response> {
-  const voices = new Map<string, Promise<Voice>>();
-  const voice = (name: string) => {
-    let v = voices.get(name);
-    if (!v) {
-      v = tts.loadVoice(name);
-      v.catch(() => voices.delete(name));
-      voices.set(name, v);
+export function createHandler(tts: TTSModel, options: HandlerOptions = {}): SpeechHandler {
+  const limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
+  const onError = options.onError ?? ((e: unknown) => console.error("pocket-tts server error:", e));
+  const auth = options.apiKey !== undefined ? bearerAuth(options.apiKey) : null;
+  const cors = corsPolicy(options.cors);
+  const voices = new VoiceRegistry(tts, { limits, voiceUrlOrigins: options.voiceUrlOrigins });
+  const state: ServerState = {
+    tts,
+    limits,
+    voices,
+    gate: new StreamGate(limits),
+    inflight: new Map(),
+    onError,
+    modelName: options.modelName ?? "pocket-tts",
+    defaultVoice: options.defaultVoice,
+    voiceUploads: options.voiceUploads ?? false,
+  };
+  const ready = Promise.all(
+    Object.entries(options.voices ?? {}).map(([n, b]) =>
+      voices.register(n, b).catch((e) => {
+        throw new Error(`voice "${n}" could not be registered: ${(e as Error)?.message ?? e}`, { cause: e });
+      })
+    ),
+  ).then(() => {});
+  ready.catch(() => {}); // reported through `handler.ready`; API requests then fail with a 500
+
+  const handle = async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "OPTIONS") return cors.preflight(req);
+    const forPath = ROUTES.filter((r) => r.path.test(path));
+    if (forPath.length === 0) throw new HttpError(404, "not_found", `no route ${path.slice(0, 100)}`);
+    const hit = forPath.find((r) => r.method === req.method || (r.method === "GET" && req.method === "HEAD"));
+    if (!hit) {
+      throw new HttpError(405, "method_not_allowed", `${path} takes ${forPath.map((r) => r.method).join(", ")}`, {
+        headers: { allow: forPath.map((r) => r.method).join(", ") },
+      });
     }
-    return v;
+    if (!hit.public) {
+      await auth?.(req);
+      await ready;
+    }
+    return await hit.route(state, req, hit.path.exec(path)!.slice(1));
   };
 
-  return async (req) => {
-    const url = new URL(req.url);
-    if (url.pathname === "/health") return new Response("ok");
-    if (url.pathname === "/voices") return json(tts.predefinedVoices);
-    if (url.pathname !== "/tts") return json({ error: "not found", code: "not_found" }, 404);
+  const handler = (async (req: Request) => {
+    let res: Response;
     try {
-      const r = await readRequest(req, url);
-      if (typeof r.text !== "string" || r.text.trim() === "") {
-        throw new PocketTtsError("empty_text", 'give the text to speak (?text=… or {"text": …})');
-      }
-      const options = {
-        voice: r.voice ? await voice(r.voice) : undefined,
-        seed: r.seed,
-        temperature: r.temperature,
-        signal: req.signal,
-      };
-      const frames = tts.stream(r.text, options);
-      // Pull the first frame before answering, so bad input becomes a 400 instead of a broken stream.
-      const first = await frames.next();
-      const writer = new WavStreamWriter(tts.sampleRate);
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(writer.header());
-          if (!first.done) controller.enqueue(writer.encode(first.value));
-        },
-        async pull(controller) {
-          const next = await frames.next();
-          if (next.done) {
-            controller.enqueue(writer.silence(200));
-            controller.close();
-          } else controller.enqueue(writer.encode(next.value));
-        },
-        async cancel() {
-          await frames.return(undefined);
-        },
-      });
-      return new Response(body, { headers: { "content-type": "audio/wav", "cache-control": "no-store" } });
+      res = await handle(req);
     } catch (e) {
-      if (e instanceof PocketTtsError) return json({ error: e.message, code: e.code }, 400);
-      return json({ error: String((e as Error)?.message ?? e), code: "internal" }, 500);
+      res = errorResponse(e, onError);
     }
+    for (const [k, v] of Object.entries(cors.headers(req))) res.headers.set(k, v);
+    return res;
+  }) as SpeechHandler;
+  handler.close = async () => {
+    state.gate.close();
+    const streams = [...state.inflight];
+    for (const [ac] of streams) ac.abort(); // each stops within one frame and frees its state
+    await Promise.all(streams.map(([, cleaned]) => cleaned));
   };
+  Object.defineProperty(handler, "ready", { value: ready });
+  Object.defineProperty(handler, "stats", { get: () => ({ active: state.gate.active, waiting: state.gate.waiting }) });
+  return handler;
 }

@@ -1,8 +1,10 @@
-// The example servers (Deno and Bun) as real processes on loopback: a bounded number of requests, each checked
-// against the API. Runs under Deno only (it starts both runtimes itself).
+// The example servers (Deno and Bun, built on createHandler) as real processes on loopback: a bounded number of
+// requests, each checked against the API. Runs under Deno only (it starts both runtimes itself).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeWav, TTSModel } from "../../mod.ts";
@@ -19,9 +21,17 @@ const servers: Record<string, string[]> = {
 
 async function withServer(name: string, fn: (base: string) => Promise<void>): Promise<void> {
   const [cmd, ...args] = servers[name];
+  const voices = mkdtempSync(join(tmpdir(), "pocket-voices-"));
+  copyFileSync(TINY_VOICE, join(voices, "tiny.safetensors"));
   const child = spawn(cmd, args, {
     cwd: root,
-    env: { ...g.process.env, POCKET_TTS_MODEL: TINY_MODEL_DIR, PORT: "0", POCKET_TTS_SIMD: "baseline" },
+    env: {
+      ...g.process.env,
+      POCKET_TTS_MODEL: TINY_MODEL_DIR,
+      POCKET_TTS_VOICES: voices,
+      PORT: "0",
+      POCKET_TTS_SIMD: "baseline",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   try {
@@ -56,15 +66,20 @@ describe("example servers", { skip: g.Deno ? false : "started from the Deno run 
       });
       tts.dispose();
       await withServer(name, async (base) => {
-        const q = new URLSearchParams({ text: "Hello from the server.", voice: TINY_VOICE, seed: "9" });
-        const res = await fetch(`${base}/tts?${q}`);
+        const form = new FormData();
+        form.set("text", "Hello from the server.");
+        form.set("voice_url", "tiny");
+        form.set("seed", "9");
+        const res = await fetch(`${base}/tts`, { method: "POST", body: form });
         assert.equal(res.status, 200);
         assert.equal(res.headers.get("content-type"), "audio/wav");
         assert.deepEqual(new Uint8Array(await res.arrayBuffer()), want);
-        const bad = await fetch(`${base}/tts?text=%20`);
+        const blank = new FormData();
+        blank.set("text", " ");
+        const bad = await fetch(`${base}/tts`, { method: "POST", body: blank });
         assert.equal(bad.status, 400);
-        assert.equal((await bad.json()).code, "empty_text");
-        assert.equal(await (await fetch(`${base}/health`)).text(), "ok");
+        assert.equal((await bad.json()).error.code, "empty_text");
+        assert.equal((await (await fetch(`${base}/health`)).json()).status, "ok");
       });
     });
   }
