@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { TTSModel } from "../generate/tts_model.ts";
+import type { GenerateOptions, TTSModel } from "../generate/tts_model.ts";
 import { bearerAuth } from "./auth.ts";
 import { type CorsOptions, corsPolicy } from "./cors.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
@@ -35,6 +35,8 @@ export interface HandlerOptions {
   voiceUploads?: boolean;
   /** Origins whose voice-file URLs requests may name (default: none; voices are names only). */
   voiceUrlOrigins?: string[];
+  /** Generation settings for every request (requests may still set `seed`, `temperature`, `lsd_steps`). */
+  generation?: Pick<GenerateOptions, "eosThreshold" | "framesAfterEos" | "maxTokens" | "temperature" | "lsdSteps">;
   /** The model name in `/health` and `x-model` (default `"pocket-tts"`). */
   modelName?: string;
   /** Errors that are not the client's fault, for the operator's log (default `console.error`). */
@@ -124,6 +126,7 @@ export function createHandler(tts: TTSModel, options: HandlerOptions = {}): Spee
     modelName: options.modelName ?? "pocket-tts",
     defaultVoice: options.defaultVoice,
     voiceUploads: options.voiceUploads ?? false,
+    generation: options.generation ?? {},
   };
   const ready = Promise.all(
     Object.entries(options.voices ?? {}).map(([n, b]) =>

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { TTSModel } from "../generate/tts_model.ts";
+import type { GenerateOptions, TTSModel } from "../generate/tts_model.ts";
 import type { ResponseEncoder } from "./formats.ts";
 import type { StreamGate } from "./limits.ts";
 import type { VoiceLease } from "./voices.ts";
@@ -22,6 +22,8 @@ export interface StreamContext {
   inflight: Map<AbortController, Promise<void>>;
   /** Errors that are not the client's fault (the operator's log). */
   onError: (e: unknown) => void;
+  /** The operator's generation settings, under each request's own. */
+  generation: GenerateOptions;
 }
 
 /** One request's speech job. */
@@ -74,10 +76,11 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
   ctx.inflight.set(ac, new Promise<void>((r) => cleaned = r));
   let tokens = 0, frameCount = 0;
   const frames = ctx.tts.stream(job.text, {
+    ...ctx.generation,
     voice: job.voice.voice,
     seed: job.seed,
-    temperature: job.temperature,
-    lsdSteps: job.lsdSteps,
+    temperature: job.temperature ?? ctx.generation.temperature,
+    lsdSteps: job.lsdSteps ?? ctx.generation.lsdSteps,
     signal: ac.signal,
     onWarning: () => {}, // a chunk without end of speech is the model's normal behaviour on odd input
     onChunk: (r) => tokens += r.tokens,

@@ -3,7 +3,7 @@
  * Bun.serve or node:http, whichever runtime runs the test), with the tiny voice registered as "tiny".
  */
 import { readFileSync } from "node:fs";
-import { encodeWav, TTSModel, WavStreamWriter } from "../../mod.ts";
+import { encodeWav, type GenerateOptions, TTSModel, WavStreamWriter } from "../../mod.ts";
 import { createHandler, type HandlerOptions, serve, type SpeechHandler } from "../../src/server/mod.ts";
 import { TINY_MODEL_DIR, TINY_VOICE } from "./tiny_model.ts";
 
@@ -13,6 +13,12 @@ export interface TestServer {
   tts: TTSModel;
   handler: SpeechHandler;
 }
+
+/**
+ * Generation that runs each chunk to its full length (the tiny model otherwise ends after about 3 frames), for tests
+ * that need long streams.
+ */
+export const LONG_STREAMS: GenerateOptions = { eosThreshold: 1e9 };
 
 /** Starts a server on the tiny model with `options`, runs `fn`, stops everything. */
 export async function withServer<T>(
@@ -40,16 +46,20 @@ export async function withServer<T>(
   }
 }
 
-/** The bytes the server must send for `text` with the tiny voice and `seed` (no trailing silence unless asked). */
+/**
+ * The bytes the server must send for `text` with the tiny voice and `seed` (no trailing silence unless asked).
+ * `generation` repeats the server's `generation` option.
+ */
 export async function expectedAudio(
   tts: TTSModel,
   text: string,
   seed: number,
   format: "wav" | "pcm",
   trailingSilenceMs = 0,
+  generation: GenerateOptions = {},
 ): Promise<Uint8Array> {
   const voice = await tts.loadVoice(new Uint8Array(readFileSync(TINY_VOICE)));
-  const audio = await tts.generate(text, { voice, seed, onWarning: () => {} });
+  const audio = await tts.generate(text, { ...generation, voice, seed, onWarning: () => {} });
   await tts.freeVoice(voice);
   if (format === "wav") return encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs });
   const w = new WavStreamWriter(tts.sampleRate);
@@ -61,11 +71,17 @@ export async function expectedAudio(
 }
 
 /** POSTs JSON to the OpenAI speech route. */
-export function speech(base: string, body: Record<string, unknown>, headers: Record<string, string> = {}) {
+export function speech(
+  base: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<Response> {
   return fetch(`${base}/v1/audio/speech`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
+    signal,
   });
 }
 
