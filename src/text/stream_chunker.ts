@@ -124,6 +124,8 @@ export class StreamChunker {
   #items = 0;
 
   /**
+   * Creates a chunker for one stream of text.
+   *
    * @param tokenizer counts and encodes chunk texts
    * @param options budget, normaliser and preparation flags
    */
