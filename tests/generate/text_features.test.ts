@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChunkReport, SsmlError, toWebVtt, type TTSModel } from "../../mod.ts";
 import { TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
+import { workersAvailable } from "../../src/generate/create_services.ts";
 
 const TEXT = "Hello there. This is a streamed test, with words. And a third sentence follows here! Last one";
 
@@ -42,6 +43,26 @@ describe("streamText", () => {
         },
       });
       assert.deepEqual(await collect(tts.streamText(readable, options)), whole);
+    });
+  });
+
+  test("with workers too: char by char equals whole (speculative prefills run in the FlowLM worker)", {
+    skip: workersAvailable() ? false : "no module workers in this runtime",
+  }, async () => {
+    await withTinyModel({ workers: 2 }, async (tts) => {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const options = { voice, seed: 11, onWarning: () => {} };
+      const whole = await collect(tts.streamText(pieces([TEXT]), options));
+      assert.deepEqual(await collect(tts.streamText(pieces(Array.from(TEXT), 1), options)), whole);
+    });
+  });
+
+  test("a wrong guess at a sentence end (3. → 3.14) changes nothing", async () => {
+    await withVoice(async (tts, voice) => {
+      const options = { voice, seed: 12, onWarning: () => {} };
+      const parts = ["Pi is 3.", "14 or so. Then", " the end."];
+      const whole = await collect(tts.streamText(pieces([parts.join("")]), options));
+      assert.deepEqual(await collect(tts.streamText(pieces(parts, 30), options)), whole);
     });
   });
 
