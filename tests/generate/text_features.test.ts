@@ -245,3 +245,25 @@ describe("SSML, captions and normalisation", () => {
     });
   });
 });
+
+describe("CLI --normalize", () => {
+  test("speaks the normalised text: same WAV as the written-out words", async () => {
+    const { runCli } = await import("../../src/cli.ts");
+    const { mkdtempSync, readFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { TINY_MODEL_DIR } = await import("../support/tiny_model.ts");
+    const dir = mkdtempSync(join(tmpdir(), "pocket-normalize-"));
+    const io = { stdout: () => {}, stderr: () => {} };
+    const run = async (args: string[], out: string) => {
+      const common = ["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--seed", "9", "--workers", "0", "-q"];
+      assert.equal(await runCli([...args, ...common, "-o", join(dir, out)], io), 0);
+      return new Uint8Array(readFileSync(join(dir, out)));
+    };
+    const normalised = await run(["It costs $5 on 3/4/2025.", "--normalize"], "a.wav");
+    const written = await run(["It costs five dollars on March fourth, twenty twenty-five."], "b.wav");
+    const raw = await run(["It costs $5 on 3/4/2025."], "c.wav");
+    assert.deepEqual(normalised, written);
+    assert.notDeepEqual(normalised, raw);
+  });
+});
