@@ -16,6 +16,7 @@ pub mod mimi_transformer;
 pub mod params;
 pub mod seanet;
 pub mod simd;
+pub mod taps;
 pub mod weights;
 
 #[cfg(test)]

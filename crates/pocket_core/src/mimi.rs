@@ -13,39 +13,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::error::{CoreError, Result};
 use crate::kernels::conv::upsample_depthwise_2s;
 use crate::kernels::linear::Linear;
+use crate::memory::zeros;
 use crate::mimi_transformer::{MimiTransformer, TransformerConfig, TransformerState};
 use crate::params::Params;
 use crate::seanet::{SeanetConfig, SeanetDecoder, SeanetState};
+use crate::taps::Taps;
 use crate::weights::WeightStore;
-
-/// A zeroed buffer, or an error (instead of an abort) when memory cannot grow.
-pub fn zeros(n: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| CoreError::new(format!("out of memory allocating {n} floats")))?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
-
-/// Copies of intermediate outputs of the last call (for tests against golden data). Buffers are allocated when
-/// taps are enabled, sized for the state's largest call.
-pub struct Taps {
-    bufs: Vec<Vec<f32>>,
-    lens: Vec<usize>,
-}
-
-impl Taps {
-    /// Records `data` as tap `id` (time-major `[T × C]`).
-    pub fn put(&mut self, id: usize, data: &[f32]) {
-        let n = data.len().min(self.bufs[id].len());
-        self.bufs[id][..n].copy_from_slice(&data[..n]);
-        self.lens[id] = n;
-    }
-
-    /// Tap `id` of the last call.
-    pub fn get(&self, id: usize) -> Option<&[f32]> {
-        Some(&self.bufs.get(id)?[..self.lens[id]])
-    }
-}
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -271,11 +244,7 @@ impl MimiState {
             return Err(CoreError::new("this Mimi state belongs to another decoder"));
         }
         self.taps = if on {
-            let mut bufs = Vec::new();
-            for &(rows, ch) in &dec.tap_shapes {
-                bufs.push(zeros(rows * ch * self.max_frames)?);
-            }
-            Some(Taps { lens: vec![0; bufs.len()], bufs })
+            Some(Taps::new(&dec.tap_shapes, self.max_frames)?)
         } else {
             None
         };

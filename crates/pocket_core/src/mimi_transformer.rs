@@ -20,9 +20,10 @@ use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
-use crate::mimi::{Taps, zeros};
+use crate::memory::zeros;
 use crate::simd::F32x4;
 use crate::params::Params;
+use crate::taps::Taps;
 use crate::weights::WeightStore;
 
 /// LayerNorm epsilon of the Mimi transformers.

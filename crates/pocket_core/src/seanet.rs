@@ -8,8 +8,9 @@
 use crate::conv::{StreamConv1d, StreamConvTr1d};
 use crate::error::{CoreError, Result};
 use crate::kernels::activation::elu_simd as elu;
-use crate::mimi::{Taps, zeros};
+use crate::memory::zeros;
 use crate::params::Params;
+use crate::taps::Taps;
 use crate::weights::WeightStore;
 
 /// SEANet hyper-parameters (the config's `mimi.seanet`).
