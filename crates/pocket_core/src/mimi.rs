@@ -75,15 +75,7 @@ impl MimiDecoder {
         ];
         expected.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
         expected.extend(crate::seanet::expected_tensors(SEANET, &scfg));
-        for (name, shape) in &expected {
-            match s.shape(name) {
-                None => return Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
-                Some(got) if got != shape.as_slice() => {
-                    return Err(CoreError::new(format!("tensor '{name}' has shape {got:?}, expected {shape:?}")));
-                }
-                _ => {}
-            }
-        }
+        s.check_shapes(&expected)?;
         let q = s.take("mimi.quantizer.output_proj.weight", &[dim, latent_dim, 1])?;
         let quantizer = Linear::new(&q.data, None, dim, latent_dim);
         let k = 2 * stride;
@@ -98,7 +90,7 @@ impl MimiDecoder {
         let seanet = SeanetDecoder::from_store(s, SEANET, scfg)?;
         let mut names: Vec<String> = vec!["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()];
         let mut shapes = vec![(1, latent_dim), (1, dim), (stride, dim)];
-        for n in transformer.tap_names() {
+        for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
         }

@@ -191,10 +191,11 @@ impl MimiTransformer {
         }
     }
 
-    /// Tap names [`Self::forward`] records: each layer's output, then the transformer's.
-    pub fn tap_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.layers.len()).map(|i| format!("dec_tr.layer{i}_out")).collect();
-        v.push("dec_tr_out".into());
+    /// Tap names [`Self::forward`] records: each layer's output (`{prefix}.layer{i}_out`), then the
+    /// transformer's (`{prefix}_out`).
+    pub fn tap_names(&self, prefix: &str) -> Vec<String> {
+        let mut v: Vec<String> = (0..self.layers.len()).map(|i| format!("{prefix}.layer{i}_out")).collect();
+        v.push(format!("{prefix}_out"));
         v
     }
 }
