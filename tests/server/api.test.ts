@@ -116,9 +116,8 @@ describe("server: OpenAI speech API", () => {
     await withServer({ apiKey: "sk-test-key" }, async ({ base, tts }) => {
       const client = new OpenAI({ apiKey: "sk-test-key", baseURL: `${base}/v1`, maxRetries: 0 });
       for (const format of ["wav", "pcm"] as const) {
-        // deno-lint-ignore no-explicit-any
         const res = await client.audio.speech.create(
-          { model: "pocket-tts", input: TEXT, voice: "tiny" as any, response_format: format, seed: 8 } as any,
+          { model: "pocket-tts", input: TEXT, voice: "tiny", response_format: format, seed: 8 },
         );
         assert.deepEqual(await bytes(res), await expectedAudio(tts, TEXT, 8, format));
       }
