@@ -13,6 +13,8 @@ import { type CorsOptions, corsPolicy } from "./cors.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
 import { checkLimits, DEFAULT_LIMITS, type ServerLimits, StreamGate } from "./limits.ts";
 import { pageHtml } from "./page.ts";
+import { openSpeechSocket } from "./speech_socket.ts";
+import { isWebSocketUpgrade, upgradeWebSocket } from "./websocket.ts";
 import { handleSpeech } from "./speech.ts";
 import type { ServerState } from "./state.ts";
 import { handleTtsForm } from "./tts_form.ts";
@@ -65,6 +67,7 @@ const ROUTES: { method: string; path: RegExp; route: Route; public?: boolean }[]
   { method: "GET", path: /^\/health$/, route: (s) => health(s), public: true },
   { method: "POST", path: /^\/v1\/audio\/speech$/, route: (s, r) => handleSpeech(s, r) },
   { method: "POST", path: /^\/tts$/, route: (s, r) => handleTtsForm(s, r) },
+  { method: "GET", path: /^\/v1\/audio\/speech\/stream$/, route: (s, r) => speechSocket(s, r) },
   { method: "GET", path: /^\/v1\/(audio\/)?voices$/, route: (s) => listVoices(s) },
   { method: "POST", path: /^\/v1\/voices$/, route: (s, r) => addVoice(s, r) },
   { method: "DELETE", path: /^\/v1\/voices\/([^/]+)$/, route: (s, _r, p) => deleteVoice(s, decodeURIComponent(p[0])) },
@@ -81,6 +84,26 @@ function html(body: string): Response {
       "x-content-type-options": "nosniff",
     },
   });
+}
+
+/** The streaming-text WebSocket (`speech_socket.ts`), sharing this server's voices, stream gate and shutdown. */
+function speechSocket(s: ServerState, req: Request): Response {
+  if (!isWebSocketUpgrade(req)) {
+    throw new HttpError(426, "upgrade_required", "this endpoint takes a WebSocket connection", {
+      headers: { upgrade: "websocket" },
+    });
+  }
+  const res = upgradeWebSocket(req, (socket) =>
+    openSpeechSocket(s.tts, socket, {
+      resolveVoice: (name) => s.voices.resolve(name, "voice"),
+      acquireSlot: (signal) => s.gate.enter(signal),
+      track: (stop, ended) => {
+        s.inflight.set(stop, ended);
+        void ended.finally(() => s.inflight.delete(stop));
+      },
+    }));
+  if (!res) throw new HttpError(501, "websocket_unavailable", "WebSockets are not available in this runtime's server");
+  return res;
 }
 
 function health(s: ServerState): Response {
@@ -162,7 +185,9 @@ export function createHandler(tts: TTSModel, options: HandlerOptions = {}): Spee
     } catch (e) {
       res = errorResponse(e, onError);
     }
-    for (const [k, v] of Object.entries(cors.headers(req))) res.headers.set(k, v);
+    if (res.status !== 101) { // (an upgrade's headers are the runtime's)
+      for (const [k, v] of Object.entries(cors.headers(req))) res.headers.set(k, v);
+    }
     return res;
   }) as SpeechHandler;
   handler.close = async () => {

@@ -55,7 +55,14 @@ export async function serve(
     return { url: baseUrl(host, p), close: () => server.shutdown() };
   }
   if (g.Bun) {
-    const server = g.Bun.serve({ hostname: host, port, fetch: handler, idleTimeout: 0 });
+    const { bunFetch, bunWebSocketHandlers } = await import("./websocket.ts");
+    const server = g.Bun.serve({
+      hostname: host,
+      port,
+      fetch: bunFetch(handler),
+      websocket: bunWebSocketHandlers,
+      idleTimeout: 0, // a stream may pause while other clients' frames are generated
+    });
     return { url: baseUrl(host, server.port), close: () => Promise.resolve(server.stop(true)) };
   }
   return await serveNode(handler, host, port);

@@ -308,3 +308,37 @@ describe("server: safety", () => {
     });
   });
 });
+
+describe("server: the streaming-text WebSocket route", () => {
+  test("text deltas in, audio and done out, through createHandler's voices", {
+    skip: g.Deno || g.Bun ? false : "serve() upgrades WebSockets under Deno and Bun",
+  }, async () => {
+    await withServer({}, async ({ base, handler }) => {
+      const ws = new WebSocket(`${base.replace("http", "ws")}/v1/audio/speech/stream`);
+      ws.binaryType = "arraybuffer";
+      let audio = 0;
+      const done = new Promise<{ type: string; samples: number }>((resolve, reject) => {
+        ws.onmessage = (e) => {
+          if (typeof e.data !== "string") audio += (e.data as ArrayBuffer).byteLength;
+          else if (JSON.parse(e.data).type === "done" || JSON.parse(e.data).type === "error") {
+            resolve(JSON.parse(e.data));
+          }
+        };
+        ws.onerror = () => reject(new Error("socket error"));
+      });
+      await new Promise((r) => ws.onopen = r);
+      ws.send(JSON.stringify({ type: "start", voice: "tiny", response_format: "pcm", seed: 3 }));
+      ws.send(JSON.stringify({ type: "text", text: "Hello from " }));
+      ws.send(JSON.stringify({ type: "text", text: "a socket." }));
+      ws.send(JSON.stringify({ type: "end" }));
+      const last = await done;
+      assert.equal(last.type, "done");
+      assert.ok(audio > 0 && audio === last.samples * 2);
+      ws.close();
+      while (handler.stats.active > 0) await new Promise((r) => setTimeout(r, 1));
+      const plain = await fetch(`${base}/v1/audio/speech/stream`);
+      assert.equal(plain.status, 426);
+      await plain.body?.cancel();
+    });
+  });
+});
