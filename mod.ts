@@ -27,8 +27,24 @@ export { VERSION } from "./src/version.ts";
 export { TTSModel, Voice } from "./src/generate/tts_model.ts";
 export type { GenerateOptions, TTSModelLoadOptions } from "./src/generate/tts_model.ts";
 export type { ChunkReport } from "./src/generate/generation.ts";
-export { decodeWav, encodeWav, toMono, WavStreamWriter } from "./src/audio/mod.ts";
-export type { DecodedWav, EncodeWavOptions, WavSampleEncoding, WavSampleFormat } from "./src/audio/mod.ts";
+export {
+  decodeAudio,
+  decodeWav,
+  detectAudioFormat,
+  encodeWav,
+  resample,
+  resamplePoly,
+  toMono,
+  WavStreamWriter,
+} from "./src/audio/mod.ts";
+export type {
+  AudioFormat,
+  DecodedAudio,
+  DecodedWav,
+  EncodeWavOptions,
+  WavSampleEncoding,
+  WavSampleFormat,
+} from "./src/audio/mod.ts";
 export { BUILTIN_LANGUAGES, PREDEFINED_VOICES } from "./src/model/builtin_configs.ts";
 export type { BuiltinLanguage } from "./src/model/builtin_configs.ts";
 export type {
