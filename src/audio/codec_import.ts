@@ -99,3 +99,34 @@ export const loadOggVorbisDecoder: () => Promise<{
   // deno-lint-ignore no-import-prefix -- Deno takes the pinned npm: specifier, whatever import map the user has
   (deno) => deno ? import("npm:@wasm-audio-decoders/ogg-vorbis@0.1.20") : import("@wasm-audio-decoders/ogg-vorbis"),
 );
+
+/** `@breezystack/lamejs` (MP3 encoder, pure JavaScript). */
+export const loadLame: () => Promise<{
+  Mp3Encoder: new (channels: number, sampleRate: number, kbps: number) => {
+    encodeBuffer(left: Int16Array): Int8Array | Uint8Array;
+    flush(): Int8Array | Uint8Array;
+  };
+}> = lazy(
+  "@breezystack/lamejs",
+  "MP3",
+  // deno-lint-ignore no-import-prefix -- see the module description
+  (deno) => deno ? import("npm:@breezystack/lamejs@1.2.7") : import("@breezystack/lamejs"),
+);
+
+/**
+ * `@evan/opus`, its WebAssembly build (libopus) imported directly: the package's main entry prefers a native Node
+ * addon, which Deno cannot load and which would make results depend on the platform.
+ */
+export const loadOpusEncoder: () => Promise<{
+  Encoder: new (options: { channels: 1 | 2; sample_rate: number; application: "voip" | "audio" }) => {
+    /** Interleaved s16 PCM of one frame → one Opus packet (a view reused by the next call). */
+    encode(pcm: Int16Array): Uint8Array;
+    /** `opus_encoder_ctl`: a getter without `value`, a setter with it. */
+    ctl(request: number, value?: number): number;
+  };
+}> = lazy(
+  "@evan/opus",
+  "Opus",
+  // deno-lint-ignore no-import-prefix -- see the module description
+  (deno) => deno ? import("npm:@evan/opus@1.0.3/wasm/index.mjs") : import("@evan/opus/wasm/index.mjs"),
+);

@@ -43,6 +43,13 @@ export { decodeAudio, type DecodedAudio } from "./decode.ts";
 export { type AudioFormat, detectAudioFormat } from "./detect.ts";
 export { resample, resamplePoly } from "./resample.ts";
 export {
+  type AudioEncoder,
+  type AudioEncoderOptions,
+  createAudioEncoder,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+} from "./encoders.ts";
+export {
   type InvalidAudioCode,
   InvalidAudioError,
   PocketTtsError,

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFixture } from "../support/fixtures.ts";
+import { alignedSnr } from "../support/signal.ts";
 import {
   type AudioFormat,
   decodeAudio,
@@ -79,25 +80,6 @@ describe("decodeAudio: lossless files from independent encoders equal the signal
     }
   });
 });
-
-/** Best alignment of `y` to `x` within ±maxLag samples, and the signal-to-noise ratio there (dB). */
-function alignedSnr(x: Float64Array, y: Float32Array, maxLag: number): { lag: number; snr: number } {
-  let best = { lag: 0, snr: -Infinity };
-  for (let lag = -maxLag; lag <= maxLag; lag++) {
-    let signalPower = 0;
-    let noisePower = 0;
-    // Skip the first and last 20 ms: codecs fade in and out there.
-    for (let i = 320; i < x.length - 320; i++) {
-      const j = i + lag;
-      if (j < 0 || j >= y.length) continue;
-      signalPower += x[i] * x[i];
-      noisePower += (y[j] - x[i]) ** 2;
-    }
-    const snr = 10 * Math.log10(signalPower / noisePower);
-    if (snr > best.snr) best = { lag, snr };
-  }
-  return best;
-}
 
 /** Lossy files: [file, format, rate, channels, least SNR (dB) after alignment]. */
 const LOSSY: [string, AudioFormat, number, number, number][] = [
