@@ -49,6 +49,7 @@ export {
   OUTPUT_FORMATS,
   type OutputFormat,
 } from "./encoders.ts";
+export { SPEED_RANGE, TimeStretcher } from "./time_stretch.ts";
 export {
   type InvalidAudioCode,
   InvalidAudioError,
