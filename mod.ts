@@ -28,18 +28,25 @@ export { TTSModel, Voice } from "./src/generate/tts_model.ts";
 export type { GenerateOptions, TTSModelLoadOptions } from "./src/generate/tts_model.ts";
 export type { ChunkReport } from "./src/generate/generation.ts";
 export {
+  createAudioEncoder,
   decodeAudio,
   decodeWav,
   detectAudioFormat,
   encodeWav,
+  OUTPUT_FORMATS,
   resample,
   resamplePoly,
+  SPEED_RANGE,
+  TimeStretcher,
   toMono,
   WavStreamWriter,
 } from "./src/audio/mod.ts";
 export type {
+  AudioEncoder,
+  AudioEncoderOptions,
   AudioFormat,
   DecodedAudio,
+  OutputFormat,
   DecodedWav,
   EncodeWavOptions,
   WavSampleEncoding,

@@ -221,7 +221,11 @@ export class FlacStreamEncoder {
   #frame = 0;
   #started = false;
 
-  /** @param sampleRate samples per second (1 to 655350 Hz as FLAC's STREAMINFO allows up to 2²⁰ − 1) */
+  /**
+   * Create an encoder for one stream.
+   *
+   * @param sampleRate samples per second (FLAC stores up to 2²⁰ − 1 Hz)
+   */
   constructor(sampleRate: number) {
     if (!Number.isInteger(sampleRate) || sampleRate < 1 || sampleRate >= 2 ** 20) {
       throw new InvalidAudioError("invalid_audio", `FLAC cannot store a sample rate of ${sampleRate} Hz`);

@@ -45,7 +45,11 @@ export class OggWriter {
   #sequence = 0;
   #begun = false;
 
-  /** @param serial the stream's serial number (fixed, so that equal input gives equal bytes) */
+  /**
+   * Create a writer for one logical stream.
+   *
+   * @param serial the stream's serial number (fixed, so that equal input gives equal bytes)
+   */
   constructor(serial: number) {
     this.#serial = serial >>> 0;
   }

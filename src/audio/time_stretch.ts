@@ -48,6 +48,8 @@ export class TimeStretcher {
   #ended = false;
 
   /**
+   * Create a stretcher for one stream.
+   *
    * @param speed output speed factor, 0.25 to 4 (1 passes the audio through unchanged)
    * @param sampleRate samples per second (sets the 30 ms window)
    * @throws {InvalidAudioError} `"invalid_audio"` for a speed outside [0.25, 4] or a bad sample rate

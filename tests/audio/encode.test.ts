@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { alignedSnr, harmonicSignal, joinBytes } from "../support/signal.ts";
+import { alignedSnr, blocks, harmonicSignal } from "../support/signal.ts";
+import { concat } from "../../src/audio/bytes.ts";
 import {
   type AudioEncoder,
   createAudioEncoder,
@@ -18,14 +19,9 @@ const speech = harmonicSignal(RATE, RATE); // 1 s
 
 /** Push `x` in blocks of the given sizes (cycled), then end; the bytes of every call, and the whole stream. */
 function run(encoder: AudioEncoder, x: Float32Array, sizes = [1920]): { calls: Uint8Array[]; bytes: Uint8Array } {
-  const calls: Uint8Array[] = [];
-  for (let i = 0, c = 0; i < x.length; c++) {
-    const n = Math.min(sizes[c % sizes.length], x.length - i);
-    calls.push(encoder.push(x.subarray(i, i + n)));
-    i += n;
-  }
+  const calls = [...blocks(x.length, sizes)].map(([i, j]) => encoder.push(x.subarray(i, j)));
   calls.push(encoder.end());
-  return { calls, bytes: joinBytes(calls) };
+  return { calls, bytes: concat(calls) };
 }
 
 describe("createAudioEncoder: pcm and wav", () => {

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { harmonicSignal } from "../support/signal.ts";
+import { blocks, harmonicSignal } from "../support/signal.ts";
 import { InvalidAudioError, TimeStretcher } from "../../src/audio/mod.ts";
 
 const RATE = 24000;
@@ -10,12 +10,7 @@ const sine = (f: number, seconds: number) =>
 /** Stretch `x`, pushing blocks of the given sizes (cycled). */
 function stretch(x: Float32Array, speed: number, sizes = [1920]): Float32Array {
   const s = new TimeStretcher(speed, RATE);
-  const parts: Float32Array[] = [];
-  for (let i = 0, c = 0; i < x.length; c++) {
-    const n = Math.min(sizes[c % sizes.length], x.length - i);
-    parts.push(s.push(x.subarray(i, i + n)));
-    i += n;
-  }
+  const parts = [...blocks(x.length, sizes)].map(([i, j]) => s.push(x.subarray(i, j)));
   parts.push(s.end());
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

@@ -23,15 +23,13 @@ export function alignedSnr(x: ArrayLike<number>, y: ArrayLike<number>, maxLag: n
   return best;
 }
 
-/** Concatenate byte arrays. */
-export function joinBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
+/** The blocks `[start, end)` that cover `length` samples, with sizes taken from `sizes` in turn (the last cut short). */
+export function* blocks(length: number, sizes: number[]): Generator<[number, number]> {
+  for (let i = 0, c = 0; i < length; c++) {
+    const end = Math.min(length, i + sizes[c % sizes.length]);
+    yield [i, end];
+    i = end;
   }
-  return out;
 }
 
 /** A voice-like test signal: a 150 Hz harmonic series (harmonics to 3.9 kHz, falling 6 dB/octave), swelling. */
