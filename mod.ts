@@ -53,9 +53,9 @@ export type {
   AudioEncoderOptions,
   AudioFormat,
   DecodedAudio,
-  OutputFormat,
   DecodedWav,
   EncodeWavOptions,
+  OutputFormat,
   WavSampleEncoding,
   WavSampleFormat,
 } from "./src/audio/mod.ts";
