@@ -34,6 +34,10 @@ export { VERSION } from "./src/version.ts";
 export { TTSModel, Voice } from "./src/generate/tts_model.ts";
 export type { GenerateOptions, TTSModelLoadOptions } from "./src/generate/tts_model.ts";
 export type { ChunkReport } from "./src/generate/generation.ts";
+export { type Caption, toWebVtt } from "./src/generate/captions.ts";
+export type { TextDeltas } from "./src/generate/text_stream.ts";
+export { isSsml, parseSsml, SsmlError } from "./src/text/ssml.ts";
+export type { SsmlEvent } from "./src/text/ssml.ts";
 export {
   createAudioEncoder,
   decodeAudio,
