@@ -77,7 +77,7 @@ f=$(num "$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$LOG/node-relaxed" | tail -1)")
 count "node (relaxed)" "$p" "$f"
 
 for step in "deno check mod.ts src/ bench/ tests/ examples/" "deno lint" "deno fmt --check" \
-  "deno doc --lint mod.ts src/text/mod.ts" \
+  "deno doc --lint mod.ts src/text/mod.ts src/server/mod.ts" \
   "deno publish --dry-run --allow-dirty"; do
   echo "== $step"
   if $step >"$LOG/step" 2>&1; then count "$step" 1 0; else cat "$LOG/step"; count "$step" 0 1; fi

@@ -8,6 +8,7 @@
 
 /** CORS settings: exact origins such as `"https://app.example"`, or `["*"]` for any. */
 export interface CorsOptions {
+  /** Allowed origins, exact (`"https://app.example"`), or `"*"` for any. */
   origins: string[];
 }
 

@@ -38,6 +38,8 @@ export class HttpError extends PocketTtsError {
   readonly headers: Record<string, string>;
 
   /**
+   * Creates the error.
+   *
    * @param status HTTP status
    * @param code stable machine-readable code
    * @param message what is wrong and how to fix it (sent to the client)

@@ -1,24 +1,27 @@
 /**
- * Response audio formats. Each is a streaming encoder: bytes for the start, for each 80 ms frame as it is generated,
- * and for the end. A format is offered only when it really is that format; any other name gets a 400 that lists the
- * supported ones (never WAV labelled as something else).
+ * Response audio: the library's streaming encoders (`createAudioEncoder`: pcm, wav, mp3, opus, flac) behind one
+ * per-response interface, with the optional `speed` time-stretch (WSOLA, pitch kept) in front. A format is offered
+ * only when it really is that format; any other name gets a 400 that lists the supported ones (never WAV labelled as
+ * something else).
  *
  * @module
  */
 
-import { WavStreamWriter } from "../audio/wav.ts";
+import { createAudioEncoder, OUTPUT_FORMATS } from "../audio/encoders.ts";
+import { TimeStretcher } from "../audio/time_stretch.ts";
+import { PocketTtsError } from "../errors.ts";
 import { HttpError } from "./errors.ts";
 
-/** A streaming encoder of 24 kHz mono float frames. */
+/** A streaming encoder of 24 kHz mono float frames for one response. */
 export interface ResponseEncoder {
   /** MIME type of the whole stream. */
   readonly contentType: string;
   /** Bytes before the first frame. */
   start(): Uint8Array;
-  /** Bytes of one frame. */
-  frame(samples: Float32Array): Uint8Array | Promise<Uint8Array>;
+  /** Bytes of one frame (possibly none: block codecs keep a remainder). */
+  frame(samples: Float32Array): Uint8Array;
   /** Bytes after the last frame. */
-  end(): Uint8Array | Promise<Uint8Array>;
+  end(): Uint8Array;
 }
 
 /** Options of {@link createEncoder}. */
@@ -26,37 +29,24 @@ export interface EncoderOptions {
   sampleRate: number;
   /** Silence appended at the end (the reference's `/tts` adds 200 ms). */
   trailingSilenceMs?: number;
+  /** Playback speed, 0.25–4 (default 1: no time-stretch). */
+  speed?: number;
 }
 
 const EMPTY = new Uint8Array(0);
 
-/** The encoders, by OpenAI `response_format` name. */
-const ENCODERS: Record<string, (o: EncoderOptions) => ResponseEncoder> = {
-  // The reference's streaming WAV: an unknown-length header, then PCM16 as it is generated.
-  wav: (o) => {
-    const w = new WavStreamWriter(o.sampleRate);
-    return {
-      contentType: "audio/wav",
-      start: () => w.header(),
-      frame: (s) => w.encode(s),
-      end: () => o.trailingSilenceMs ? w.silence(o.trailingSilenceMs) : EMPTY,
-    };
-  },
-  // OpenAI's `pcm`: raw signed 16-bit little-endian samples, 24 kHz mono, no header.
-  pcm: (o) => {
-    const w = new WavStreamWriter(o.sampleRate);
-    return {
-      contentType: "audio/pcm",
-      start: () => EMPTY,
-      frame: (s) => w.encode(s),
-      end: () => o.trailingSilenceMs ? w.silence(o.trailingSilenceMs) : EMPTY,
-    };
-  },
-};
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
 
 /** The `response_format` names this server produces. */
 export function supportedFormats(): string[] {
-  return Object.keys(ENCODERS);
+  return [...OUTPUT_FORMATS];
 }
 
 /**
@@ -64,13 +54,12 @@ export function supportedFormats(): string[] {
  *
  * @example
  * ```ts
- * const enc = createEncoder("pcm", { sampleRate: 24000 });
+ * const enc = await createEncoder("pcm", { sampleRate: 24000 });
  * enc.frame(new Float32Array(1920)).length; // 3840
  * ```
  */
-export function createEncoder(format: string, options: EncoderOptions): ResponseEncoder {
-  const make = Object.hasOwn(ENCODERS, format) ? ENCODERS[format] : undefined;
-  if (!make) {
+export async function createEncoder(format: string, options: EncoderOptions): Promise<ResponseEncoder> {
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(format)) {
     throw new HttpError(
       400,
       "unsupported_response_format",
@@ -80,5 +69,28 @@ export function createEncoder(format: string, options: EncoderOptions): Response
       { param: "response_format" },
     );
   }
-  return make(options);
+  let enc;
+  try {
+    enc = await createAudioEncoder(format as typeof OUTPUT_FORMATS[number], options.sampleRate);
+  } catch (e) {
+    if (e instanceof PocketTtsError && e.code === "codec_unavailable") {
+      throw new HttpError(400, "unsupported_response_format", `${format} is unavailable on this server: ${e.message}`, {
+        param: "response_format",
+      });
+    }
+    throw e;
+  }
+  const speed = options.speed ?? 1;
+  const stretch = speed !== 1 ? new TimeStretcher(speed, options.sampleRate) : null;
+  const silence = Math.round(options.sampleRate * (options.trailingSilenceMs ?? 0) / 1000);
+  return {
+    contentType: enc.contentType,
+    start: () => EMPTY,
+    frame: (s) => enc.push(stretch ? stretch.push(s) : s),
+    end: () => {
+      let out = stretch ? enc.push(stretch.end()) : EMPTY;
+      if (silence) out = concat(out, enc.push(new Float32Array(silence)));
+      return concat(out, enc.end());
+    },
+  };
 }

@@ -25,3 +25,5 @@ export { HttpError } from "./errors.ts";
 export { supportedFormats } from "./formats.ts";
 export { serve } from "./serve.ts";
 export type { RunningServer, ServeOptions } from "./serve.ts";
+export type { GenerateOptions, TTSModel } from "../generate/tts_model.ts";
+export { PocketTtsError } from "../errors.ts";

@@ -1,7 +1,7 @@
 /**
  * `POST /v1/audio/speech`: OpenAI's speech API. JSON fields: `model` (accepted, reported back in `x-model`),
  * `input`, `voice` (a name, or `{"id": name}`), `response_format` (default `mp3` as OpenAI's, so clients that rely
- * on the default learn at once what this server supports), `speed`, `instructions` (must be empty: Pocket TTS takes
+ * on the default get MP3), `speed` (0.25–4, a pitch-preserving WSOLA time-stretch), `instructions` (must be empty: Pocket TTS takes
  * no style prompt), `stream_format` (`audio` or `sse`), and the extensions `seed`, `temperature`, `lsd_steps`.
  *
  * @module
@@ -50,17 +50,12 @@ export async function handleSpeech(state: ServerState, req: Request): Promise<Re
   if (!(speed >= 0.25 && speed <= 4)) {
     throw new HttpError(400, "invalid_value", "speed must be from 0.25 to 4", { param: "speed" });
   }
-  if (speed !== 1) {
-    throw new HttpError(400, "unsupported_speed", "speed other than 1 is not supported by this server", {
-      param: "speed",
-    });
-  }
   const streamFormat = body.stream_format ?? "audio";
   if (streamFormat !== "audio" && streamFormat !== "sse") {
     throw new HttpError(400, "invalid_value", 'stream_format must be "audio" or "sse"', { param: "stream_format" });
   }
   const format = body.response_format ?? "mp3";
-  const encoder = createEncoder(String(format), { sampleRate: state.tts.sampleRate });
+  const encoder = await createEncoder(String(format), { sampleRate: state.tts.sampleRate, speed });
   const params = generationParams((k) => body[k]);
   const model = typeof body.model === "string" ? body.model.slice(0, 100) : state.modelName;
   const lease = await state.voices.resolve(voice, "voice");

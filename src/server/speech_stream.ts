@@ -115,7 +115,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
   const wrap = (bytes: Uint8Array) =>
     job.sse ? (bytes.length ? event({ type: "speech.audio.delta", audio: base64(bytes) }) : bytes) : bytes;
   const ending = async () => {
-    const tail = await enc.end();
+    const tail = enc.end();
     if (!job.sse) return tail;
     const usage = { input_tokens: tokens, output_tokens: frameCount, total_tokens: tokens + frameCount };
     return concat(wrap(tail), event({ type: "speech.audio.done", usage }));
@@ -125,7 +125,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
       let head = enc.start();
       if (!first.done) {
         frameCount++;
-        head = concat(head, await enc.frame(first.value));
+        head = concat(head, enc.frame(first.value));
       }
       controller.enqueue(wrap(head));
       if (first.done) {
@@ -144,7 +144,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
           return;
         }
         frameCount++;
-        controller.enqueue(wrap(await enc.frame(next.value)));
+        controller.enqueue(wrap(enc.frame(next.value)));
       } catch (e) {
         if (!ac.signal.aborted) ctx.onError(e);
         controller.error(e);

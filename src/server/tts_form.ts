@@ -83,7 +83,7 @@ export async function handleTtsForm(state: ServerState, req: Request): Promise<R
     text,
     voice: lease,
     ...params,
-    encoder: createEncoder("wav", { sampleRate: state.tts.sampleRate, trailingSilenceMs: 200 }),
+    encoder: await createEncoder("wav", { sampleRate: state.tts.sampleRate, trailingSilenceMs: 200 }),
     headers: { "content-disposition": "attachment; filename=generated_speech.wav" },
   });
 }

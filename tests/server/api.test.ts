@@ -65,9 +65,7 @@ describe("server: OpenAI speech API", () => {
   test("4xx: formats, speed, instructions, bad JSON, fields, limits; never WAV under another name", async () => {
     await withServer({ limits: { maxInputChars: 50, maxJsonBytes: 2048 } }, async ({ base }) => {
       const cases: [Record<string, unknown> | string, number, string][] = [
-        [{ input: TEXT, voice: "tiny" }, 400, "unsupported_response_format"], // OpenAI's default mp3
         [{ input: TEXT, voice: "tiny", response_format: "aac" }, 400, "unsupported_response_format"],
-        [{ input: TEXT, voice: "tiny", response_format: "wav", speed: 1.5 }, 400, "unsupported_speed"],
         [{ input: TEXT, voice: "tiny", response_format: "wav", speed: 9 }, 400, "invalid_value"],
         [
           { input: TEXT, voice: "tiny", response_format: "wav", instructions: "whisper" },
@@ -99,8 +97,8 @@ describe("server: OpenAI speech API", () => {
         assert.equal(err.code, code, JSON.stringify(body).slice(0, 80));
         assert.ok(!/\bat .*:\d+:\d+/.test(err.message), "no stack trace");
       }
-      const format = await errorOf(await speech(base, { input: TEXT, voice: "tiny", response_format: "flac" }));
-      assert.match(format.message, /wav, pcm/);
+      const format = await errorOf(await speech(base, { input: TEXT, voice: "tiny", response_format: "aac" }));
+      assert.match(format.message, /pcm, wav, mp3, opus, flac/);
       assert.equal((await fetch(`${base}/nope`)).status, 404);
       const wrong = await fetch(`${base}/v1/audio/speech`);
       assert.equal(wrong.status, 405);
@@ -126,6 +124,28 @@ describe("server: OpenAI speech API", () => {
         bad.audio.speech.create({ model: "pocket-tts", input: TEXT, voice: "alloy", response_format: "wav" }),
         (e: { status?: number }) => e.status === 401,
       );
+    });
+  });
+});
+
+describe("server: every response format is really that format; speed time-stretches", () => {
+  test("mp3 (the default), opus in Ogg, flac: their own signatures and types; speed 2 halves the audio", async () => {
+    await withServer({}, async ({ base, tts }) => {
+      const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
+      const mp3 = await speech(base, { input: TEXT, voice: "tiny", seed: 5 });
+      assert.equal(mp3.headers.get("content-type"), "audio/mpeg");
+      const m = await bytes(mp3);
+      assert.ok(m[0] === 0xff && (m[1] & 0xe0) === 0xe0, "MPEG frame sync");
+      const opus = await bytes(await speech(base, { input: TEXT, voice: "tiny", response_format: "opus", seed: 5 }));
+      assert.equal(ascii(opus, 0, 4), "OggS");
+      assert.equal(ascii(opus, 28, 8), "OpusHead");
+      const flac = await bytes(await speech(base, { input: TEXT, voice: "tiny", response_format: "flac", seed: 5 }));
+      assert.equal(ascii(flac, 0, 4), "fLaC");
+      const normal = (await expectedAudio(tts, TEXT, 5, "pcm")).length;
+      const fast =
+        (await bytes(await speech(base, { input: TEXT, voice: "tiny", response_format: "pcm", seed: 5, speed: 2 })))
+          .length;
+      assert.ok(Math.abs(fast / normal - 0.5) < 0.05, `speed 2: ${fast} bytes vs ${normal}`);
     });
   });
 });
