@@ -114,7 +114,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
   const enc = job.encoder;
   const wrap = (bytes: Uint8Array) =>
     job.sse ? (bytes.length ? event({ type: "speech.audio.delta", audio: base64(bytes) }) : bytes) : bytes;
-  const ending = async () => {
+  const ending = () => {
     const tail = enc.end();
     if (!job.sse) return tail;
     const usage = { input_tokens: tokens, output_tokens: frameCount, total_tokens: tokens + frameCount };
@@ -129,7 +129,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
       }
       controller.enqueue(wrap(head));
       if (first.done) {
-        controller.enqueue(await ending());
+        controller.enqueue(ending());
         await finish(); // before close: Deno aborts `req.signal` once the response is complete
         controller.close();
       }
@@ -138,7 +138,7 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
       try {
         const next = await frames.next();
         if (next.done) {
-          controller.enqueue(await ending());
+          controller.enqueue(ending());
           await finish();
           controller.close();
           return;
