@@ -11,7 +11,8 @@
  * - `clone.peak_rss` / `clone.rss_over_generation`: peak RSS while cloning, and how far it rises above the peak of a
  *   short generation on the same model just before (clones are freed as they go, so the figure is the cloning
  *   machinery's: encoder weights, its scratch, prefill activations). Workers mode is measured first, in a fresh
- *   process; the one-thread figures come after it in the same process, so their RSS baseline is not clean.
+ *   process; the one-thread figures come after it in the same process, so their RSS baseline is not clean. The
+ *   per-variant figures come last (they load the encoder and FlowLM in this process).
  *
  * @module
  */
@@ -42,6 +43,44 @@ async function prompt(): Promise<Float32Array> {
 export async function run(): Promise<BenchResult[]> {
   const audio = await prompt();
   const results: BenchResult[] = [];
+  const model = await fullModelDir();
+  const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
+  for (const workers of modes) {
+    const common = { runtime: runtimeName(), variant: "auto", weights: "full-synthetic", workers };
+    let peak = rssMb();
+    const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 10);
+    const tts = await TTSModel.load({ model, workers });
+    let frames = 0;
+    for await (const _ of tts.stream("A short sentence to measure generation.", { seed: 1, eosThreshold: Infinity })) {
+      if (++frames === 25) break;
+    }
+    const generationPeak = peak = Math.max(peak, rssMb());
+    // Each run clones a slightly different recording, so the content cache never answers.
+    const variantOf = (k: number) => ({ samples: audio.map((v) => v * (1 - k * 1e-3)), sampleRate: 24000 });
+    await tts.freeVoice(await tts.loadVoice(variantOf(RUNS + 1))); // loads the encoder (lazily, on first use)
+    const whole: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const input = variantOf(i);
+      const t0 = performance.now();
+      const v = await tts.loadVoice(input);
+      whole.push(performance.now() - t0);
+      if (i > 0) await tts.freeVoice(v); // voices kept would count in RSS; one stays for the cache figure
+    }
+    const cached: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t0 = performance.now();
+      await tts.loadVoice(variantOf(0));
+      cached.push(performance.now() - t0);
+    }
+    clearInterval(sampler);
+    peak = Math.max(peak, rssMb());
+    tts.dispose();
+    results.push({ name: "clone.whole", ...common, ...stats(whole), unit: "ms", audio_s: SECONDS });
+    results.push({ name: "clone.cached", ...common, ...stats(cached), unit: "ms" });
+    results.push({ name: "clone.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });
+    const over = +(peak - generationPeak).toFixed(1);
+    results.push({ name: "clone.rss_over_generation", ...common, median: over, min: over, max: over, unit: "MB" });
+  }
   for (const variant of benchVariants()) {
     const common = { runtime: runtimeName(), variant, weights: "full-synthetic (bf16 → f32)" };
     const core = await freshCore(variant);
@@ -81,44 +120,6 @@ export async function run(): Promise<BenchResult[]> {
     flow.free();
   }
 
-  const model = await fullModelDir();
-  const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
-  for (const workers of modes) {
-    const common = { runtime: runtimeName(), variant: "auto", weights: "full-synthetic", workers };
-    let peak = rssMb();
-    const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 10);
-    const tts = await TTSModel.load({ model, workers });
-    let frames = 0;
-    for await (const _ of tts.stream("A short sentence to measure generation.", { seed: 1, eosThreshold: Infinity })) {
-      if (++frames === 25) break;
-    }
-    const generationPeak = peak = Math.max(peak, rssMb());
-    // Each run clones a slightly different recording, so the content cache never answers.
-    const variantOf = (k: number) => ({ samples: audio.map((v) => v * (1 - k * 1e-3)), sampleRate: 24000 });
-    await tts.freeVoice(await tts.loadVoice(variantOf(RUNS + 1))); // loads the encoder (lazily, on first use)
-    const whole: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const input = variantOf(i);
-      const t0 = performance.now();
-      const v = await tts.loadVoice(input);
-      whole.push(performance.now() - t0);
-      if (i > 0) await tts.freeVoice(v); // voices kept would count in RSS; one stays for the cache figure
-    }
-    const cached: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const t0 = performance.now();
-      await tts.loadVoice(variantOf(0));
-      cached.push(performance.now() - t0);
-    }
-    clearInterval(sampler);
-    peak = Math.max(peak, rssMb());
-    tts.dispose();
-    results.push({ name: "clone.whole", ...common, ...stats(whole), unit: "ms", audio_s: SECONDS });
-    results.push({ name: "clone.cached", ...common, ...stats(cached), unit: "ms" });
-    results.push({ name: "clone.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });
-    const over = +(peak - generationPeak).toFixed(1);
-    results.push({ name: "clone.rss_over_generation", ...common, median: over, min: over, max: over, unit: "MB" });
-  }
   return results;
 }
 

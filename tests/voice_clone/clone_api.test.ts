@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { TTSModel, Voice, VoiceCloningUnavailableError } from "../../mod.ts";
+import { TTSModel, type Voice, VoiceCloningUnavailableError } from "../../mod.ts";
 import { InvalidAudioError, UnsupportedAudioError } from "../../src/errors.ts";
 import { parseSafetensors, serializeSafetensors, toFloat32 } from "../../src/model/safetensors.ts";
 import { readVoiceFile, type VoiceKvState } from "../../src/voice/voice_state.ts";
