@@ -24,6 +24,7 @@ export const BENCHMARKS: BenchModule[] = [
   { key: "e2e", prefixes: ["e2e"], load: () => import("./e2e.ts") },
   { key: "stream_text", prefixes: ["stream_text"], load: () => import("./stream_text.ts") },
   { key: "serve", prefixes: ["serve"], load: () => import("./serve.ts") },
+  { key: "clone", prefixes: ["clone"], load: () => import("./clone.ts") },
   { key: "audio", prefixes: ["audio"], load: () => import("./audio.ts") },
 ];
 
