@@ -92,4 +92,11 @@ export function errorResponse(e: unknown, onError: (e: unknown) => void): Respon
  * Library errors caused by the request's content (their messages name the problem, not the server's state), by class
  * name: errors from a worker arrive as {@link PocketTtsError}s carrying the original class's name.
  */
-const CLIENT_ERRORS = new Set(["InvalidTextError", "InvalidAudioError", "InvalidVoiceError", "ConfigError"]);
+const CLIENT_ERRORS = new Set([
+  "InvalidTextError",
+  "InvalidAudioError",
+  "InvalidVoiceError",
+  "UnsupportedAudioError",
+  "VoiceCloningUnavailableError",
+  "ConfigError",
+]);
