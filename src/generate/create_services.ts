@@ -25,6 +25,8 @@ export function workersAvailable(): boolean {
 export interface CreateServicesOptions {
   workers: boolean;
   simd: "auto" | SimdVariant;
+  /** Int8 FlowLM linears (see `TTSModelLoadOptions.quantize`). */
+  quantize?: boolean;
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
@@ -38,7 +40,7 @@ export async function createServices(
     const reader = await openSafetensors(weights);
     try {
       return {
-        flow: await LocalFlowLm.create(core, reader, model.config),
+        flow: await LocalFlowLm.create(core, reader, model.config, { quantize: options.quantize }),
         mimi: await LocalMimi.create(core, reader, model.config),
       };
     } finally {
@@ -52,7 +54,7 @@ export async function createServices(
     );
   }
   const [flowWorker, mimiWorker] = await Promise.all([
-    startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd }),
+    startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd, quantize: options.quantize }),
     startWorker({ part: "mimi", weights, config: model.config, simd: options.simd }),
   ]);
   return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };

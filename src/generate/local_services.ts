@@ -7,7 +7,7 @@
 
 import type { PocketTtsConfig } from "../model/config.ts";
 import type { SafetensorsReader } from "../model/safetensors.ts";
-import { FlowLM, type FlowLMState } from "../runtime/flow_lm.ts";
+import { FlowLM, type FlowLMOptions, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
 import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
 import type { PocketCore } from "../runtime/wasm.ts";
@@ -24,8 +24,13 @@ export class LocalFlowLm implements FlowLmService {
   #bos: Float32Array;
 
   /** Takes the `flow_lm.*` tensors from `reader` into `core` and builds FlowLM. */
-  static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalFlowLm> {
-    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config));
+  static async create(
+    core: PocketCore,
+    reader: SafetensorsReader,
+    config: PocketTtsConfig,
+    options: FlowLMOptions = {},
+  ): Promise<LocalFlowLm> {
+    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config, options));
   }
 
   private constructor(model: FlowLM) {

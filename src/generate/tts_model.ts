@@ -55,6 +55,11 @@ export interface TTSModelLoadOptions {
   workers?: "auto" | 0 | 2;
   /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */
   simd?: "auto" | SimdVariant;
+  /**
+   * Int8 FlowLM transformer (the reference's `quantize`): about half the weight bytes per AR step, faster, not
+   * bit-exact (its accuracy against F32 is in the README). Default false. The flow head and Mimi stay F32.
+   */
+  quantize?: boolean;
 }
 
 /** Options of one request ({@link TTSModel.generate}, {@link TTSModel.stream}). */
@@ -187,7 +192,11 @@ export class TTSModel {
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
     const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
-    const services = await createServices(model, { workers, simd: options.simd ?? "auto" });
+    const services = await createServices(model, {
+      workers,
+      simd: options.simd ?? "auto",
+      quantize: options.quantize ?? false,
+    });
     return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
   }
 

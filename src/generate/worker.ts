@@ -19,6 +19,8 @@ export interface WorkerInit {
   weights: string | Uint8Array;
   config: PocketTtsConfig;
   simd: "auto" | SimdVariant;
+  /** Int8 FlowLM linears. */
+  quantize?: boolean;
 }
 
 let flow: FlowLmService | null = null;
@@ -34,8 +36,9 @@ serveRpc(globalThis as unknown as MessageEndpoint, {
     const core = await loadCore({ simd: init.simd });
     const reader = await openSafetensors(init.weights);
     try {
-      if (init.part === "flow_lm") flow = await LocalFlowLm.create(core, reader, init.config);
-      else mimi = await LocalMimi.create(core, reader, init.config);
+      if (init.part === "flow_lm") {
+        flow = await LocalFlowLm.create(core, reader, init.config, { quantize: init.quantize });
+      } else mimi = await LocalMimi.create(core, reader, init.config);
     } finally {
       await reader.close();
     }

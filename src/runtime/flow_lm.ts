@@ -111,6 +111,11 @@ export interface FlowLMStepResult {
 export interface FlowLMOptions {
   /** LSD steps per latent (default 1, the reference's default). */
   lsdSteps?: number;
+  /**
+   * Int8 transformer linears (attention and FFN projections) with per-row scales, quantised at load, and
+   * dynamically quantised activations, as the reference's `--quantize` (default false: exact F32/BF16 weights).
+   */
+  quantize?: boolean;
 }
 
 /** Options of {@link FlowLMState.loadVoice}. */
@@ -196,6 +201,7 @@ export class FlowLM {
       `ldim=${dims.latentDim}`,
       `n_bins=${dims.vocabSize}`,
       `max_period=${config.flow_lm.transformer.max_period}`,
+      `quantize=${options.quantize ? 1 : 0}`,
     ].join(" ");
     const [p, n] = core.putString(params);
     let h: number;

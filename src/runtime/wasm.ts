@@ -31,6 +31,11 @@ export interface CoreExports {
   linear_free(h: number): void;
   linear_compact(h: number): number;
   linear_forward(h: number, x: number, y: number, m: number): void;
+  linear_i8_new(w: number, b: number, nOut: number, nIn: number): number;
+  linear_i8_free(h: number): void;
+  linear_i8_forward(h: number, x: number, y: number, m: number, reference: number): void;
+  limits_read(buf: number, bytes: number, passes: number): number;
+  limits_madd(a: number, b: number, iters: number): number;
   weights_add(
     name: number,
     nameLen: number,
