@@ -84,8 +84,8 @@ test("int8 FlowLM vs exact on the full-size checkpoint: c, EOS, latents (100 ste
       `latents ${errLat.toExponential(2)}; audio SNR ${snr.toFixed(1)} dB; step weights ${q.weightBytes} vs ` +
       `${exact.weightBytes} bytes`,
   );
-  assert.ok(errC < 0.03, `c rel L2 ${errC}`);
-  assert.ok(errEos < 0.03, `EOS rel L2 ${errEos}`);
-  assert.ok(errLat < 0.03, `latent rel L2 ${errLat}`);
-  assert.ok(snr > 28, `audio SNR ${snr} dB`);
+  assert.ok(errC < 0.04, `c rel L2 ${errC}`);
+  assert.ok(errEos < 0.04, `EOS rel L2 ${errEos}`);
+  assert.ok(errLat < 0.04, `latent rel L2 ${errLat}`);
+  assert.ok(snr > 26, `audio SNR ${snr} dB`);
 });

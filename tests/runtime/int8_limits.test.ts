@@ -1,27 +1,28 @@
 // The int8 linear kernel (quantised FlowLM) and the `limits` benchmark kernels against the wasm build, both
-// variants where the runtime runs them: the SIMD int8 GEMV/GEMM equals the core's scalar reference bit for bit (so
-// the quantised mode is deterministic across runtimes) and an independent float64 model of the same quantisation;
+// variants where the runtime runs them: the SIMD int8 GEMV/GEMM (dot_i16x8_s, or the relaxed integer dot) equals the
+// core's scalar reference bit for bit (so the quantised mode is deterministic across runtimes, per variant) and an
+// independent float64 model of the same quantisation;
 // the streaming read returns the words' wrapping sum; the multiply-add chains match a scalar recurrence.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomF32, sharedCore, testVariants } from "../support/core.ts";
 
-/** Symmetric per-row int8 quantisation (ties to even), as documented in `kernels/linear_i8.rs`. */
-function quantizeRows(a: Float32Array, rows: number, k: number): { q: Int8Array; scale: Float32Array } {
+/** Symmetric per-row quantisation to ±qmax (ties to even), as documented in `kernels/linear_i8.rs`. */
+function quantizeRows(a: Float32Array, rows: number, k: number, qmax: number): { q: Int8Array; scale: Float32Array } {
   const q = new Int8Array(rows * k), scale = new Float32Array(rows);
   const f = Math.fround;
   for (let r = 0; r < rows; r++) {
     let amax = 0;
     for (let i = 0; i < k; i++) amax = Math.max(amax, Math.abs(a[r * k + i]));
     if (amax === 0) continue;
-    const inv = f(127 / amax);
+    const inv = f(qmax / amax);
     for (let i = 0; i < k; i++) {
       const v = f(a[r * k + i] * inv);
       const fl = Math.floor(v), frac = v - fl;
       const rounded = frac === 0.5 ? (fl % 2 === 0 ? fl : fl + 1) : Math.round(v);
-      q[r * k + i] = Math.max(-127, Math.min(127, rounded));
+      q[r * k + i] = Math.max(-qmax, Math.min(qmax, rounded));
     }
-    scale[r] = f(amax / 127);
+    scale[r] = f(amax / qmax);
   }
   return { q, scale };
 }
@@ -51,7 +52,8 @@ for (const variant of testVariants) {
         core.free(rp, m * n * 4);
         assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(ref.buffer));
         // independent model: exact integer sums, then the same float rescale
-        const qx = quantizeRows(x, m, k), qw = quantizeRows(w, n, k);
+        // activations use 8 bits with dot_i16x8_s, 7 with the relaxed dot (its operand must be non-negative 7-bit)
+        const qx = quantizeRows(x, m, k, variant === "relaxed" ? 63 : 127), qw = quantizeRows(w, n, k, 127);
         let worst = 0, exactErr = 0, scale = 0;
         for (let r = 0; r < m; r++) {
           for (let c = 0; c < n; c++) {
@@ -67,7 +69,7 @@ for (const variant of testVariants) {
           }
         }
         assert.ok(worst <= 1e-6 * scale, `vs f64 model of the quantisation: ${worst} (scale ${scale})`);
-        assert.ok(exactErr <= 0.02 * scale, `quantisation error vs the exact product: ${exactErr} (scale ${scale})`);
+        assert.ok(exactErr <= 0.03 * scale, `quantisation error vs the exact product: ${exactErr} (scale ${scale})`);
       });
     }
 

@@ -3,30 +3,57 @@
 //! GEMV/GEMM, integer dot products, one float rescale per output.
 //!
 //! - Weights: symmetric int8 with one scale per output row, `s_w[c] = max|W[c]| / 127`, `q = round(W / s_w)`.
-//! - Activations: symmetric int8 with one scale per input row, `s_x[r] = max|x[r]| / 127`, `q = round(x · 127 /
-//!   max|x[r]|)` (ties to even), widened to i16 so pairs of them form the lanes `i32x4.dot_i16x8_s` expects.
+//! - Activations: symmetric with one scale per input row, `s_x[r] = max|x[r]| / A`, `q = round(x · A / max|x[r]|)`
+//!   (ties to even), where `A` = [`ACT_MAX`].
 //! - `y[r][c] = (Σₖ q_x[r][k] · q_w[c][k]) as f32 · (s_x[r] · s_w[c]) (+ b[c])`.
 //!
-//! The integer sums are exact (|q| ≤ 127 and k ≤ 2¹⁷ keep them inside i32), so the SIMD kernel and the scalar
-//! reference give bit-identical results on every engine: the mode is deterministic across runtimes.
+//! The integer sums are exact, so the SIMD kernel and the scalar reference give bit-identical results on every
+//! engine: the mode is deterministic across runtimes, for each build variant.
 //!
-//! Packing: panels of [`PANEL`] output columns as in [`super::linear`], but over *pairs* of inputs: for input pair
-//! `j`, the panel stores 32 bytes `[W[c][2j], W[c][2j+1]]` for `c = 0..16`. One 16-byte load holds 8 columns × 2
-//! inputs; sign-extending its halves gives two `i16x8` vectors that `dot_i16x8_s` multiplies by the splatted
-//! activation pair, producing 4 column sums each. An odd `n_in` is padded with a zero input.
+//! The two builds use different integer dot products:
+//! - **baseline** (`i32x4.dot_i16x8_s`): inputs in pairs (`GROUP` = 2); activations use the full 8 bits (`A` = 127);
+//!   each 16-byte weight load is sign-extended to two `i16x8` vectors that multiply the splatted activation pair.
+//! - **relaxed** (`i32x4.relaxed_dot_i8x16_i7x16_add_s`): inputs in fours (`GROUP` = 4). Its second operand must be
+//!   non-negative 7-bit for the result to be the same on every engine, so activations use 7 bits (`A` = 63, as
+//!   fbgemm's `reduce_range` in the reference) and are stored offset by +64 (1…127); the offset's contribution,
+//!   `64 · Σₖ q_w[c][k]`, is precomputed per column and subtracted.
+//!
+//! Packing: panels of [`PANEL`] output columns as in [`super::linear`], over *groups* of `GROUP` inputs: for group
+//! `j` the panel stores `GROUP · 16` bytes, `W[c][GROUP·j .. GROUP·j + GROUP]` for `c = 0..16`. `n_in` is padded
+//! with zero weights to a multiple of `GROUP`.
 
 use super::linear::PANEL;
 
-/// Per-row int8 activations (widened to i16) and their scales: scratch owned by the caller, grown only when a call
-/// has more rows or wider rows than any before.
+/// Inputs per integer dot-product group.
+#[cfg(not(target_feature = "relaxed-simd"))]
+const GROUP: usize = 2;
+#[cfg(target_feature = "relaxed-simd")]
+const GROUP: usize = 4;
+
+/// Largest quantised activation magnitude.
+#[cfg(not(target_feature = "relaxed-simd"))]
+pub const ACT_MAX: f32 = 127.0;
+#[cfg(target_feature = "relaxed-simd")]
+pub const ACT_MAX: f32 = 63.0;
+
+/// What is added to each stored activation (the relaxed dot needs non-negative values).
+#[cfg(not(target_feature = "relaxed-simd"))]
+const ACT_OFFSET: i32 = 0;
+#[cfg(target_feature = "relaxed-simd")]
+const ACT_OFFSET: i32 = 64;
+
+/// Per-row quantised activations (offset by `ACT_OFFSET`) and their scales: scratch owned by the caller, grown only
+/// when a call has more rows or wider rows than any before.
 #[derive(Default)]
 pub struct QuantActs {
-    q: Vec<i16>,
+    q: Vec<i8>,
     scale: Vec<f32>,
+    tmp: Vec<i16>,
 }
 
 impl QuantActs {
-    /// Quantises `m` rows of width `k` from `x` into rows of `k_pad` (even, ≥ k) values, zero-padded.
+    /// Quantises `m` rows of width `k` from `x` into rows of `k_pad` (a multiple of `GROUP`) values; the padding
+    /// meets zero weights.
     pub fn quantize(&mut self, x: &[f32], m: usize, k: usize, k_pad: usize) {
         if self.q.len() < m * k_pad {
             self.q.resize(m * k_pad, 0);
@@ -34,36 +61,44 @@ impl QuantActs {
         if self.scale.len() < m {
             self.scale.resize(m, 0.0);
         }
+        if self.tmp.len() < k {
+            self.tmp.resize(k, 0);
+        }
         for r in 0..m {
-            let (row, q) = (&x[r * k..(r + 1) * k], &mut self.q[r * k_pad..(r + 1) * k_pad]);
-            self.scale[r] = quantize_row(row, &mut q[..k]);
-            q[k..].fill(0);
+            self.scale[r] = quantize_row(&x[r * k..(r + 1) * k], &mut self.tmp[..k], ACT_MAX);
+            let q = &mut self.q[r * k_pad..(r + 1) * k_pad];
+            for (o, &v) in q.iter_mut().zip(&self.tmp[..k]) {
+                *o = (v as i32 + ACT_OFFSET) as i8;
+            }
+            q[k..].fill(ACT_OFFSET as i8);
         }
     }
 }
 
-/// Symmetric int8 quantisation of one row into `q`; returns the scale (0 for an all-zero row).
-pub fn quantize_row(x: &[f32], q: &mut [i16]) -> f32 {
+/// Symmetric quantisation of one row into `q` (|q| ≤ `qmax`); returns the scale (0 for an all-zero row).
+pub fn quantize_row(x: &[f32], q: &mut [i16], qmax: f32) -> f32 {
     let amax = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
     if amax == 0.0 || !amax.is_finite() {
         q.fill(0);
         return if amax == 0.0 { 0.0 } else { f32::NAN };
     }
-    let inv = 127.0 / amax;
+    let inv = qmax / amax;
     for (o, &v) in q.iter_mut().zip(x) {
-        *o = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i16;
+        *o = (v * inv).round_ties_even().clamp(-qmax, qmax) as i16;
     }
-    amax / 127.0
+    amax / qmax
 }
 
 /// An int8 weight matrix packed for [`LinearI8::forward`].
 pub struct LinearI8 {
     pub n_out: usize,
     pub n_in: usize,
-    /// `n_in` rounded up to even.
+    /// `n_in` rounded up to a multiple of `GROUP`.
     k_pad: usize,
     panels: Vec<i8>,
     scales: Vec<f32>,
+    /// `ACT_OFFSET · Σₖ q_w[c][k]` per column (zero in the baseline build).
+    offsets: Vec<i32>,
     bias: Option<Vec<f32>>,
 }
 
@@ -71,20 +106,22 @@ impl LinearI8 {
     /// Quantises and packs a row-major `[n_out, n_in]` weight.
     pub fn new(w: &[f32], bias: Option<&[f32]>, n_out: usize, n_in: usize) -> Self {
         assert_eq!(w.len(), n_out * n_in, "linear weight size");
-        let k_pad = n_in + n_in % 2;
+        let k_pad = n_in.div_ceil(GROUP) * GROUP;
         let n_panels = n_out.div_ceil(PANEL);
         let mut panels = vec![0i8; n_panels * k_pad * PANEL];
         let mut scales = vec![0.0f32; n_out];
+        let mut offsets = vec![0i32; n_out];
         let mut q = vec![0i16; n_in];
         for c in 0..n_out {
-            scales[c] = quantize_row(&w[c * n_in..(c + 1) * n_in], &mut q);
+            scales[c] = quantize_row(&w[c * n_in..(c + 1) * n_in], &mut q, 127.0);
+            offsets[c] = ACT_OFFSET * q.iter().map(|&v| v as i32).sum::<i32>();
             let (p, lane) = (c / PANEL, c % PANEL);
-            let base = p * k_pad * PANEL + lane * 2;
+            let base = p * k_pad * PANEL + lane * GROUP;
             for (i, &v) in q.iter().enumerate() {
-                panels[base + (i / 2) * 2 * PANEL + i % 2] = v as i8;
+                panels[base + (i / GROUP) * GROUP * PANEL + i % GROUP] = v as i8;
             }
         }
-        Self { n_out, n_in, k_pad, panels, scales, bias: bias.map(|b| b.to_vec()) }
+        Self { n_out, n_in, k_pad, panels, scales, offsets, bias: bias.map(|b| b.to_vec()) }
     }
 
     /// Bytes of packed weights and scales.
@@ -95,7 +132,8 @@ impl LinearI8 {
     /// The dequantised weight `W[c][i]` (what the integer kernel multiplies by, for accuracy checks).
     pub fn weight(&self, c: usize, i: usize) -> f32 {
         let (p, lane) = (c / PANEL, c % PANEL);
-        self.panels[p * self.k_pad * PANEL + (i / 2) * 2 * PANEL + lane * 2 + i % 2] as f32 * self.scales[c]
+        let at = p * self.k_pad * PANEL + (i / GROUP) * GROUP * PANEL + lane * GROUP + i % GROUP;
+        self.panels[at] as f32 * self.scales[c]
     }
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b` with dynamically quantised activations (`acts` is scratch).
@@ -118,14 +156,14 @@ impl LinearI8 {
             let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
             let mut r = 0;
             while r < m {
-                // two rows per pass share each widened weight vector; a last odd row goes alone
+                // two rows per pass share each loaded weight vector; a last odd row goes alone
                 let rows = (m - r).min(2);
                 dot(panel, &acts.q[r * kp..(r + rows) * kp], rows, &mut acc);
                 for (i, a) in acc[..rows].iter().enumerate() {
                     let sx = acts.scale[r + i];
                     let out = &mut y[(r + i) * n + c0..(r + i) * n + c0 + width];
                     for (j, o) in out.iter_mut().enumerate() {
-                        *o = a[j] as f32 * (sx * self.scales[c0 + j]);
+                        *o = (a[j] - self.offsets[c0 + j]) as f32 * (sx * self.scales[c0 + j]);
                         if let Some(b) = &self.bias {
                             *o += b[c0 + j];
                         }
@@ -137,56 +175,76 @@ impl LinearI8 {
     }
 }
 
-/// `rows` (1 or 2) activation rows (i16, even length each, consecutive in `x`) against one panel: 16 exact integer
-/// column sums per row.
-type PanelDot = fn(&[i8], &[i16], usize, &mut [[i32; PANEL]; 2]);
+/// `rows` (1 or 2) stored activation rows (consecutive in `x`, `k_pad` each) against one panel: 16 exact integer
+/// column sums per row (before the offset correction).
+type PanelDot = fn(&[i8], &[i8], usize, &mut [[i32; PANEL]; 2]);
 
 /// Scalar reference of the panel dot product.
-fn panel_dot_ref(panel: &[i8], x: &[i16], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
+fn panel_dot_ref(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
     let kp = x.len() / rows;
     for (r, a) in acc[..rows].iter_mut().enumerate() {
         *a = [0; PANEL];
-        for (j, pair) in x[r * kp..(r + 1) * kp].chunks_exact(2).enumerate() {
-            let w = &panel[j * 2 * PANEL..(j + 1) * 2 * PANEL];
+        for (j, g) in x[r * kp..(r + 1) * kp].chunks_exact(GROUP).enumerate() {
+            let w = &panel[j * GROUP * PANEL..(j + 1) * GROUP * PANEL];
             for (c, a) in a.iter_mut().enumerate() {
-                *a += w[2 * c] as i32 * pair[0] as i32 + w[2 * c + 1] as i32 * pair[1] as i32;
+                *a += (0..GROUP).map(|t| w[GROUP * c + t] as i32 * g[t] as i32).sum::<i32>();
             }
         }
     }
 }
 
-/// `i32x4.dot_i16x8_s` over sign-extended weight halves: four accumulators of four columns per row. Two rows keep
-/// 8 accumulators, 4 widened weights and 2 activation pairs live (14 vectors: no spills in V8's 16 registers).
+/// The SIMD panel dot product: four accumulators of four columns per row; two rows share each weight vector.
 #[cfg(target_arch = "wasm32")]
-fn panel_dot(panel: &[i8], x: &[i16], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
+fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
     use core::arch::wasm32::*;
+    /// The group's activations, splatted: an i16 pair (baseline) or four bytes (relaxed) in every i32 lane.
     #[inline(always)]
-    fn pair(p: &[i16]) -> v128 {
-        i32x4_splat((p[0] as u16 as u32 | (p[1] as u16 as u32) << 16) as i32)
+    fn group(g: &[i8]) -> v128 {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let v = g[0] as i16 as u16 as u32 | (g[1] as i16 as u16 as u32) << 16;
+        #[cfg(target_feature = "relaxed-simd")]
+        let v = u32::from_le_bytes([g[0] as u8, g[1] as u8, g[2] as u8, g[3] as u8]);
+        u32x4_splat(v)
+    }
+    /// The 32 (baseline) or 64 (relaxed) weight bytes of one group, as four vectors of four columns.
+    #[inline(always)]
+    fn weights(w: &[i8]) -> [v128; 4] {
+        // SAFETY: `w` holds GROUP · 16 bytes; wasm loads may be unaligned.
+        unsafe {
+            let p = w.as_ptr() as *const v128;
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                let (w0, w1) = (v128_load(p), v128_load(p.add(1)));
+                [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
+            }
+            #[cfg(target_feature = "relaxed-simd")]
+            [v128_load(p), v128_load(p.add(1)), v128_load(p.add(2)), v128_load(p.add(3))]
+        }
     }
     #[inline(always)]
-    fn widen(w: &[i8]) -> [v128; 4] {
-        // SAFETY: `w` holds 32 bytes; wasm loads may be unaligned.
-        let (w0, w1) = unsafe { (v128_load(w.as_ptr() as *const v128), v128_load(w.as_ptr().add(16) as *const v128)) };
-        [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
+    fn madd(acc: v128, w: v128, x: v128) -> v128 {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return i32x4_add(acc, i32x4_dot_i16x8(w, x));
+        #[cfg(target_feature = "relaxed-simd")]
+        return i32x4_relaxed_dot_i8x16_i7x16_add(w, x, acc);
     }
     let kp = x.len() / rows;
     let mut a = [i32x4_splat(0); 4];
     let mut b = [i32x4_splat(0); 4];
     if rows == 2 {
         let (x0, x1) = x.split_at(kp);
-        for ((w, p), q) in panel.chunks_exact(2 * PANEL).zip(x0.chunks_exact(2)).zip(x1.chunks_exact(2)) {
-            let (w, u, v) = (widen(w), pair(p), pair(q));
+        for ((w, p), q) in panel.chunks_exact(GROUP * PANEL).zip(x0.chunks_exact(GROUP)).zip(x1.chunks_exact(GROUP)) {
+            let (w, u, v) = (weights(w), group(p), group(q));
             for j in 0..4 {
-                a[j] = i32x4_add(a[j], i32x4_dot_i16x8(w[j], u));
-                b[j] = i32x4_add(b[j], i32x4_dot_i16x8(w[j], v));
+                a[j] = madd(a[j], w[j], u);
+                b[j] = madd(b[j], w[j], v);
             }
         }
     } else {
-        for (w, p) in panel.chunks_exact(2 * PANEL).zip(x.chunks_exact(2)) {
-            let (w, u) = (widen(w), pair(p));
+        for (w, p) in panel.chunks_exact(GROUP * PANEL).zip(x.chunks_exact(GROUP)) {
+            let (w, u) = (weights(w), group(p));
             for j in 0..4 {
-                a[j] = i32x4_add(a[j], i32x4_dot_i16x8(w[j], u));
+                a[j] = madd(a[j], w[j], u);
             }
         }
     }
@@ -224,7 +282,7 @@ mod tests {
         let mut xd = vec![0.0f32; m * k];
         for r in 0..m {
             let mut q = vec![0i16; k];
-            let s = quantize_row(&x[r * k..(r + 1) * k], &mut q);
+            let s = quantize_row(&x[r * k..(r + 1) * k], &mut q, ACT_MAX);
             for i in 0..k {
                 xd[r * k + i] = q[i] as f32 * s;
             }
@@ -252,9 +310,9 @@ mod tests {
     #[test]
     fn quantize_row_rounds_ties_to_even_and_handles_zero() {
         let mut q = [0i16; 4];
-        assert_eq!(quantize_row(&[127.0, 0.5, -1.5, 2.5], &mut q), 1.0);
+        assert_eq!(quantize_row(&[127.0, 0.5, -1.5, 2.5], &mut q, 127.0), 1.0);
         assert_eq!(q, [127, 0, -2, 2]);
-        assert_eq!(quantize_row(&[0.0; 4], &mut q), 0.0);
+        assert_eq!(quantize_row(&[0.0; 4], &mut q, 63.0), 0.0);
         assert_eq!(q, [0; 4]);
     }
 }
