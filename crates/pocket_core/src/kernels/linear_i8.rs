@@ -138,7 +138,7 @@ impl LinearI8 {
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b` with dynamically quantised activations (`acts` is scratch).
     pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize, acts: &mut QuantActs) {
-        self.run(x, y, m, acts, panel_dot);
+        self.run(x, y, m, acts, if simd_dot_is_exact() { panel_dot } else { panel_dot_ref });
     }
 
     /// Scalar reference of [`LinearI8::forward`] (same packing and quantisation, plain integer loops).
@@ -258,6 +258,29 @@ fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
 
 #[cfg(not(target_arch = "wasm32"))]
 use panel_dot_ref as panel_dot;
+
+/// Whether the engine's integer dot product computes what the spec says. Always for `dot_i16x8_s`; the relaxed dot
+/// is probed once with signed weights and 7-bit activations: Node 20's experimental relaxed SIMD (V8 11.3, behind
+/// a flag) returns other sums, and there the exact scalar loop runs instead (same results, slower).
+fn simd_dot_is_exact() -> bool {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        use core::arch::wasm32::*;
+        use core::sync::atomic::{AtomicU8, Ordering};
+        static PROBE: AtomicU8 = AtomicU8::new(0); // 0 = not probed, 1 = exact, 2 = not
+        if PROBE.load(Ordering::Relaxed) == 0 {
+            let (w, u) = (core::hint::black_box(-100i8), core::hint::black_box(3u8 as i8));
+            let w = i8x16(w, 1, 2, 3, -128, 127, -1, 0, 5, 6, 7, 8, 9, 10, 11, 12);
+            let u = i8x16(u, 127, 64, 1, 127, 127, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8);
+            let r = i32x4_relaxed_dot_i8x16_i7x16_add(w, u, i32x4(1, 2, 3, 4));
+            let want = i32x4(-300 + 127 + 128 + 3 + 1, -16256 + 16129 - 2 + 2, 5 + 12 + 21 + 32 + 3, 45 + 60 + 77 + 96 + 4);
+            PROBE.store(if u32x4_all_true(i32x4_eq(r, want)) { 1 } else { 2 }, Ordering::Relaxed);
+        }
+        PROBE.load(Ordering::Relaxed) == 1
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+    true
+}
 
 #[cfg(test)]
 mod tests {
