@@ -1,5 +1,5 @@
 /**
- * `deno task bench [filter…]`: runs the benchmarks (all, or those whose name matches a filter) in Deno, Bun and
+ * `deno task bench [filter…] [--runtimes=deno,bun]`: runs the benchmarks (all, or those whose name matches a filter) in Deno, Bun and
  * Node, one after the other in this run so the figures are comparable, and prints one JSON object as the last
  * line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to `bench/results/latest.json`.
  *
@@ -18,7 +18,9 @@ import { BENCHMARKS, matches } from "./runner.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const tools = `${root}.tools/bin`;
-const filters = Deno.args;
+// `--runtimes=deno,bun` measures only those runtimes (default: all three)
+const only = Deno.args.find((a) => a.startsWith("--runtimes="))?.slice("--runtimes=".length).split(",");
+const filters = Deno.args.filter((a) => !a.startsWith("--runtimes="));
 
 function run(cmd: string, argv: string[]): { ok: boolean; stdout: string } {
   console.error(`$ ${cmd} ${argv.join(" ")}`);
@@ -57,7 +59,7 @@ const runtimes: [string, string, string[]][] = [
   ["bun", `${tools}/bun`, ["bench/runner.ts"]],
   ["node", "node", ["--experimental-wasm-relaxed-simd", "dist/bench/runner.mjs", "--run"]],
 ];
-for (const [name, cmd, pre] of runtimes) {
+for (const [name, cmd, pre] of runtimes.filter(([n]) => !only || only.includes(n))) {
   if (name === "node" && !bundle.ok) {
     failures.push("node (bundle)");
     continue;
