@@ -1,7 +1,8 @@
 /**
  * `deno task bench [filter…] [--runtimes=deno,bun]`: runs the benchmarks (all, or those whose name matches a filter)
- * in Deno, Bun and Node (or the runtimes listed), one after the other in this run so the figures are comparable, and prints one JSON object as the last
- * line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to `bench/results/latest.json`.
+ * in Deno, Bun and Node (or the runtimes listed), one after the other in this run so the figures are comparable, and
+ * prints one JSON object as the last line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to
+ * `bench/results/latest.json`.
  *
  * Each benchmark module runs in a fresh process per runtime, so memory figures (peak RSS) are that module's own.
  * Node 20 runs an esbuild bundle of `bench/runner.ts` with `--experimental-wasm-relaxed-simd`, so both variants
