@@ -25,6 +25,7 @@ export const BENCHMARKS: BenchModule[] = [
   { key: "e2e", prefixes: ["e2e"], load: () => import("./e2e.ts") },
   { key: "e2e_int8", prefixes: ["e2e"], load: async () => ({ run: (await import("./e2e.ts")).runInt8 }) },
   { key: "stream_text", prefixes: ["stream_text"], load: () => import("./stream_text.ts") },
+  { key: "clone", prefixes: ["clone"], load: () => import("./clone.ts") },
   { key: "audio", prefixes: ["audio"], load: () => import("./audio.ts") },
 ];
 

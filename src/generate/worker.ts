@@ -10,7 +10,7 @@ import type { PocketTtsConfig } from "../model/config.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { type MessageEndpoint, serveRpc, transferring } from "./rpc.ts";
-import type { FlowLmService, MimiService } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiService } from "./services.ts";
 
 /** What `init` receives. */
 export interface WorkerInit {
@@ -21,6 +21,8 @@ export interface WorkerInit {
   simd: "auto" | SimdVariant;
   /** Int8 FlowLM linears. */
   quantize?: boolean;
+  /** How the Mimi part gets its voice-cloning encoder (`"lazy"` reopens `weights`, a local path). */
+  encoder?: EncoderLoading;
 }
 
 let flow: FlowLmService | null = null;
@@ -38,7 +40,10 @@ serveRpc(globalThis as unknown as MessageEndpoint, {
     try {
       if (init.part === "flow_lm") {
         flow = await LocalFlowLm.create(core, reader, init.config, { quantize: init.quantize });
-      } else mimi = await LocalMimi.create(core, reader, init.config);
+      } else {
+        const path = typeof init.weights === "string" ? init.weights : undefined;
+        mimi = await LocalMimi.create(core, reader, init.config, init.encoder, path);
+      }
     } finally {
       await reader.close();
     }
@@ -58,6 +63,11 @@ serveRpc(globalThis as unknown as MessageEndpoint, {
   decode: async (stream: number, latent: Float32Array) => {
     const audio = await need(mimi, "Mimi").decode(stream, latent);
     return transferring(audio, [audio.buffer as ArrayBuffer]);
+  },
+  importLatents: (latents: Float32Array, x0: Float32Array) => need(flow, "FlowLM").importLatents(latents, x0),
+  encode: async (audio: Float32Array) => {
+    const latents = await need(mimi, "Mimi").encode(audio);
+    return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
   dispose: async () => {
     await flow?.dispose();
