@@ -8,11 +8,12 @@
 
 import { ConfigError, PocketTtsError } from "../errors.ts";
 import { type AssetOptions, fetchAsset, type ResolvedModel, resolveModel } from "../model/assets.ts";
+import { openCache } from "../model/cache.ts";
 import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUrl } from "../model/builtin_configs.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import type { ProgressCallback } from "../model/download.ts";
-import type { SimdVariant } from "../runtime/wasm.ts";
+import type { SimdVariant, WasmSource } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
 import { splitIntoChunks } from "../text/chunking.ts";
 import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generation.ts";
@@ -41,7 +42,10 @@ export interface TTSModelLoadOptions {
   language?: string;
   /** A model directory or URL holding `config.json` (+ weights, tokenizer). */
   model?: string | URL;
-  /** Download cache directory (default `$POCKET_TTS_CACHE` or the platform cache). */
+  /**
+   * Download cache directory (default `$POCKET_TTS_CACHE` or the platform cache; the Cache API in browsers; memory
+   * where nothing can be written).
+   */
   cacheDir?: string;
   /** Hugging Face token for the gated weights (default `$HF_TOKEN`). */
   token?: string;
@@ -55,6 +59,16 @@ export interface TTSModelLoadOptions {
   workers?: "auto" | 0 | 2;
   /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */
   simd?: "auto" | SimdVariant;
+  /**
+   * The wasm core, for platforms that cannot fetch the shipped file beside the module (e.g. Cloudflare Workers, which
+   * import `.wasm` as a `WebAssembly.Module`): a module, its bytes or its URL. Default: the shipped file of `simd`.
+   */
+  wasm?: WasmSource;
+  /**
+   * The model-part worker script, when the package was bundled into an app (bundlers do not copy it): e.g. the npm
+   * build's `bundle/pocket_tts_worker.mjs` served beside the app. Default: the script shipped beside the module.
+   */
+  workerUrl?: string | URL;
 }
 
 /** Options of one request ({@link TTSModel.generate}, {@link TTSModel.stream}). */
@@ -171,12 +185,13 @@ export class TTSModel {
    *   {@link InvalidWeightsError} corrupt or mismatched weights; {@link WasmCoreError} no WebAssembly SIMD
    */
   static async load(options: TTSModelLoadOptions = {}): Promise<TTSModel> {
+    const onNotice = options.onNotice ?? ((m: string) => console.warn(m));
     const assetOptions: AssetOptions = {
-      cache: options.cacheDir,
+      cache: openCache(options.cacheDir, undefined, onNotice), // one cache for the model and every voice
       token: options.token,
       offline: options.offline,
       onProgress: options.onProgress,
-      onNotice: options.onNotice ?? ((m) => console.warn(m)),
+      onNotice,
     };
     const language = options.model === undefined ? options.language ?? DEFAULT_LANGUAGE : null;
     const model = await resolveModel(
@@ -186,8 +201,22 @@ export class TTSModel {
     const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
-    const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
-    const services = await createServices(model, { workers, simd: options.simd ?? "auto" });
+    let workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
+    const serviceOptions = {
+      simd: options.simd ?? "auto",
+      wasm: options.wasm,
+      workerUrl: options.workerUrl === undefined ? undefined : new URL(options.workerUrl),
+    };
+    let services;
+    try {
+      services = await createServices(model, { workers, ...serviceOptions });
+    } catch (e) {
+      // "auto" where the worker script cannot be started (e.g. an app bundle without it): one thread instead.
+      if (!(wantWorkers === "auto" && workers && (e as PocketTtsError)?.code === "worker_failed")) throw e;
+      onNotice(`${(e as Error).message}; running both model parts on this thread`);
+      workers = false;
+      services = await createServices(model, { workers, ...serviceOptions });
+    }
     return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
   }
 
