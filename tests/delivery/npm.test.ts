@@ -1,0 +1,134 @@
+// The npm layer (what `bunx jsr add @pocket/tts` / `npx jsr add @pocket/tts` install), as users receive it:
+// `scripts/build-npm.ts` builds it from the publish set into a temp dir, an app installs it as
+// node_modules/@pocket/tts, and real `node` and `bun` processes import it by name, generate the shared request with
+// two workers (worker_threads in Node, module workers in Bun) and the baseline variant, and must write the local Deno
+// CLI's bytes. The same app bundled by esbuild (with bundle/'s worker script and wasm beside it) must too.
+// Deno pass only (see tests/delivery/support.ts): 5 processes (build, reference, node, bun, bundled node).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  BUN,
+  DENO,
+  denoOnly,
+  ESBUILD,
+  NODE,
+  referenceWav,
+  ROOT,
+  run,
+  SEED,
+  TEXT,
+  TINY_MODEL_DIR,
+  TINY_VOICE,
+} from "./support.ts";
+
+/** The app: what a user writes against the installed package. */
+const APP = `import { writeFileSync } from "node:fs";
+import { encodeWav, TTSModel } from "@pocket/tts";
+
+const [model, voicePath, text, seed, out] = process.argv.slice(2);
+const tts = await TTSModel.load({ model, workers: 2, simd: "baseline" });
+try {
+  const voice = await tts.loadVoice(voicePath);
+  const audio = await tts.generate(text, { voice, seed: Number(seed) });
+  writeFileSync(out, encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 }));
+  console.log(JSON.stringify({ usesWorkers: tts.usesWorkers }));
+} finally {
+  tts.dispose();
+}
+`;
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
+  let dir = "";
+  let pkg = "";
+  let app = "";
+  let reference: Uint8Array;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "pocket-npm-"));
+    pkg = join(dir, "pkg");
+    const [build, ref] = await Promise.all([
+      run(DENO, ["run", "-A", join(ROOT, "scripts/build-npm.ts"), pkg]),
+      referenceWav("baseline"),
+    ]);
+    assert.equal(build.status, 0, build.stderr);
+    reference = ref;
+    app = join(dir, "app");
+    mkdirSync(join(app, "node_modules/@pocket"), { recursive: true });
+    symlinkSync(pkg, join(app, "node_modules/@pocket/tts"), "dir");
+    writeFileSync(join(app, "package.json"), JSON.stringify({ type: "module", private: true }));
+    writeFileSync(join(app, "main.mjs"), APP);
+  });
+
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the package: only .js + .d.ts, exports resolve, npm: imports become dependencies", () => {
+    const files = walk(pkg).map((f) => f.slice(pkg.length + 1));
+    assert.deepEqual(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), []);
+    for (const f of files.filter((f) => f.endsWith(".js") && !f.startsWith("bundle/"))) {
+      assert.ok(files.includes(f.replace(/\.js$/, ".d.ts")), `no declarations for ${f}`);
+      const code = readFileSync(join(pkg, f), "utf8");
+      assert.doesNotMatch(code, /from\s*["'][^"']*\.ts["']|import\(\s*["'][^"']*\.ts["']\)|["']npm:/, f);
+    }
+    const manifest = JSON.parse(readFileSync(join(pkg, "package.json"), "utf8"));
+    assert.equal(manifest.type, "module");
+    for (const [key, target] of Object.entries(manifest.exports as Record<string, string | Record<string, string>>)) {
+      for (const path of typeof target === "string" ? [target] : Object.values(target)) {
+        assert.ok(files.includes(path.slice(2)), `export ${key} → ${path} is missing`);
+      }
+    }
+    // Every npm: specifier of the published sources is a dependency (e.g. the lazily imported audio decoders).
+    const npmSpecs = new Set<string>();
+    for (const f of walk(join(ROOT, "src")).filter((f) => f.endsWith(".ts"))) {
+      for (const m of readFileSync(f, "utf8").matchAll(/["']npm:((?:@[^/@"']+\/)?[^/@"']+)/g)) npmSpecs.add(m[1]);
+    }
+    assert.deepEqual(Object.keys(manifest.dependencies ?? {}).sort(), [...npmSpecs].sort());
+    // The worker script and wasm travel with it (package layout and bundle layout).
+    for (const f of ["src/generate/worker.js", "wasm/pocket_core_simd.wasm", "bundle/pocket_tts_worker.mjs"]) {
+      assert.ok(files.includes(f), f);
+    }
+  });
+
+  for (const [name, cmd] of [["node", NODE], ["bun", BUN]] as const) {
+    test(`${name} imports @pocket/tts, runs two workers, and writes the Deno CLI's bytes (baseline)`, async () => {
+      const out = join(dir, `${name}.wav`);
+      const r = await run(cmd, [join(app, "main.mjs"), TINY_MODEL_DIR, TINY_VOICE, TEXT, String(SEED), out], {
+        cwd: app,
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), { usesWorkers: true });
+      assert.deepEqual(new Uint8Array(readFileSync(out)), reference);
+    });
+  }
+
+  test("bundled: the app bundled by esbuild, bundle/'s worker and wasm beside it, two workers in node", async () => {
+    const outDir = join(dir, "bundled");
+    const b = await run(ESBUILD, [
+      join(app, "main.mjs"),
+      ...["--bundle", "--format=esm", "--platform=node", "--target=node20", `--outfile=${join(outDir, "app.mjs")}`],
+    ], { cwd: app });
+    assert.equal(b.status, 0, b.stderr);
+    for (const f of readdirSync(join(pkg, "bundle")).filter((f) => f !== "pocket_tts.mjs")) {
+      cpSync(join(pkg, "bundle", f), join(outDir, f));
+    }
+    const out = join(dir, "bundled.wav");
+    const r = await run(NODE, [join(outDir, "app.mjs"), TINY_MODEL_DIR, TINY_VOICE, TEXT, String(SEED), out], {
+      cwd: outDir,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), { usesWorkers: true });
+    assert.deepEqual(new Uint8Array(readFileSync(out)), reference);
+  });
+});
