@@ -129,7 +129,7 @@ export async function serveStatic(files: Map<string, string>): Promise<StaticSer
       return;
     }
     const body = readFileSync(file);
-    const type = TYPES[path.split(".").pop() ?? ""] ?? "application/octet-stream";
+    const type = TYPES[file.split(".").pop() ?? ""] ?? "application/octet-stream";
     res.writeHead(200, { "content-type": type, "content-length": body.length, "access-control-allow-origin": "*" });
     res.end(req.method === "HEAD" ? undefined : body);
   });
