@@ -67,9 +67,10 @@ export async function createServices(
   const url = options.workerUrl ?? defaultWorkerUrl();
   // A URL is posted as a string; a module or bytes are cloned into each thread.
   const wasm = options.wasm instanceof URL ? options.wasm.href : options.wasm;
+  const shared = typeof weights === "string" ? weights : shareable(weights);
   const started = await Promise.allSettled([
-    startWorker(url, { part: "flow_lm", weights, config: model.config, simd: options.simd, wasm }),
-    startWorker(url, { part: "mimi", weights, config: model.config, simd: options.simd, wasm }),
+    startWorker(url, { part: "flow_lm", weights: shared, config: model.config, simd: options.simd, wasm }),
+    startWorker(url, { part: "mimi", weights: shared, config: model.config, simd: options.simd, wasm }),
   ]);
   const [flowWorker, mimiWorker] = started.map((r) => r.status === "fulfilled" ? r.value : null);
   if (!flowWorker || !mimiWorker) {
@@ -78,6 +79,21 @@ export async function createServices(
     throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
   }
   return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };
+}
+
+/**
+ * Weights held in memory (downloaded without a file cache), as both threads can read them without a copy each: one
+ * copy into a `SharedArrayBuffer` where it can be posted (Deno, Bun, Node; cross-origin-isolated pages), instead of a
+ * structured clone per thread (2 × 219 MB for the full model).
+ */
+function shareable(bytes: Uint8Array): Uint8Array {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  const canShare = typeof SharedArrayBuffer === "function" && (g.document === undefined || g.crossOriginIsolated);
+  if (!canShare || bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
 }
 
 /** A started worker and its RPC client. */

@@ -217,7 +217,18 @@ export class TTSModel {
       workers = false;
       services = await createServices(model, { workers, ...serviceOptions });
     }
-    return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
+    // Downloaded weights held in memory are not kept alive by the model: the wasm instances hold what they need.
+    const weights = model.weights.path !== null ? model.weights : {
+      ...model.weights,
+      read: async () => await (await fetchAsset(model.weights.ref, assetOptions)).read(),
+    };
+    return new TTSModel(
+      { ...model, weights, hasVoiceCloning },
+      tokenizer,
+      { ...services, workers },
+      language,
+      assetOptions,
+    );
   }
 
   /** The model's config. */

@@ -362,6 +362,15 @@ export class MemoryCache implements AssetCache {
   /** Always `"memory"`. */
   readonly location = "memory";
   #entries = new Map<string, CachedFile>();
+  #maxEntryBytes: number;
+
+  /**
+   * @param maxEntryBytes larger downloads are handed out but not kept (so a 219 MB checkpoint is not held twice once
+   *   it is loaded into wasm memory; voices, configs and tokenizers are kept)
+   */
+  constructor(maxEntryBytes = Infinity) {
+    this.#maxEntryBytes = maxEntryBytes;
+  }
 
   /** The entry for `key`, or `null`. */
   get(key: string): Promise<CachedFile | null> {
@@ -377,7 +386,7 @@ export class MemoryCache implements AssetCache {
   ): Promise<CachedFile> {
     const { bytes, full } = await collectChecked(chunks, meta, expect);
     const entry: CachedFile = { key, path: null, size: bytes.length, meta: full, read: () => Promise.resolve(bytes) };
-    this.#entries.set(key, entry);
+    if (bytes.length <= this.#maxEntryBytes) this.#entries.set(key, entry);
     return entry;
   }
 
@@ -392,6 +401,9 @@ export class MemoryCache implements AssetCache {
     return (await sha256Hex(await entry.read())) === entry.meta.sha256;
   }
 }
+
+/** Largest file the memory fallback keeps (voices and tokenizers are far smaller; checkpoints are not kept). */
+const MEMORY_FALLBACK_MAX_ENTRY = 64 << 20;
 
 /** True for the errors a file system gives when writing is not allowed (Node codes, Deno permission errors). */
 function isPermissionError(e: unknown): boolean {
@@ -414,17 +426,17 @@ export class FsOrMemoryCache implements AssetCache {
   get location(): string {
     return this.#fsWorks ? this.#fs.location : "memory";
   }
-  #fs: FsCache;
-  #memory = new MemoryCache();
+  #fs: AssetCache;
+  #memory = new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
   #fsWorks = true;
   #onFallback: (message: string) => void;
 
   /**
-   * @param dir the cache directory
+   * @param dir the cache directory (or a directory cache)
    * @param onFallback told once, when writing fails and entries start being kept in memory
    */
-  constructor(dir: string, onFallback: (message: string) => void = () => {}) {
-    this.#fs = new FsCache(dir);
+  constructor(dir: string | AssetCache, onFallback: (message: string) => void = () => {}) {
+    this.#fs = typeof dir === "string" ? new FsCache(dir) : dir;
     this.#onFallback = onFallback;
   }
 
@@ -497,7 +509,7 @@ export function openCache(
   if (typeof option === "string") return new FsOrMemoryCache(option, onNotice);
   if (hasFileSystem()) {
     const dir = defaultCacheDir(env);
-    return dir ? new FsOrMemoryCache(dir, onNotice) : new MemoryCache();
+    return dir ? new FsOrMemoryCache(dir, onNotice) : new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
   }
-  return typeof caches !== "undefined" ? new BrowserCache() : new MemoryCache();
+  return typeof caches !== "undefined" ? new BrowserCache() : new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
 }
