@@ -21,7 +21,14 @@
  */
 
 export * from "./src/errors.ts";
-export { prepareText, SentencePieceTokenizer, splitIntoChunks } from "./src/text/mod.ts";
+export {
+  normalizeEnglish,
+  normalizeText,
+  prepareText,
+  SentencePieceTokenizer,
+  splitIntoChunks,
+} from "./src/text/mod.ts";
+export type { NormalizeLanguage } from "./src/text/mod.ts";
 export type { PreparedText, PrepareTextOptions, SplitIntoChunksOptions, TextChunk } from "./src/text/mod.ts";
 export { VERSION } from "./src/version.ts";
 export { TTSModel, Voice } from "./src/generate/tts_model.ts";

@@ -2,7 +2,7 @@
 # The whole test suite (`deno task test`): host Rust unit tests, the TS tests in Deno, Bun and Node 20 (an esbuild
 # bundle per test file, since Node 20 cannot run .ts) against the wasm build, then deno check/lint/fmt and
 # `deno publish --dry-run`. Every step runs even when an earlier one fails; the last line sums all runners:
-# `N passed, N failed`. (Bun's 5 s default test timeout is raised: on a loaded machine the full-size tests need more.)
+# `N passed, N failed`.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -37,6 +37,7 @@ f=$(num "$(echo "$line" | sed -n 's/.*| \([0-9]*\) failed.*/\1/p')")
 count deno "$((p + s))" "$f"
 
 echo "== bun test"
+# Full-size tests take longer than bun's 5 s default on a busy machine.
 bun test --timeout 120000 ./tests/ 2>&1 | tee "$LOG/bun" | grep -vE '^\s*\(pass\)' 
 rc=${PIPESTATUS[0]}
 p=$(num "$(grep -E '^ *[0-9]+ pass$' "$LOG/bun" | tail -1 | awk '{print $1}')")

@@ -45,6 +45,7 @@ Options:
   --frames-after-eos N      Frames generated after the end of speech (default: by word count)
   --max-tokens N            Maximum tokens per text chunk (default 50)
   --seed N                  Seed for reproducible output
+  --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
   --workers auto|0|2        Run FlowLM and the decoder in two workers (default auto)
   --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)
@@ -69,6 +70,7 @@ const OPTIONS = {
   "frames-after-eos": { type: "string" },
   "max-tokens": { type: "string" },
   seed: { type: "string" },
+  normalize: { type: "boolean" },
   simd: { type: "string" },
   workers: { type: "string" },
   "cache-dir": { type: "string" },
@@ -235,6 +237,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
         framesAfterEos: number("frames-after-eos", o["frames-after-eos"], true),
         maxTokens: number("max-tokens", o["max-tokens"], true),
         seed: number("seed", o.seed, true),
+        normalize: o.normalize ? "en" : undefined,
         noise,
         onWarning: (m) => note(`warning: ${m}`),
       })

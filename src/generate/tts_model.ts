@@ -16,6 +16,7 @@ import type { ProgressCallback } from "../model/download.ts";
 import type { SimdVariant, WasmSource } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
 import { splitIntoChunks } from "../text/chunking.ts";
+import { type NormalizeLanguage, normalizeText } from "../text/normalize_en.ts";
 import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generation.ts";
 import { GaussianNoise } from "./noise.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
@@ -85,6 +86,11 @@ export interface GenerateOptions {
   framesAfterEos?: number;
   /** Maximum tokens per text chunk (default 50). */
   maxTokens?: number;
+  /**
+   * Text normalisation before the reference's text preparation: `"en"` writes out English numbers, currency,
+   * dates, times, units, abbreviations, URLs and symbols (see `normalizeEnglish`). Default: none, like the reference.
+   */
+  normalize?: NormalizeLanguage;
   /** Seed of the built-in Gaussian sampler (default: random). */
   seed?: number;
   /** Fills each FlowLM call's x₀ (32 values, already scaled), in call order; replaces the built-in sampler. */
@@ -293,7 +299,7 @@ export class TTSModel {
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<Float32Array> {
     this.#checkOpen();
     const cfg = this.model.config;
-    const chunks = splitIntoChunks(this.#tokenizer, text, {
+    const chunks = splitIntoChunks(this.#tokenizer, normalizeText(text, options.normalize), {
       maxTokens: options.maxTokens ?? 50,
       padWithSpacesForShortInputs: cfg.pad_with_spaces_for_short_inputs,
       removeSemicolons: cfg.remove_semicolons,

@@ -244,21 +244,49 @@ export function splitIntoChunks(
         "empty_text",
       );
     }
-    const chunkIds = tokenizer.encode(chunkText);
-    const exceedsMaxTokens = chunkIds.length > maxTokens;
-    if (exceedsMaxTokens && options.onWarning) {
-      const preview = Array.from(chunkText).slice(0, 50).join("");
-      options.onWarning(
-        `Chunk has ${chunkIds.length} tokens (max ${maxTokens}), generation may skip words: '${preview}...'`,
-      );
-    }
-    return {
-      text: chunkText,
-      tokenCount,
-      ids: chunkIds,
-      maxGenLen: Math.ceil((chunkIds.length / TOKENS_PER_SECOND_ESTIMATE + GEN_SECONDS_PADDING) * FRAME_RATE),
-      framesAfterEos: prepareText(chunkText, prepareOptions).framesAfterEos,
-      exceedsMaxTokens,
-    };
+    return makeChunk(tokenizer, chunkText, tokenCount, prepareText(chunkText, prepareOptions).framesAfterEos, {
+      maxTokens,
+      onWarning: options.onWarning,
+    });
   });
+}
+
+/**
+ * A chunk from its final text: tokenized as is, with the generation cap and the over-budget warning.
+ *
+ * @example
+ * ```ts
+ * const chunk = makeChunk(tokenizer, "Hello world.", 3, 5, { maxTokens: 50 });
+ * ```
+ *
+ * @param tokenizer the tokenizer
+ * @param text the chunk text, fed to the tokenizer as is
+ * @param tokenCount the count reported as `tokenCount`
+ * @param framesAfterEos the chunk's frames-after-EOS default
+ * @param options the token budget and the warning sink
+ * @returns the chunk
+ */
+export function makeChunk(
+  tokenizer: ChunkTokenizer,
+  text: string,
+  tokenCount: number,
+  framesAfterEos: number,
+  options: { maxTokens: number; onWarning?: (message: string) => void },
+): TextChunk {
+  const ids = tokenizer.encode(text);
+  const exceedsMaxTokens = ids.length > options.maxTokens;
+  if (exceedsMaxTokens && options.onWarning) {
+    const preview = Array.from(text).slice(0, 50).join("");
+    options.onWarning(
+      `Chunk has ${ids.length} tokens (max ${options.maxTokens}), generation may skip words: '${preview}...'`,
+    );
+  }
+  return {
+    text,
+    tokenCount,
+    ids,
+    maxGenLen: Math.ceil((ids.length / TOKENS_PER_SECOND_ESTIMATE + GEN_SECONDS_PADDING) * FRAME_RATE),
+    framesAfterEos,
+    exceedsMaxTokens,
+  };
 }

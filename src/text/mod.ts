@@ -42,3 +42,4 @@ export {
   type TextSegment,
   TOKENS_PER_SECOND_ESTIMATE,
 } from "./chunking.ts";
+export { normalizeEnglish, type NormalizeLanguage, normalizeText } from "./normalize_en.ts";
