@@ -144,11 +144,17 @@ class WorkerFlowLm implements FlowLmService {
   freeVoice(id: number): Promise<void> {
     return this.#w.rpc.call("freeVoice", [id]);
   }
-  beginChunk(voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
-    return this.#w.rpc.call("beginChunk", [voiceId, ids, maxGenLen, x0]);
+  openStream(): Promise<number> {
+    return this.#w.rpc.call("openStream");
   }
-  step(input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
-    return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [input, x0, lsdSteps]);
+  closeStream(stream: number): Promise<void> {
+    return this.#w.rpc.call("closeStream", [stream]);
+  }
+  beginChunk(stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
+    return this.#w.rpc.call("beginChunk", [stream, voiceId, ids, maxGenLen, x0]);
+  }
+  step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
+    return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [stream, input, x0, lsdSteps]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);
@@ -161,11 +167,17 @@ class WorkerMimi implements MimiService {
   constructor(w: PartWorker) {
     this.#w = w;
   }
-  reset(): Promise<void> {
-    return this.#w.rpc.call("reset");
+  openStream(): Promise<number> {
+    return this.#w.rpc.call("openStream");
   }
-  decode(latent: Float32Array): Promise<Float32Array> {
-    return this.#w.rpc.call("decode", [latent], [latent.buffer as ArrayBuffer]);
+  closeStream(stream: number): Promise<void> {
+    return this.#w.rpc.call("closeStream", [stream]);
+  }
+  reset(stream: number): Promise<void> {
+    return this.#w.rpc.call("reset", [stream]);
+  }
+  decode(stream: number, latent: Float32Array): Promise<Float32Array> {
+    return this.#w.rpc.call("decode", [stream, latent], [latent.buffer as ArrayBuffer]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);

@@ -9,6 +9,7 @@
 import { PocketTtsError } from "../errors.ts";
 import type { TextChunk } from "../text/mod.ts";
 import { AsyncQueue } from "./async_queue.ts";
+import type { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService } from "./services.ts";
 
 /** Samples per latent frame (80 ms at 24 kHz). */
@@ -18,6 +19,12 @@ export const SAMPLES_PER_FRAME = 1920;
 export interface GenerationPlan {
   chunks: TextChunk[];
   voiceId: number;
+  /** This request's stream on the FlowLM part (its own state; see `services.ts`). */
+  flowStream: number;
+  /** This request's stream on the Mimi part. */
+  mimiStream: number;
+  /** Turns on the shared model: one per chunk prefill and one per frame, round-robin between streams. */
+  scheduler: RoundRobinScheduler;
   /** Raw EOS logit threshold (no sigmoid), compared in float32. */
   eosThreshold: number;
   /** Frames after EOS; `undefined` applies each chunk's word-count rule. */
@@ -63,18 +70,27 @@ export async function* generateFrames(
   reports: ChunkReport[] = [],
 ): AsyncGenerator<Float32Array> {
   const frames = new AsyncQueue<Promise<Float32Array>>();
-  let stopped = false;
+  // Aborted when the consumer leaves or the request's signal aborts: a stream waiting for its turn leaves the line.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(abortError(plan.signal!));
+  plan.signal?.addEventListener("abort", onAbort, { once: true });
   const x0 = () => {
     const v = new Float32Array(32);
     plan.nextNoise(v);
     return v;
   };
   const threshold = Math.fround(plan.eosThreshold);
+  const turn = () => plan.scheduler.turn(stop.signal);
 
   const produce = async () => {
     for (const chunk of plan.chunks) {
-      await flow.beginChunk(plan.voiceId, chunk.ids, chunk.maxGenLen, x0());
-      await mimi.reset();
+      const release = await turn();
+      try {
+        await flow.beginChunk(plan.flowStream, plan.voiceId, chunk.ids, chunk.maxGenLen, x0());
+        await mimi.reset(plan.mimiStream);
+      } finally {
+        release();
+      }
       const fae = plan.framesAfterEos ?? chunk.framesAfterEos;
       const report: ChunkReport = {
         text: chunk.text,
@@ -87,17 +103,22 @@ export async function* generateFrames(
       let input: Float32Array | null = null;
       for (let step = 0; step < chunk.maxGenLen; step++) {
         await frames.waitForDemand(plan.maxAhead);
-        if (stopped) return;
         if (plan.signal?.aborted) throw abortError(plan.signal);
-        const { latent, eosLogit } = await flow.step(input, x0(), plan.lsdSteps);
-        if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
-        if (report.eosStep !== null && step >= report.eosStep + fae) break;
-        // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
-        const frame = mimi.decode(latent.slice());
-        frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
-        frames.push(frame);
-        report.frames++;
-        input = latent;
+        if (stop.signal.aborted) return;
+        const release = await turn();
+        try {
+          const { latent, eosLogit } = await flow.step(plan.flowStream, input, x0(), plan.lsdSteps);
+          if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
+          if (report.eosStep !== null && step >= report.eosStep + fae) break;
+          // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
+          const frame = mimi.decode(plan.mimiStream, latent.slice());
+          frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
+          frames.push(frame);
+          report.frames++;
+          input = latent;
+        } finally {
+          release();
+        }
       }
       if (report.eosStep === null) {
         plan.onWarning(
@@ -115,8 +136,9 @@ export async function* generateFrames(
       yield await frame;
     }
   } finally {
-    stopped = true;
-    frames.close(); // wakes a producer waiting for demand, so it sees `stopped`
+    plan.signal?.removeEventListener("abort", onAbort);
+    if (!stop.signal.aborted) stop.abort(new PocketTtsError("aborted", "the consumer left the stream"));
+    frames.close(); // wakes a producer waiting for demand, so it sees the stop
     await producer;
   }
 }

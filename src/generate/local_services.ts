@@ -5,6 +5,7 @@
  * @module
  */
 
+import { PocketTtsError } from "../errors.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
 import type { SafetensorsReader } from "../model/safetensors.ts";
 import { FlowLM, type FlowLMState } from "../runtime/flow_lm.ts";
@@ -14,12 +15,22 @@ import type { PocketCore } from "../runtime/wasm.ts";
 import { readVoiceFile, serializeVoiceState } from "../voice/voice_state.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
 
-/** FlowLM with its voices (one state each) and the working state of the current chunk. */
+/** The state of an open stream, or a typed error (a disposed part, or a stream already closed). */
+function streamState<S>(streams: Map<number, S>, id: number, disposed: boolean): S {
+  if (disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
+  const s = streams.get(id);
+  if (!s) throw new PocketTtsError("stream_closed", `stream ${id} is not open`);
+  return s;
+}
+
+/** FlowLM with its voices (one state each) and one working state per open stream. */
 export class LocalFlowLm implements FlowLmService {
   #model: FlowLM;
   #voices = new Map<number, FlowLMState>();
-  #work: FlowLMState;
+  #streams = new Map<number, FlowLMState>();
   #nextId = 1;
+  #nextStream = 1;
+  #disposed = false;
   #empty: VoiceRef | null = null;
   #bos: Float32Array;
 
@@ -30,7 +41,6 @@ export class LocalFlowLm implements FlowLmService {
 
   private constructor(model: FlowLM) {
     this.#model = model;
-    this.#work = model.createState();
     this.#bos = new Float32Array(model.dims.latentDim).fill(NaN);
   }
 
@@ -41,8 +51,9 @@ export class LocalFlowLm implements FlowLmService {
   }
 
   #voice(id: number): FlowLMState {
+    if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
     const s = this.#voices.get(id);
-    if (!s) throw new RangeError(`unknown voice id ${id}`);
+    if (!s) throw new PocketTtsError("invalid_voice", `voice ${id} is not loaded (it was freed)`);
     return s;
   }
 
@@ -73,35 +84,54 @@ export class LocalFlowLm implements FlowLmService {
     return Promise.resolve();
   }
 
-  beginChunk(voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
-    this.#work.copyFrom(this.#voice(voiceId));
-    const m = this.#work.prepareChunk(ids.length);
+  openStream(): Promise<number> {
+    if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
+    const id = this.#nextStream++;
+    this.#streams.set(id, this.#model.createState());
+    return Promise.resolve(id);
+  }
+
+  closeStream(stream: number): Promise<void> {
+    this.#streams.get(stream)?.free();
+    this.#streams.delete(stream);
+    return Promise.resolve();
+  }
+
+  beginChunk(stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
+    const work = streamState(this.#streams, stream, this.#disposed);
+    work.copyFrom(this.#voice(voiceId));
+    const m = work.prepareChunk(ids.length);
     if (m !== maxGenLen) throw new RangeError(`max_gen_len ${m} != planned ${maxGenLen}`);
     // The reference decodes this call's latent from x0 and throws it away: x0 is consumed (by the caller's noise
     // stream) but the flow head need not run.
     void x0;
-    this.#work.prefillText(ids, null);
+    work.prefillText(ids, null);
     return Promise.resolve();
   }
 
-  step(input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
+  step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
+    const work = streamState(this.#streams, stream, this.#disposed);
     this.#model.lsdSteps = lsdSteps;
-    return Promise.resolve(this.#work.step(input ?? this.#bos, x0));
+    return Promise.resolve(work.step(input ?? this.#bos, x0));
   }
 
   dispose(): Promise<void> {
-    for (const s of this.#voices.values()) s.free();
+    if (this.#disposed) return Promise.resolve();
+    this.#disposed = true;
+    for (const s of [...this.#voices.values(), ...this.#streams.values()]) s.free();
     this.#voices.clear();
-    this.#work.free();
+    this.#streams.clear();
     this.#model.free();
     return Promise.resolve();
   }
 }
 
-/** The Mimi decoder with one stream state, reset for each text chunk. */
+/** The Mimi decoder with one state per open stream, reset for each text chunk. */
 export class LocalMimi implements MimiService {
   #decoder: MimiDecoder;
-  #state: MimiDecoderState;
+  #streams = new Map<number, MimiDecoderState>();
+  #nextStream = 1;
+  #disposed = false;
 
   /** Takes the `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the decoder. */
   static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalMimi> {
@@ -116,20 +146,35 @@ export class LocalMimi implements MimiService {
 
   private constructor(decoder: MimiDecoder) {
     this.#decoder = decoder;
-    this.#state = decoder.createState();
   }
 
-  reset(): Promise<void> {
-    this.#state.reset();
+  openStream(): Promise<number> {
+    if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
+    const id = this.#nextStream++;
+    this.#streams.set(id, this.#decoder.createState());
+    return Promise.resolve(id);
+  }
+
+  closeStream(stream: number): Promise<void> {
+    this.#streams.get(stream)?.free();
+    this.#streams.delete(stream);
     return Promise.resolve();
   }
 
-  decode(latent: Float32Array): Promise<Float32Array> {
-    return Promise.resolve(this.#state.decode(latent));
+  reset(stream: number): Promise<void> {
+    streamState(this.#streams, stream, this.#disposed).reset();
+    return Promise.resolve();
+  }
+
+  decode(stream: number, latent: Float32Array): Promise<Float32Array> {
+    return Promise.resolve(streamState(this.#streams, stream, this.#disposed).decode(latent));
   }
 
   dispose(): Promise<void> {
-    this.#state.free();
+    if (this.#disposed) return Promise.resolve();
+    this.#disposed = true;
+    for (const s of this.#streams.values()) s.free();
+    this.#streams.clear();
     this.#decoder.free();
     return Promise.resolve();
   }

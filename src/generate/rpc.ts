@@ -46,6 +46,7 @@ export class RpcClient {
   #endpoint: MessageEndpoint;
   #next = 1;
   #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  #failed: Error | null = null;
 
   /** @param endpoint a `Worker` */
   constructor(endpoint: MessageEndpoint) {
@@ -65,6 +66,7 @@ export class RpcClient {
 
   /** Calls `method` in the worker with `args` (structured-cloned; buffers in `transfer` are moved). */
   call<T>(method: string, args: unknown[] = [], transfer: Transferable[] = []): Promise<T> {
+    if (this.#failed) return Promise.reject(this.#failed);
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -72,8 +74,9 @@ export class RpcClient {
     });
   }
 
-  /** Rejects every pending call (the worker is gone). */
+  /** Rejects every pending call and every later one (the worker is gone). */
   failAll(reason: Error): void {
+    this.#failed ??= reason;
     for (const p of this.#pending.values()) p.reject(reason);
     this.#pending.clear();
   }

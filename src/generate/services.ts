@@ -4,6 +4,12 @@
  * local implementation driven over {@link RpcClient}); the generator cannot tell which, so both modes run the
  * same calls in the same order and produce bit-identical audio.
  *
+ * Weights and state are separate: a part holds its weights once and any number of **streams**, each with its own
+ * state (FlowLM: KV caches; Mimi: carried convolution/attention state). A request opens one stream on each part,
+ * runs its calls on it, and closes it; streams of concurrent requests never touch each other's state, so their calls
+ * may be interleaved in any order (see {@link RoundRobinScheduler}) and each request's audio stays the same as if it
+ * ran alone. Calls on one stream must be issued in order (a worker serves calls in arrival order).
+ *
  * @module
  */
 
@@ -23,24 +29,33 @@ export interface FlowLmService {
   emptyVoice(): Promise<VoiceRef>;
   /** Forgets a voice. */
   freeVoice(id: number): Promise<void>;
-  /** Starts a chunk: copy of the voice state, cache grown for `maxGenLen`, text prefill (consumes `x0`). */
-  beginChunk(voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void>;
-  /** One AR step from `input` (a normalised latent, or `null` for BOS). */
+  /** Opens a stream with its own (empty) FlowLM state; returns its id. */
+  openStream(): Promise<number>;
+  /** Starts a chunk on `stream`: copy of the voice state, cache grown for `maxGenLen`, text prefill (consumes `x0`). */
+  beginChunk(stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void>;
+  /** One AR step of `stream` from `input` (a normalised latent, or `null` for BOS). */
   step(
+    stream: number,
     input: Float32Array | null,
     x0: Float32Array,
     lsdSteps: number,
   ): Promise<{ latent: Float32Array; eosLogit: number }>;
+  /** Frees the stream's state (unknown ids are ignored, so closing twice is harmless). */
+  closeStream(stream: number): Promise<void>;
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
 }
 
 /** The Mimi decoder part. */
 export interface MimiService {
-  /** Starts a fresh stream (each text chunk is decoded from a fresh state). */
-  reset(): Promise<void>;
-  /** Decodes one normalised latent into its 1920 samples. */
-  decode(latent: Float32Array): Promise<Float32Array>;
+  /** Opens a stream with its own decoder state; returns its id. */
+  openStream(): Promise<number>;
+  /** Resets the stream to a fresh state (each text chunk is decoded from a fresh state). */
+  reset(stream: number): Promise<void>;
+  /** Decodes one normalised latent of `stream` into its 1920 samples. */
+  decode(stream: number, latent: Float32Array): Promise<Float32Array>;
+  /** Frees the stream's state (unknown ids are ignored). */
+  closeStream(stream: number): Promise<void>;
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
 }

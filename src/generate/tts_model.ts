@@ -19,6 +19,7 @@ import { splitIntoChunks } from "../text/chunking.ts";
 import { type NormalizeLanguage, normalizeText } from "../text/normalize_en.ts";
 import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generation.ts";
 import { GaussianNoise } from "./noise.ts";
+import { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import { createServices, workersAvailable } from "./create_services.ts";
 
@@ -161,7 +162,8 @@ export class TTSModel {
   #assetOptions: AssetOptions;
   #language: string | null;
   #defaultVoice: Promise<Voice> | null = null;
-  #lock: Promise<void> = Promise.resolve();
+  #scheduler: RoundRobinScheduler;
+  #active = 0;
   #disposed = false;
 
   private constructor(
@@ -179,6 +181,7 @@ export class TTSModel {
     this.#flow = services.flow;
     this.#mimi = services.mimi;
     this.usesWorkers = services.workers;
+    this.#scheduler = new RoundRobinScheduler(services.workers ? 2 : 1);
     this.#language = language;
     this.#assetOptions = assetOptions;
   }
@@ -265,12 +268,10 @@ export class TTSModel {
       const source = isName ? predefinedVoiceUrl(this.#language!, spec) : spec;
       bytes = await (await fetchAsset(source, this.#assetOptions)).read();
     }
-    return await this.#exclusive(async () => {
-      const x0 = new Float32Array(32); // the prefill's latent is discarded, so its noise does not matter
-      const ref = await this.#flow.importVoice(bytes, x0);
-      const state = await this.#flow.exportVoice(ref.id);
-      return new Voice(name, ref, state, this);
-    });
+    const x0 = new Float32Array(32); // the prefill's latent is discarded, so its noise does not matter
+    const ref = await this.#flow.importVoice(bytes, x0);
+    const state = await this.#flow.exportVoice(ref.id);
+    return new Voice(name, ref, state, this);
   }
 
   /**
@@ -279,6 +280,22 @@ export class TTSModel {
   exportVoice(voice: Voice): Uint8Array {
     this.#checkVoice(voice);
     return voice.state.slice();
+  }
+
+  /**
+   * Frees a voice's state in the model (for servers that load and drop voices). Streams already using it must have
+   * ended; using it afterwards fails with a typed error.
+   *
+   * @example
+   * ```ts
+   * const voice = await tts.loadVoice(bytes);
+   * await tts.generate("Hi.", { voice });
+   * await tts.freeVoice(voice);
+   * ```
+   */
+  async freeVoice(voice: Voice): Promise<void> {
+    this.#checkVoice(voice);
+    if (!this.#disposed) await this.#flow.freeVoice(voice.ref.id);
   }
 
   /** Generates the whole audio of `text` (24 kHz mono float samples). */
@@ -292,7 +309,9 @@ export class TTSModel {
 
   /**
    * Streams the audio of `text`: one `Float32Array` of 1920 samples (80 ms) per generated latent, as soon as it is
-   * decoded. Concurrent streams on one model are queued, never interleaved.
+   * decoded. Concurrent streams on one model each own their state and are interleaved frame by frame, round-robin
+   * (so each one's first audio comes early); a stream's audio is the same alone or among others. Leaving the loop
+   * early (or aborting `signal`) stops the generation within one frame and frees the stream's state.
    *
    * @throws {InvalidTextError} empty text
    */
@@ -314,15 +333,21 @@ export class TTSModel {
     const nextNoise = options.noise ?? ((x0: Float32Array) => void sampler.next(x0));
     const warn = options.onWarning ?? ((m: string) => console.warn(m));
 
-    const release = await this.#acquire();
+    const voiceRef = voice ? voice.ref : await this.#flow.emptyVoice();
+    this.#active++;
+    const streams = Promise.all([this.#flow.openStream(), this.#mimi.openStream()]);
+    streams.catch(() => {});
     try {
-      const voiceRef = voice ? voice.ref : await this.#flow.emptyVoice();
+      const [flowStream, mimiStream] = await streams;
       const reports: ChunkReport[] = [];
       let reported = 0;
       for await (
         const frame of generateFrames(this.#flow, this.#mimi, {
           chunks,
           voiceId: voiceRef.id,
+          flowStream,
+          mimiStream,
+          scheduler: this.#scheduler,
           eosThreshold: options.eosThreshold ?? -4,
           framesAfterEos: options.framesAfterEos ?? cfg.model_recommended_frames_after_eos ?? undefined,
           lsdSteps,
@@ -338,8 +363,18 @@ export class TTSModel {
       }
       for (; reported < reports.length; reported++) options.onChunk?.(reports[reported]);
     } finally {
-      release();
+      this.#active--;
+      // Every call on the streams has settled (generateFrames waits for its producer), so they can go.
+      if (!this.#disposed) { // (a disposed model has freed them already)
+        await streams.then(([f, m]) => Promise.all([this.#flow.closeStream(f), this.#mimi.closeStream(m)]))
+          .catch(() => {});
+      }
     }
+  }
+
+  /** Streams being generated right now (each holds its own state). */
+  get activeStreams(): number {
+    return this.#active;
   }
 
   /** Terminates the workers and frees every wasm instance. The model cannot be used afterwards. */
@@ -366,23 +401,5 @@ export class TTSModel {
     if (!name) return null;
     this.#defaultVoice ??= this.loadVoice(name);
     return await this.#defaultVoice;
-  }
-
-  async #acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((r) => release = r);
-    const prev = this.#lock;
-    this.#lock = prev.then(() => next);
-    await prev;
-    return release;
-  }
-
-  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.#acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
   }
 }

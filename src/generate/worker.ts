@@ -50,13 +50,15 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   exportVoice: (id: number) => need(flow, "FlowLM").exportVoice(id),
   emptyVoice: () => need(flow, "FlowLM").emptyVoice(),
   freeVoice: (id: number) => need(flow, "FlowLM").freeVoice(id),
-  beginChunk: (voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
-    need(flow, "FlowLM").beginChunk(voiceId, ids, maxGenLen, x0),
-  step: (input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
-    need(flow, "FlowLM").step(input, x0, lsdSteps),
-  reset: () => need(mimi, "Mimi").reset(),
-  decode: async (latent: Float32Array) => {
-    const audio = await need(mimi, "Mimi").decode(latent);
+  openStream: () => (flow ?? need(mimi, "model")).openStream(),
+  closeStream: (stream: number) => (flow ?? need(mimi, "model")).closeStream(stream),
+  beginChunk: (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
+    need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0),
+  step: (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
+    need(flow, "FlowLM").step(stream, input, x0, lsdSteps),
+  reset: (stream: number) => need(mimi, "Mimi").reset(stream),
+  decode: async (stream: number, latent: Float32Array) => {
+    const audio = await need(mimi, "Mimi").decode(stream, latent);
     return transferring(audio, [audio.buffer as ArrayBuffer]);
   },
   dispose: async () => {

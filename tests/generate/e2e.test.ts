@@ -161,19 +161,35 @@ describe("generation semantics", () => {
     }
   });
 
-  test("concurrent streams on one model are queued, not interleaved", async () => {
-    await withTinyModel({ workers: modes.at(-1) }, async (tts) => {
-      const voice = await tts.loadVoice(TINY_VOICE);
-      const a = await tts.generate("Hello there, friend!", { voice, seed: 11 });
-      const b = await tts.generate("The park is lovely.", { voice, seed: 12 });
-      const [a2, b2] = await Promise.all([
-        tts.generate("Hello there, friend!", { voice, seed: 11 }),
-        tts.generate("The park is lovely.", { voice, seed: 12 }),
-      ]);
-      assert.deepEqual(a2, a);
-      assert.deepEqual(b2, b);
+  for (const workers of modes) {
+    test(`concurrent streams are interleaved frame by frame, each equal to its solo audio (workers: ${workers})`, async () => {
+      await withTinyModel({ workers }, async (tts) => {
+        const voice = await tts.loadVoice(TINY_VOICE);
+        const texts = ["Hello there, friend!", "The park is lovely.", "One, two, three, four, five, six."];
+        const solo = [];
+        for (const [i, text] of texts.entries()) solo.push(await tts.generate(text, { voice, seed: 11 + i }));
+        const order: number[] = [];
+        const together = await Promise.all(texts.map(async (text, i) => {
+          const frames: Float32Array[] = [];
+          for await (const f of tts.stream(text, { voice, seed: 11 + i })) {
+            frames.push(f);
+            order.push(i);
+          }
+          return frames;
+        }));
+        for (const [i, frames] of together.entries()) {
+          const joined = new Float32Array(frames.length * 1920);
+          frames.forEach((f, j) => joined.set(f, j * 1920));
+          assert.deepEqual(joined, solo[i]);
+        }
+        // Interleaved, not queued whole: every stream has its first frame before any stream has its last.
+        const firstOfEach = texts.map((_, i) => order.indexOf(i));
+        const lastOfAny = Math.min(...texts.map((_, i) => order.lastIndexOf(i)));
+        assert.ok(Math.max(...firstOfEach) < lastOfAny, `frame order ${order.join("")}`);
+        assert.equal(tts.activeStreams, 0);
+      });
     });
-  });
+  }
 
   test("bad input gives typed errors", async () => {
     await withTinyModel({ workers: 0 }, async (tts) => {
