@@ -18,10 +18,10 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
-import { publishFiles, ROOT } from "./publish_files.ts";
+import { listFiles, publishFiles, ROOT } from "./publish_files.ts";
 
 /** One `npm:` specifier split into the bare package name, its version range and subpath. */
 function parseNpm(spec: string): { name: string; version: string; bare: string } {
@@ -56,13 +56,6 @@ function rewriteDeclarations(dts: string): string {
       /((?:from|import)\s*\(?\s*)(["'])npm:([^"']+)\2/g,
       (_, pre, q, spec) => `${pre}${q}${parseNpm(`npm:${spec}`).bare}${q}`,
     );
-}
-
-function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  });
 }
 
 /**
@@ -118,7 +111,7 @@ export async function buildNpm(out: string): Promise<Record<string, unknown>> {
     ...sources.map((f) => join(ROOT, f)),
   ], { encoding: "utf8" });
   if (tsc.status !== 0) throw new Error(`declaration emit failed:\n${tsc.stdout}${tsc.stderr}`);
-  for (const f of walk(dtsDir)) {
+  for (const f of listFiles(dtsDir)) {
     const target = join(out, relative(dtsDir, f));
     mkdirSync(dirname(target), { recursive: true });
     writeFileSync(target, rewriteDeclarations(readFileSync(f, "utf8")));
@@ -130,7 +123,7 @@ export async function buildNpm(out: string): Promise<Record<string, unknown>> {
     mkdirSync(dirname(join(out, f)), { recursive: true });
     copyFileSync(join(ROOT, f), join(out, f));
   }
-  const leftover = walk(out).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"));
+  const leftover = listFiles(out).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"));
   if (leftover.length) throw new Error(`.ts files left in the npm build: ${leftover.join(", ")}`);
 
   // 4. package.json from deno.json's exports.

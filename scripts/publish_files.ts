@@ -6,6 +6,8 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root. */
@@ -34,4 +36,19 @@ export function publishFiles(deno = "deno"): string[] {
     .map((l) => decodeURIComponent(l.slice(prefix.length)));
   if (!files.includes("mod.ts")) throw new Error(`cannot read the file list of deno publish --dry-run:\n${r.stderr}`);
   return [...new Set(files)].sort();
+}
+
+/**
+ * Every file under `dir`, recursively (absolute paths).
+ *
+ * @example
+ * ```ts
+ * const built = listFiles("dist/npm").filter((f) => f.endsWith(".js"));
+ * ```
+ */
+export function listFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? listFiles(p) : [p];
+  });
 }

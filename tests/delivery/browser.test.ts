@@ -7,10 +7,11 @@
 // Deno pass only (see tests/delivery/support.ts): 3 processes (npm build, reference, chromium).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { listFiles } from "../../scripts/publish_files.ts";
 import {
   DENO,
   denoOnly,
@@ -25,13 +26,6 @@ import {
   TINY_VOICE_PATH,
   tinyModelFiles,
 } from "./support.ts";
-
-function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  });
-}
 
 /** What the page leaves in `globalThis.pocketResult` after speaking. */
 interface PageResult {
@@ -61,7 +55,7 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
     const files = tinyModelFiles();
     for (const f of ["index.html", "app.js"]) files.set(`/${f}`, join(ROOT, "examples/browser", f));
     files.set("/", join(ROOT, "examples/browser/index.html"));
-    for (const f of walk(pkg)) files.set(`/npm/${relative(pkg, f)}`, f);
+    for (const f of listFiles(pkg)) files.set(`/npm/${relative(pkg, f)}`, f);
     server = await serveStatic(files);
   });
 

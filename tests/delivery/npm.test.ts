@@ -6,10 +6,11 @@
 // Deno pass only (see tests/delivery/support.ts): 5 processes (build, reference, node, bun, bundled node).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { listFiles } from "../../scripts/publish_files.ts";
 import {
   BUN,
   DENO,
@@ -41,13 +42,6 @@ try {
 }
 `;
 
-function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  });
-}
-
 describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
   let dir = "";
   let pkg = "";
@@ -75,7 +69,7 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
   });
 
   test("the package: only .js + .d.ts, exports resolve, npm: imports become dependencies", () => {
-    const files = walk(pkg).map((f) => f.slice(pkg.length + 1));
+    const files = listFiles(pkg).map((f) => f.slice(pkg.length + 1));
     assert.deepEqual(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")), []);
     for (const f of files.filter((f) => f.endsWith(".js") && !f.startsWith("bundle/"))) {
       assert.ok(files.includes(f.replace(/\.js$/, ".d.ts")), `no declarations for ${f}`);
@@ -91,7 +85,7 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
     }
     // Every npm: specifier of the published sources is a dependency (e.g. the lazily imported audio decoders).
     const npmSpecs = new Set<string>();
-    for (const f of walk(join(ROOT, "src")).filter((f) => f.endsWith(".ts"))) {
+    for (const f of listFiles(join(ROOT, "src")).filter((f) => f.endsWith(".ts"))) {
       for (const m of readFileSync(f, "utf8").matchAll(/["']npm:((?:@[^/@"']+\/)?[^/@"']+)/g)) npmSpecs.add(m[1]);
     }
     assert.deepEqual(Object.keys(manifest.dependencies ?? {}).sort(), [...npmSpecs].sort());

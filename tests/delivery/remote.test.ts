@@ -6,11 +6,11 @@
 // Deno pass only (see tests/delivery/support.ts): 2 processes (reference, remote run).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { publishFiles } from "../../scripts/publish_files.ts";
+import { listFiles, publishFiles } from "../../scripts/publish_files.ts";
 import {
   DENO,
   denoOnly,
@@ -24,13 +24,6 @@ import {
   TINY_VOICE_PATH,
   tinyModelFiles,
 } from "./support.ts";
-
-function walk(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? walk(p) : [p];
-  });
-}
 
 describe("remote run from a static server (JSR-style)", { skip: denoOnly }, () => {
   let dir = "";
@@ -74,8 +67,8 @@ describe("remote run from a static server (JSR-style)", { skip: denoOnly }, () =
     assert.match(r.stderr, /downloaded http:\/\/127\.0\.0\.1:\d+\/models\/tiny\/model\.safetensors/);
     assert.deepEqual(new Uint8Array(readFileSync(join(work, "out.wav"))), reference);
     // Nothing outside the cache dir and the output: HOME untouched, the working dir holds the WAV only.
-    assert.deepEqual(walk(home), []);
+    assert.deepEqual(listFiles(home), []);
     assert.deepEqual(readdirSync(work), ["out.wav"]);
-    assert.ok(walk(cache).some((f) => f.endsWith("model.safetensors")), "the weights were not cached");
+    assert.ok(listFiles(cache).some((f) => f.endsWith("model.safetensors")), "the weights were not cached");
   });
 });
