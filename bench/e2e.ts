@@ -20,7 +20,7 @@ const SHORT_TEXT = "Good morning, how are you doing on this day?"; // 12 tokens 
 const FRAMES = 150;
 
 /** A v1.0-style audio-prompt voice of 125 frames: with BOS it fills 126 positions, like the reference's run. */
-function voiceFile(dModel: number): Uint8Array {
+export function voiceFile(dModel: number): Uint8Array {
   const rows = randomF32(125 * dModel, 99).map((v) => v * 0.5);
   return serializeSafetensors([{ name: "audio_prompt", dtype: "F32", shape: [1, 125, dModel], data: rows }]);
 }

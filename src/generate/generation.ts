@@ -3,12 +3,19 @@
  * a copy of the voice state, the text prefill, the AR loop with the EOS rule, and a fresh Mimi state; the chunks'
  * frames are concatenated. Frames are yielded as soon as they are decoded, while the next latent is generated.
  *
+ * The plan's items may arrive over time (`streamText`): the next one is pulled only when the previous one is done.
+ * An SSML break is exact silence (whole frames of zeros). A `speculate` item is a chunk the text may be about to
+ * close: its prefill runs while the generator would otherwise wait for text, and is kept only if the chunk that
+ * then arrives is the same (the prefill ignores its x₀, so the audio is identical either way).
+ *
  * @module
  */
 
 import { PocketTtsError } from "../errors.ts";
 import type { TextChunk } from "../text/mod.ts";
+import type { SpeechItem } from "../text/speech_plan.ts";
 import { AsyncQueue } from "./async_queue.ts";
+import { untilAborted } from "./text_stream.ts";
 import type { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService } from "./services.ts";
 
@@ -17,7 +24,8 @@ export const SAMPLES_PER_FRAME = 1920;
 
 /** Everything one request needs, resolved from the user's options and the config. */
 export interface GenerationPlan {
-  chunks: TextChunk[];
+  /** What to speak, in order (an iterable, or items that arrive over time). */
+  items: Iterable<PlanItem> | AsyncIterable<PlanItem>;
   voiceId: number;
   /** This request's stream on the FlowLM part (its own state; see `services.ts`). */
   flowStream: number;
@@ -42,7 +50,13 @@ export interface GenerationPlan {
   maxAhead: number;
 }
 
-/** What happened in one chunk (for statistics and tests). */
+/** A step of a plan: a chunk, a break (`frames` of silence), or a chunk the text may be about to close. */
+export type PlanItem =
+  | Extract<SpeechItem, { type: "chunk" }>
+  | { type: "break"; frames: number }
+  | { type: "speculate"; chunk: TextChunk };
+
+/** What happened in one chunk (for statistics, captions and tests). */
 export interface ChunkReport {
   /** The chunk's text, as prepared and chunked. */
   text: string;
@@ -54,6 +68,14 @@ export interface ChunkReport {
   eosStep: number | null;
   /** Frames emitted (80 ms each). */
   frames: number;
+  /** First sample of the chunk's audio in the request's output. */
+  start: number;
+  /** One past its last sample (`start + frames · 1920`). */
+  end: number;
+}
+
+function sameChunk(a: TextChunk, b: TextChunk): boolean {
+  return a.maxGenLen === b.maxGenLen && a.ids.length === b.ids.length && a.ids.every((id, i) => id === b.ids[i]);
 }
 
 function abortError(signal: AbortSignal): unknown {
@@ -82,50 +104,93 @@ export async function* generateFrames(
   const threshold = Math.fround(plan.eosThreshold);
   const turn = () => plan.scheduler.turn(stop.signal);
 
+  let position = 0; // samples emitted so far
+  let prefilled: TextChunk | null = null; // a speculative prefill still in the FlowLM state
+  const prefill = async (chunk: TextChunk, noise: Float32Array) => {
+    const release = await turn();
+    try {
+      await flow.beginChunk(plan.flowStream, plan.voiceId, chunk.ids, chunk.maxGenLen, noise);
+      await mimi.reset(plan.mimiStream);
+    } finally {
+      release();
+    }
+  };
+
   const produce = async () => {
-    for (const chunk of plan.chunks) {
+    const items = Symbol.asyncIterator in plan.items
+      ? plan.items[Symbol.asyncIterator]()
+      : (plan.items as Iterable<PlanItem>)[Symbol.iterator]();
+    try {
+      for (;;) {
+        // Items may wait for text that never comes: a stop must not wait with them.
+        const next = await untilAborted(Promise.resolve(items.next()), stop.signal);
+        if (next.done) break;
+        await produceItem(next.value);
+        if (stop.signal.aborted) return;
+      }
+    } finally {
+      void Promise.resolve(items.return?.()).catch(() => {});
+    }
+  };
+
+  const produceItem = async (item: PlanItem) => {
+    if (item.type === "speculate") {
+      await prefill(item.chunk, new Float32Array(32)); // the prefill does not use its x₀
+      prefilled = item.chunk;
+      return;
+    }
+    if (item.type === "break") {
+      prefilled = null;
+      for (let i = 0; i < item.frames; i++) {
+        await frames.waitForDemand(plan.maxAhead);
+        if (stop.signal.aborted) return;
+        frames.push(Promise.resolve(new Float32Array(SAMPLES_PER_FRAME)));
+        position += SAMPLES_PER_FRAME;
+      }
+      return;
+    }
+    const chunk = item.chunk;
+    if (prefilled !== null && sameChunk(prefilled, chunk)) x0(); // consumed, as the prefill would have
+    else await prefill(chunk, x0());
+    prefilled = null;
+    const fae = plan.framesAfterEos ?? chunk.framesAfterEos;
+    const report: ChunkReport = {
+      text: chunk.text,
+      tokens: chunk.ids.length,
+      maxGenLen: chunk.maxGenLen,
+      eosStep: null,
+      frames: 0,
+      start: position,
+      end: position,
+    };
+    reports.push(report);
+    let input: Float32Array | null = null;
+    for (let step = 0; step < chunk.maxGenLen; step++) {
+      await frames.waitForDemand(plan.maxAhead);
+      if (plan.signal?.aborted) throw abortError(plan.signal);
+      if (stop.signal.aborted) return;
       const release = await turn();
       try {
-        await flow.beginChunk(plan.flowStream, plan.voiceId, chunk.ids, chunk.maxGenLen, x0());
-        await mimi.reset(plan.mimiStream);
+        const { latent, eosLogit } = await flow.step(plan.flowStream, input, x0(), plan.lsdSteps);
+        if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
+        if (report.eosStep !== null && step >= report.eosStep + fae) break;
+        // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
+        const frame = mimi.decode(plan.mimiStream, latent.slice());
+        frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
+        frames.push(frame);
+        report.frames++;
+        position += SAMPLES_PER_FRAME;
+        report.end = position;
+        input = latent;
       } finally {
         release();
       }
-      const fae = plan.framesAfterEos ?? chunk.framesAfterEos;
-      const report: ChunkReport = {
-        text: chunk.text,
-        tokens: chunk.ids.length,
-        maxGenLen: chunk.maxGenLen,
-        eosStep: null,
-        frames: 0,
-      };
-      reports.push(report);
-      let input: Float32Array | null = null;
-      for (let step = 0; step < chunk.maxGenLen; step++) {
-        await frames.waitForDemand(plan.maxAhead);
-        if (plan.signal?.aborted) throw abortError(plan.signal);
-        if (stop.signal.aborted) return;
-        const release = await turn();
-        try {
-          const { latent, eosLogit } = await flow.step(plan.flowStream, input, x0(), plan.lsdSteps);
-          if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
-          if (report.eosStep !== null && step >= report.eosStep + fae) break;
-          // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
-          const frame = mimi.decode(plan.mimiStream, latent.slice());
-          frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
-          frames.push(frame);
-          report.frames++;
-          input = latent;
-        } finally {
-          release();
-        }
-      }
-      if (report.eosStep === null) {
-        plan.onWarning(
-          `chunk "${chunk.text.slice(0, 60)}" reached its maximum length of ${chunk.maxGenLen} frames without an ` +
-            "end of speech; this very often indicates an error (try another voice, temperature or eosThreshold)",
-        );
-      }
+    }
+    if (report.eosStep === null) {
+      plan.onWarning(
+        `chunk "${chunk.text.slice(0, 60)}" reached its maximum length of ${chunk.maxGenLen} frames without an ` +
+          "end of speech; this very often indicates an error (try another voice, temperature or eosThreshold)",
+      );
     }
   };
 

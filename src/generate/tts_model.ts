@@ -15,9 +15,13 @@ import { openSafetensors } from "../model/safetensors.ts";
 import type { ProgressCallback } from "../model/download.ts";
 import type { SimdVariant, WasmSource } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
-import { splitIntoChunks } from "../text/chunking.ts";
-import { type NormalizeLanguage, normalizeText } from "../text/normalize_en.ts";
-import { type ChunkReport, generateFrames, SAMPLES_PER_FRAME } from "./generation.ts";
+import type { NormalizeLanguage } from "../text/normalize_en.ts";
+import { type ChunkReport, generateFrames, type PlanItem, SAMPLES_PER_FRAME } from "./generation.ts";
+import type { Caption } from "./captions.ts";
+import { speechItemsFromDeltas, type StreamedItem, type TextDeltas } from "./text_stream.ts";
+import { planSpeech, type SpeechItem } from "../text/speech_plan.ts";
+import { StreamChunker } from "../text/stream_chunker.ts";
+import { breakFrames } from "../text/ssml.ts";
 import { GaussianNoise } from "./noise.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
@@ -300,11 +304,85 @@ export class TTSModel {
 
   /** Generates the whole audio of `text` (24 kHz mono float samples). */
   async generate(text: string, options: GenerateOptions = {}): Promise<Float32Array> {
+    return (await this.generateWithCaptions(text, options)).audio;
+  }
+
+  /**
+   * Generates the whole audio of `text` with its captions: each chunk's text and its span in samples (exact at
+   * chunk level; the model gives no word timing). A separate method, so `generate` keeps returning a plain
+   * `Float32Array` for its existing users.
+   *
+   * @example
+   * ```ts
+   * const { audio, captions } = await tts.generateWithCaptions("Hello. How are you?", { voice });
+   * await Deno.writeTextFile("speech.vtt", toWebVtt(captions, tts.sampleRate));
+   * ```
+   */
+  async generateWithCaptions(
+    text: string,
+    options: GenerateOptions = {},
+  ): Promise<{ audio: Float32Array; captions: Caption[] }> {
     const frames: Float32Array[] = [];
-    for await (const f of this.stream(text, options)) frames.push(f);
-    const out = new Float32Array(frames.length * SAMPLES_PER_FRAME);
-    frames.forEach((f, i) => out.set(f, i * SAMPLES_PER_FRAME));
-    return out;
+    const captions: Caption[] = [];
+    const onChunk = (r: ChunkReport) => {
+      captions.push({ text: r.text, start: r.start, end: r.end });
+      options.onChunk?.(r);
+    };
+    for await (const f of this.stream(text, { ...options, onChunk })) frames.push(f);
+    const audio = new Float32Array(frames.length * SAMPLES_PER_FRAME);
+    frames.forEach((f, i) => audio.set(f, i * SAMPLES_PER_FRAME));
+    return { audio, captions };
+  }
+
+  /**
+   * Streams the audio of text that arrives over time — an LLM's answer, token by token — as {@link stream} does
+   * for whole text. `text` is an `AsyncIterable<string>` or a `ReadableStream<string>` of arbitrary deltas.
+   * Speech starts as soon as the first chunk is decided: chunks follow a rule that depends only on the text (see
+   * `StreamChunker`: the first sentence alone, then sentence ends once a chunk holds ≥ 20 tokens, never more than
+   * `maxTokens`), so the same text and seed give the same samples however the text was split. SSML (a stream
+   * starting with `<speak>`) and `normalize` work as in {@link stream}.
+   *
+   * Text is read only when the generator needs the next chunk, and audio only as fast as it is consumed; aborting
+   * `signal` or leaving the loop stops the generation and cancels the text source.
+   *
+   * @example
+   * ```ts
+   * async function* llm() { yield "Hel"; yield "lo there. How"; yield " are you?"; }
+   * for await (const frame of tts.streamText(llm(), { voice })) play(frame);
+   * ```
+   *
+   * @throws {InvalidTextError} a stream without text, or a delta that is not a string
+   * @throws {SsmlError} malformed SSML or an unsupported element
+   */
+  async *streamText(text: TextDeltas, options: GenerateOptions = {}): AsyncGenerator<Float32Array> {
+    this.#checkOpen();
+    const cfg = this.model.config;
+    const chunker = new StreamChunker(this.#tokenizer, {
+      maxTokens: options.maxTokens ?? 50,
+      normalize: options.normalize,
+      removeSemicolons: cfg.remove_semicolons,
+      onWarning: options.onWarning ?? ((m: string) => console.warn(m)),
+    });
+    // Stops the text source when the request ends for any reason (done, error, abort, consumer gone).
+    const cancel = new AbortController();
+    const onAbort = () => cancel.abort(options.signal!.reason);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const items = speechItemsFromDeltas(text, chunker, cancel.signal);
+    try {
+      yield* this.#generate(this.#planItems(items), options);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      cancel.abort(new PocketTtsError("aborted", "the speech stream ended"));
+    }
+  }
+
+  /** Speech items with breaks turned into whole frames of silence. */
+  async *#planItems(items: AsyncIterable<StreamedItem> | Iterable<SpeechItem>): AsyncGenerator<PlanItem> {
+    for await (const item of items) {
+      yield item.type === "break"
+        ? { type: "break", frames: breakFrames(item.ms, this.sampleRate, SAMPLES_PER_FRAME) }
+        : item;
+    }
   }
 
   /**
@@ -313,16 +391,28 @@ export class TTSModel {
    * (so each one's first audio comes early); a stream's audio is the same alone or among others. Leaving the loop
    * early (or aborting `signal`) stops the generation within one frame and frees the stream's state.
    *
+   * Text starting with `<speak>` is the SSML subset (`<break>`, `<p>`, `<s>`): a break is exact silence of the
+   * whole number of frames nearest its time. `onChunk` reports each chunk (with its span in samples) once its last
+   * frame has been yielded.
+   *
    * @throws {InvalidTextError} empty text
+   * @throws {SsmlError} malformed SSML or an unsupported element
    */
   async *stream(text: string, options: GenerateOptions = {}): AsyncGenerator<Float32Array> {
     this.#checkOpen();
     const cfg = this.model.config;
-    const chunks = splitIntoChunks(this.#tokenizer, normalizeText(text, options.normalize), {
+    const items = planSpeech(this.#tokenizer, text, {
       maxTokens: options.maxTokens ?? 50,
       padWithSpacesForShortInputs: cfg.pad_with_spaces_for_short_inputs,
       removeSemicolons: cfg.remove_semicolons,
+      normalize: options.normalize,
     });
+    yield* this.#generate(this.#planItems(items), options);
+  }
+
+  /** Runs planned items through the generator on this request's own streams. */
+  async *#generate(items: AsyncIterable<PlanItem>, options: GenerateOptions): AsyncGenerator<Float32Array> {
+    const cfg = this.model.config;
     const voice = options.voice ?? await this.#defaultVoiceOrEmpty();
     if (voice) this.#checkVoice(voice);
     const temperature = options.temperature ?? cfg.default_temperature ?? 0.7;
@@ -341,9 +431,10 @@ export class TTSModel {
       const [flowStream, mimiStream] = await streams;
       const reports: ChunkReport[] = [];
       let reported = 0;
+      let yielded = 0; // samples yielded so far
       for await (
         const frame of generateFrames(this.#flow, this.#mimi, {
-          chunks,
+          items,
           voiceId: voiceRef.id,
           flowStream,
           mimiStream,
@@ -357,8 +448,13 @@ export class TTSModel {
           maxAhead: this.usesWorkers ? 2 : 0,
         }, reports)
       ) {
+        // A chunk is reported once all its frames were yielded: frames arrive in order and a chunk's `end` grows as
+        // each of its frames is queued, so a chunk ending at or before this frame's start is complete.
         // (`?.` would skip evaluating `reported++`, so the index moves outside the call)
-        for (; reported < reports.length - 1; reported++) options.onChunk?.(reports[reported]);
+        for (; reported < reports.length && reports[reported].end <= yielded; reported++) {
+          options.onChunk?.(reports[reported]);
+        }
+        yielded += frame.length;
         yield frame;
       }
       for (; reported < reports.length; reported++) options.onChunk?.(reports[reported]);

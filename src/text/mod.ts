@@ -1,6 +1,7 @@
 /**
  * The text front-end of @pocket/tts: the reference's text preparation, an exact SentencePiece unigram tokenizer
- * (`.model` and Hugging Face `tokenizer.json`), and the reference's chunking of long text.
+ * (`.model` and Hugging Face `tokenizer.json`), and the reference's chunking of long text; beyond the reference,
+ * opt-in English normalisation, the SSML subset, and the chunking rule for text that arrives in pieces.
  *
  * @example
  * ```ts
@@ -43,3 +44,15 @@ export {
   TOKENS_PER_SECOND_ESTIMATE,
 } from "./chunking.ts";
 export { normalizeEnglish, type NormalizeLanguage, normalizeText } from "./normalize_en.ts";
+export {
+  BREAK_STRENGTH_MS,
+  breakFrames,
+  isSsml,
+  MAX_BREAK_MS,
+  parseSsml,
+  SsmlError,
+  type SsmlEvent,
+  SsmlParser,
+} from "./ssml.ts";
+export { planSpeech, type PlanSpeechOptions, type SpeechItem } from "./speech_plan.ts";
+export { endsSentence, STREAM_MIN_TOKENS, StreamChunker, type StreamChunkerOptions } from "./stream_chunker.ts";

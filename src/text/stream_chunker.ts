@@ -124,6 +124,8 @@ export class StreamChunker {
   #items = 0;
 
   /**
+   * Creates a chunker for one stream of text.
+   *
    * @param tokenizer counts and encodes chunk texts
    * @param options budget, normaliser and preparation flags
    */
@@ -166,6 +168,24 @@ export class StreamChunker {
     this.#close(this.#words.length, out);
     if (this.#items === 0) prepareText(""); // throws the reference's empty-text error
     return out;
+  }
+
+  /**
+   * The chunk that whitespace (or the end of the stream) arriving next would close together with the word being
+   * read, when it would close one; otherwise `null`. Lets a generator prepare that chunk while it waits for text.
+   * The chunk is only a guess: the text may continue the word instead (`3.` → `3.14`).
+   */
+  speculate(): TextChunk | null {
+    const word = this.#partial;
+    if (this.#mode === "undecided" || word === "" || !endsSentence(word)) return null;
+    const words = [...this.#words, word];
+    const count = this.#count(words);
+    if (this.#words.length > 0 && count > this.#maxTokens) return null; // the chunk would be split first
+    if (this.#chunks > 0 && count < STREAM_MIN_TOKENS) return null;
+    const prepared = this.#prepare(words);
+    const chunk = makeChunk(this.#tokenizer, prepared.text, 0, prepared.framesAfterEos, { maxTokens: this.#maxTokens });
+    chunk.tokenCount = chunk.ids.length;
+    return chunk;
   }
 
   #event(event: SsmlEvent, out: SpeechItem[]): void {

@@ -185,3 +185,20 @@ describe("StreamChunker", () => {
     assert.throws(() => streamItems([]), InvalidTextError);
   });
 });
+
+describe("StreamChunker.speculate", () => {
+  test("offers the chunk a following space would close, and only then", () => {
+    const chunker = new StreamChunker(tokenizer);
+    chunker.push("Hello there");
+    assert.equal(chunker.speculate(), null);
+    chunker.push(".");
+    const guess = chunker.speculate();
+    assert.equal(guess?.text, "Hello there.");
+    const [item] = chunker.push(" Next");
+    assert.deepEqual(item, { type: "chunk", chunk: guess });
+    chunker.push(" one 3.");
+    assert.equal(chunker.speculate(), null, "a later chunk is still short of the minimum");
+    chunker.push("14");
+    assert.equal(chunker.speculate(), null);
+  });
+});
