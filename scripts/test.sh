@@ -68,6 +68,7 @@ count node "$p" "$f"
 # is tested in Node too (the run above covers what Node users get by default: the baseline variant).
 echo "== node test, relaxed SIMD enabled (wasm core tests)"
 node --experimental-wasm-relaxed-simd --test --test-reporter=tap dist/node/runtime_*.mjs dist/node/mimi_*.mjs \
+  dist/node/voice_clone_encoder*.mjs \
   dist/node/flow_lm_*.mjs 2>&1 | tee "$LOG/node-relaxed" | grep -E '^# (tests|pass|fail)|^not ok'
 rc=${PIPESTATUS[0]}
 p=$(num "$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$LOG/node-relaxed" | tail -1)")

@@ -140,6 +140,16 @@ export function mimiDecoderParams(config: PocketTtsConfig): string {
   return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(" ");
 }
 
+/** A core's tap list (`name channels` per line) as names in order and channels by name. */
+export function readTapList(
+  core: PocketCore,
+  ptr: number,
+  len: number,
+): { names: string[]; channels: Map<string, number> } {
+  const lines = new TextDecoder().decode(core.u8(ptr, len).slice()).split("\n").map((l) => l.split(" "));
+  return { names: lines.map((l) => l[0]), channels: new Map(lines.map((l) => [l[0], Number(l[1])])) };
+}
+
 /** The Mimi decoder's weights inside one core instance. */
 export class MimiDecoder {
   /** The core instance the decoder lives in. */
@@ -165,10 +175,13 @@ export class MimiDecoder {
     this.normalisedInput = normalised;
     this.latentDim = this.#raw.mimi_decoder_latent_dim(handle);
     this.frameSamples = this.#raw.mimi_decoder_frame_samples(handle);
-    const p = this.#raw.mimi_decoder_tap_names_ptr(handle), n = this.#raw.mimi_decoder_tap_names_len(handle);
-    const lines = new TextDecoder().decode(core.u8(p, n).slice()).split("\n");
-    this.tapNames = lines.map((l) => l.split(" ")[0]);
-    this.tapChannels = new Map(lines.map((l) => [l.split(" ")[0], Number(l.split(" ")[1])]));
+    const taps = readTapList(
+      core,
+      this.#raw.mimi_decoder_tap_names_ptr(handle),
+      this.#raw.mimi_decoder_tap_names_len(handle),
+    );
+    this.tapNames = taps.names;
+    this.tapChannels = taps.channels;
   }
 
   /**

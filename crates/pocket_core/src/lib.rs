@@ -12,10 +12,13 @@ pub mod flow_lm;
 pub mod kernels;
 pub mod memory;
 pub mod mimi;
+pub mod mimi_encoder;
 pub mod mimi_transformer;
 pub mod params;
 pub mod seanet;
+pub mod seanet_encoder;
 pub mod simd;
+pub mod taps;
 pub mod weights;
 
 #[cfg(test)]

@@ -1,8 +1,20 @@
-//! Buffers shared with TS: 16-byte aligned so SIMD loads never straddle more than they must.
+//! Buffers shared with TS (16-byte aligned so SIMD loads never straddle more than they must), and fallible
+//! zeroed buffers for the core's own scratch.
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
+use crate::error::{CoreError, Result};
+
 const ALIGN: usize = 16;
+
+/// A zeroed buffer, or an error (instead of an abort) when memory cannot grow.
+pub fn zeros(n: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| CoreError::new(format!("out of memory allocating {n} floats")))?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
 
 /// Allocates `bytes` zeroed bytes; null when `bytes` is 0 or the memory cannot grow.
 pub fn allocate(bytes: usize) -> *mut u8 {

@@ -13,39 +13,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::error::{CoreError, Result};
 use crate::kernels::conv::upsample_depthwise_2s;
 use crate::kernels::linear::Linear;
+use crate::memory::zeros;
 use crate::mimi_transformer::{MimiTransformer, TransformerConfig, TransformerState};
 use crate::params::Params;
 use crate::seanet::{SeanetConfig, SeanetDecoder, SeanetState};
+use crate::taps::Taps;
 use crate::weights::WeightStore;
-
-/// A zeroed buffer, or an error (instead of an abort) when memory cannot grow.
-pub fn zeros(n: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| CoreError::new(format!("out of memory allocating {n} floats")))?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
-
-/// Copies of intermediate outputs of the last call (for tests against golden data). Buffers are allocated when
-/// taps are enabled, sized for the state's largest call.
-pub struct Taps {
-    bufs: Vec<Vec<f32>>,
-    lens: Vec<usize>,
-}
-
-impl Taps {
-    /// Records `data` as tap `id` (time-major `[T × C]`).
-    pub fn put(&mut self, id: usize, data: &[f32]) {
-        let n = data.len().min(self.bufs[id].len());
-        self.bufs[id][..n].copy_from_slice(&data[..n]);
-        self.lens[id] = n;
-    }
-
-    /// Tap `id` of the last call.
-    pub fn get(&self, id: usize) -> Option<&[f32]> {
-        Some(&self.bufs.get(id)?[..self.lens[id]])
-    }
-}
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 
@@ -102,15 +75,7 @@ impl MimiDecoder {
         ];
         expected.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
         expected.extend(crate::seanet::expected_tensors(SEANET, &scfg));
-        for (name, shape) in &expected {
-            match s.shape(name) {
-                None => return Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
-                Some(got) if got != shape.as_slice() => {
-                    return Err(CoreError::new(format!("tensor '{name}' has shape {got:?}, expected {shape:?}")));
-                }
-                _ => {}
-            }
-        }
+        s.check_shapes(&expected)?;
         let q = s.take("mimi.quantizer.output_proj.weight", &[dim, latent_dim, 1])?;
         let quantizer = Linear::new(&q.data, None, dim, latent_dim);
         let k = 2 * stride;
@@ -125,7 +90,7 @@ impl MimiDecoder {
         let seanet = SeanetDecoder::from_store(s, SEANET, scfg)?;
         let mut names: Vec<String> = vec!["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()];
         let mut shapes = vec![(1, latent_dim), (1, dim), (stride, dim)];
-        for n in transformer.tap_names() {
+        for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
         }
@@ -271,11 +236,7 @@ impl MimiState {
             return Err(CoreError::new("this Mimi state belongs to another decoder"));
         }
         self.taps = if on {
-            let mut bufs = Vec::new();
-            for &(rows, ch) in &dec.tap_shapes {
-                bufs.push(zeros(rows * ch * self.max_frames)?);
-            }
-            Some(Taps { lens: vec![0; bufs.len()], bufs })
+            Some(Taps::new(&dec.tap_shapes, self.max_frames)?)
         } else {
             None
         };

@@ -20,9 +20,10 @@ use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
-use crate::mimi::{Taps, zeros};
+use crate::memory::zeros;
 use crate::simd::F32x4;
 use crate::params::Params;
+use crate::taps::Taps;
 use crate::weights::WeightStore;
 
 /// LayerNorm epsilon of the Mimi transformers.
@@ -190,10 +191,11 @@ impl MimiTransformer {
         }
     }
 
-    /// Tap names [`Self::forward`] records: each layer's output, then the transformer's.
-    pub fn tap_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.layers.len()).map(|i| format!("dec_tr.layer{i}_out")).collect();
-        v.push("dec_tr_out".into());
+    /// Tap names [`Self::forward`] records: each layer's output (`{prefix}.layer{i}_out`), then the
+    /// transformer's (`{prefix}_out`).
+    pub fn tap_names(&self, prefix: &str) -> Vec<String> {
+        let mut v: Vec<String> = (0..self.layers.len()).map(|i| format!("{prefix}.layer{i}_out")).collect();
+        v.push(format!("{prefix}_out"));
         v
     }
 }

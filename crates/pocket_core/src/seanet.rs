@@ -8,8 +8,9 @@
 use crate::conv::{StreamConv1d, StreamConvTr1d};
 use crate::error::{CoreError, Result};
 use crate::kernels::activation::elu_simd as elu;
-use crate::mimi::{Taps, zeros};
+use crate::memory::zeros;
 use crate::params::Params;
+use crate::taps::Taps;
 use crate::weights::WeightStore;
 
 /// SEANet hyper-parameters (the config's `mimi.seanet`).
@@ -76,9 +77,48 @@ impl SeanetConfig {
     }
 }
 
-struct ResBlock {
-    conv1: StreamConv1d,
-    conv2: StreamConv1d,
+/// `x + Conv_k1(ELU(Conv_k(ELU(x))))`, shared by the decoder and the encoder.
+pub(crate) struct ResBlock {
+    pub conv1: StreamConv1d,
+    pub conv2: StreamConv1d,
+}
+
+impl ResBlock {
+    /// Takes `{p}.block.1.conv` and `{p}.block.3.conv` for width `c` and dilation `dil`.
+    pub fn from_store(s: &mut WeightStore, p: &str, cfg: &SeanetConfig, c: usize, dil: usize) -> Result<Self> {
+        let hidden = c / cfg.compress;
+        let k = cfg.residual_kernel_size;
+        let conv1 = StreamConv1d::from_store(s, &format!("{p}.block.1.conv"), hidden, c, k, 1, dil, true)?;
+        let conv2 = StreamConv1d::from_store(s, &format!("{p}.block.3.conv"), c, hidden, 1, 1, 1, true)?;
+        Ok(Self { conv1, conv2 })
+    }
+
+    /// `y` `[t × c]` in place; `buf` carries `conv1`'s rows; `cols`, `h`, `tmp` are scratch.
+    pub fn forward(&self, y: &mut [f32], t: usize, buf: &mut [f32], cols: &mut [f32], h: &mut [f32], tmp: &mut [f32]) {
+        let c = self.conv2.gemm.c_out;
+        let p = self.conv1.prev * c;
+        buf[p..p + t * c].copy_from_slice(&y[..t * c]);
+        elu(&mut buf[p..p + t * c]);
+        self.conv1.step(buf, t, cols, h);
+        elu(&mut h[..t * self.conv1.gemm.c_out]);
+        self.conv2.step(h, t, cols, tmp);
+        crate::kernels::conv::add_assign(y, tmp, t * c);
+    }
+
+    /// Multiply-accumulates for `t` rows.
+    pub fn macs(&self, t: usize) -> usize {
+        conv_macs(&self.conv1, t) + conv_macs(&self.conv2, t)
+    }
+
+    /// Bytes of packed weights.
+    pub fn weight_bytes(&self) -> usize {
+        self.conv1.gemm.weight_bytes() + self.conv2.gemm.weight_bytes()
+    }
+}
+
+/// Multiply-accumulates of a conv for `t` output rows.
+pub(crate) fn conv_macs(c: &StreamConv1d, t: usize) -> usize {
+    t * c.gemm.c_out * c.gemm.c_in * c.gemm.k
 }
 
 struct Stage {
@@ -151,11 +191,7 @@ impl SeanetDecoder {
             let mut res = Vec::new();
             for j in 0..cfg.n_residual_layers {
                 let dil = cfg.dilation_base.pow(j as u32);
-                let p = format!("{prefix}.model.{idx}.block");
-                let k = cfg.residual_kernel_size;
-                let conv1 = StreamConv1d::from_store(s, &format!("{p}.1.conv"), hidden, c_out, k, 1, dil, true)?;
-                let conv2 = StreamConv1d::from_store(s, &format!("{p}.3.conv"), c_out, hidden, 1, 1, 1, true)?;
-                res.push(ResBlock { conv1, conv2 });
+                res.push(ResBlock::from_store(s, &format!("{prefix}.model.{idx}"), &cfg, c_out, dil)?);
                 tap_names.push(format!("seanet.model.{idx}"));
                 idx += 1;
             }
@@ -178,26 +214,21 @@ impl SeanetDecoder {
         let mut n = self.conv0.gemm.weight_bytes() + self.last.gemm.weight_bytes();
         for st in &self.stages {
             n += st.convtr.gemm.weight_bytes();
-            for rb in &st.res {
-                n += rb.conv1.gemm.weight_bytes() + rb.conv2.gemm.weight_bytes();
-            }
+            n += st.res.iter().map(ResBlock::weight_bytes).sum::<usize>();
         }
         n
     }
 
     /// Multiply-accumulates of the convolutions for `t0` input rows.
     pub fn macs(&self, t0: usize) -> usize {
-        let conv = |c: &StreamConv1d, t: usize| t * c.gemm.c_out * c.gemm.c_in * c.gemm.k;
-        let mut n = conv(&self.conv0, t0);
+        let mut n = conv_macs(&self.conv0, t0);
         let mut t = t0;
         for st in &self.stages {
             n += t * st.convtr.gemm.c_in * 2 * st.ratio * st.c_out;
             t *= st.ratio;
-            for rb in &st.res {
-                n += conv(&rb.conv1, t) + conv(&rb.conv2, t);
-            }
+            n += st.res.iter().map(|rb| rb.macs(t)).sum::<usize>();
         }
-        n + conv(&self.last, t)
+        n + conv_macs(&self.last, t)
     }
 
     /// Rows and channels of each tap for `t0` input rows (same order as `tap_names`).
@@ -242,15 +273,7 @@ impl SeanetDecoder {
             }
             tap += 1;
             for (j, rb) in stage.res.iter().enumerate() {
-                let buf = &mut res_bufs[i][j];
-                let p = rb.conv1.prev * c;
-                buf[p..p + t * c].copy_from_slice(&y[..t * c]);
-                elu(&mut buf[p..p + t * c]);
-                rb.conv1.step(buf, t, cols, h);
-                let hidden = rb.conv1.gemm.c_out;
-                elu(&mut h[..t * hidden]);
-                rb.conv2.step(h, t, cols, tmp);
-                crate::kernels::conv::add_assign(y, tmp, t * c);
+                rb.forward(y, t, &mut res_bufs[i][j], cols, h, tmp);
                 if let Some(tp) = taps.as_deref_mut() {
                     tp.put(tap, &y[..t * c]);
                 }

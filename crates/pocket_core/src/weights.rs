@@ -102,15 +102,26 @@ impl WeightStore {
         self.tensors.get(name).map(|(shape, _)| shape.as_slice())
     }
 
+    /// Checks that `name` is present with exactly `shape`.
+    pub fn check_shape(&self, name: &str, shape: &[usize]) -> Result<()> {
+        match self.tensors.get(name) {
+            None => Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
+            Some((have, _)) if have != shape => {
+                Err(CoreError::new(format!("tensor '{name}' has shape {have:?}, expected {shape:?}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks every `(name, shape)` before a model part takes any, so a checkpoint that does not fit leaves the
+    /// store untouched.
+    pub fn check_shapes(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
+        expected.iter().try_for_each(|(name, shape)| self.check_shape(name, shape))
+    }
+
     /// Removes and returns `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        match self.tensors.get(name) {
-            None => return Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
-            Some((have, _)) if have != shape => {
-                return Err(CoreError::new(format!("tensor '{name}' has shape {have:?}, expected {shape:?}")));
-            }
-            _ => {}
-        }
+        self.check_shape(name, shape)?;
         let (shape, stored) = self.tensors.remove(name).expect("checked above");
         Ok(Tensor { shape, data: stored.widen() })
     }

@@ -12,13 +12,13 @@ use crate::weights::with_store;
 
 /// # Safety
 /// `h` is null or points to a live `T`.
-unsafe fn live<'a, T>(h: *const T, what: &str) -> Result<&'a T> {
+pub(crate) unsafe fn live<'a, T>(h: *const T, what: &str) -> Result<&'a T> {
     if h.is_null() { Err(CoreError::new(format!("null {what} handle"))) } else { Ok(unsafe { &*h }) }
 }
 
 /// # Safety
 /// `h` is null or points to a live `T` nothing else borrows.
-unsafe fn live_mut<'a, T>(h: *mut T, what: &str) -> Result<&'a mut T> {
+pub(crate) unsafe fn live_mut<'a, T>(h: *mut T, what: &str) -> Result<&'a mut T> {
     if h.is_null() { Err(CoreError::new(format!("null {what} handle"))) } else { Ok(unsafe { &mut *h }) }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod flow_lm;
 pub mod mimi;
+pub mod mimi_encoder;
 
 use crate::error::{CoreError, set_last_error, with_last_error};
 use crate::kernels::{bf16, linear};
