@@ -63,8 +63,16 @@ export interface SpeechSocketOptions {
    * ends. Default: only the model's predefined voice names. A name is never a path or URL.
    */
   resolveVoice?: (name: string) => Promise<{ voice: Voice | undefined; release(): void }>;
-  /** Waits for a generation slot; returns its release (the server's stream gate). Default: no gate. */
-  acquireSlot?: () => Promise<() => void>;
+  /**
+   * Waits for a generation slot and returns its release (the server's stream gate); `signal` aborts when the
+   * connection ends while waiting. Default: no gate.
+   */
+  acquireSlot?: (signal: AbortSignal) => Promise<() => void>;
+  /**
+   * Told about each session: `stop` ends it (a server shutting down aborts it), `ended` settles once it has
+   * released everything.
+   */
+  track?: (stop: AbortController, ended: Promise<void>) => void;
 }
 
 /** The connection's message handlers, called by a runtime adapter. */
@@ -132,6 +140,10 @@ export function openSpeechSocket(
   let chars = 0;
   let open = true;
   let idle: ReturnType<typeof setTimeout> | undefined;
+  let ended!: () => void;
+  const endedPromise = new Promise<void>((r) => ended = r);
+  options.track?.(abort, endedPromise);
+  abort.signal.addEventListener("abort", () => finish(1001, "stopped"), { once: true });
 
   const send = (data: string | Uint8Array) => {
     if (open) socket.send(data);
@@ -142,6 +154,7 @@ export function openSpeechSocket(
     open = false;
     abort.abort(new PocketTtsError("aborted", reason));
     socket.close(code, reason);
+    if (!started) ended(); // (a started run reports its own end)
   };
   const fail = (e: unknown) => {
     // Only the library's own typed errors carry their message to the client; anything else stays generic.
@@ -184,7 +197,7 @@ export function openSpeechSocket(
       else if (tts.predefinedVoices.includes(voiceName)) lease.voice = await tts.loadVoice(voiceName);
       else throw new ProtocolError("invalid_voice", `unknown voice "${voiceName}"`);
     }
-    const releaseSlot = options.acquireSlot ? await options.acquireSlot() : () => {};
+    const releaseSlot = options.acquireSlot ? await options.acquireSlot(abort.signal) : () => {};
     try {
       const writer = new WavStreamWriter(tts.sampleRate);
       const request: GenerateOptions = {
@@ -232,7 +245,7 @@ export function openSpeechSocket(
     if (!started) {
       if (type !== "start") throw new ProtocolError("invalid_request", 'the first message must be {"type":"start"}');
       started = true;
-      run(msg).catch((e) => open && fail(e));
+      run(msg).catch((e) => open && fail(e)).finally(() => ended());
       return;
     }
     if (type === "text") {
@@ -275,6 +288,7 @@ export function openSpeechSocket(
       clearTimeout(idle);
       open = false;
       abort.abort(new PocketTtsError("aborted", "the client disconnected"));
+      if (!started) ended();
     },
   };
 }

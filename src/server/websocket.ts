@@ -1,12 +1,14 @@
 /**
- * WebSocket upgrade differs per runtime; the speech session ({@link openSpeechSocket}) does not. Three small adapters
- * connect a runtime's socket to a session:
- * - **Deno** (and anything with `Deno.upgradeWebSocket`): {@link upgradeWebSocket} runs inside a plain
- *   `(Request) => Response` handler and returns the 101 response;
- * - **Bun**: `server.upgrade(req, { data })` in `fetch`, plus the {@link bunWebSocketHandlers} as `Bun.serve`'s
- *   `websocket` option (Bun delivers messages to those callbacks, not to the socket);
- * - **Node**: {@link attachNodeWebSocket} handles the HTTP server's `upgrade` event with the `ws` package's
- *   `WebSocketServer` (passed in, so the library itself has no dependency).
+ * WebSocket upgrades from a plain `(Request) => Response` handler, in every runtime. A route calls
+ * {@link upgradeWebSocket} with the request and a session factory (e.g. `openSpeechSocket`); how the socket is
+ * obtained differs per runtime, and a small adapter supplies it:
+ * - **Deno**: nothing to add — `Deno.upgradeWebSocket` works inside any handler given to `Deno.serve`;
+ * - **Bun**: serve with `fetch: bunFetch(handler)` and `websocket: bunWebSocketHandlers` (Bun upgrades through
+ *   `server.upgrade(req)` and delivers messages to those callbacks, not to the socket);
+ * - **Node**: {@link attachNodeWebSocket} answers the `http.Server`'s `upgrade` event by calling the same handler,
+ *   with the `ws` package's `WebSocketServer` passed in (the library itself has no dependency).
+ *
+ * So routing, API keys and limits run in the handler as for any other request, whatever the runtime.
  *
  * @module
  */
@@ -19,12 +21,24 @@ export type SessionFactory = (socket: SpeechSocket) => SpeechSocketSession;
 /** The path of the streaming-text endpoint. */
 export const SPEECH_STREAM_PATH = "/v1/audio/speech/stream";
 
-/** Whether a request asks to upgrade to a WebSocket. */
+/** Upgraders the Bun and Node adapters register for the requests they pass to the handler. */
+const upgraders = new WeakMap<Request, (start: SessionFactory) => void>();
+/** Requests a route has upgraded (their handler's response is not sent). */
+const upgraded = new WeakSet<Request>();
+
+/**
+ * Whether a request asks to upgrade to a WebSocket.
+ *
+ * @example
+ * ```ts
+ * if (!isWebSocketUpgrade(req)) return new Response("use a WebSocket", { status: 426 });
+ * ```
+ */
 export function isWebSocketUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-/** The subset of the standard `WebSocket` the adapters use. */
+/** The subset of the standard `WebSocket` (Deno's, or the `ws` package's) the adapters use. */
 interface StandardSocket {
   binaryType: string;
   readonly bufferedAmount: number;
@@ -35,30 +49,37 @@ interface StandardSocket {
   onerror: ((event: unknown) => void) | null;
 }
 
-function wrapStandard(ws: StandardSocket, start: SessionFactory): void {
+function runOn(ws: StandardSocket, start: SessionFactory): void {
   ws.binaryType = "arraybuffer";
-  let session: SpeechSocketSession | null = null;
-  const ready = () => session ??= start(ws);
-  ws.onmessage = (e) => ready().message(e.data as string | ArrayBuffer);
-  ws.onclose = () => ready().closed();
-  ws.onerror = () => ready().closed();
+  const session = start(ws);
+  ws.onmessage = (e) => session.message(e.data as string | ArrayBuffer);
+  ws.onclose = () => session.closed();
+  ws.onerror = () => session.closed();
 }
 
 /**
- * Deno: upgrades the request and runs a session on the socket. Returns `null` where `Deno.upgradeWebSocket` does
- * not exist (Bun and Node upgrade outside the request handler: see the other adapters).
+ * Upgrades the request to a WebSocket and runs a session on it. Returns the response the handler must return, or
+ * `null` when this runtime cannot upgrade here (Bun or Node without their adapter, or a serverless platform).
  *
  * @example
  * ```ts
- * Deno.serve((req) => upgradeWebSocket(req, (socket) => openSpeechSocket(tts, socket)) ?? new Response(null, { status: 426 }));
+ * const handler = (req: Request) =>
+ *   upgradeWebSocket(req, (socket) => openSpeechSocket(tts, socket)) ?? new Response(null, { status: 501 });
+ * Deno.serve(handler);
  * ```
  */
 export function upgradeWebSocket(request: Request, start: SessionFactory): Response | null {
+  const upgrade = upgraders.get(request);
+  if (upgrade) {
+    upgrade(start);
+    upgraded.add(request);
+    return new Response(null, { status: 200 }); // a placeholder the adapter does not send
+  }
   // deno-lint-ignore no-explicit-any
   const deno = (globalThis as any).Deno;
   if (typeof deno?.upgradeWebSocket !== "function") return null;
   const { socket, response } = deno.upgradeWebSocket(request);
-  socket.onopen = () => wrapStandard(socket, start);
+  socket.onopen = () => runOn(socket, start);
   return response;
 }
 
@@ -71,22 +92,32 @@ interface BunSocket {
 }
 
 /**
- * Bun: the `websocket` handlers for `Bun.serve`. Upgrade in `fetch` with
- * `server.upgrade(req, { data: { start: (socket) => openSpeechSocket(tts, socket) } })`.
+ * Bun: wraps a handler as `Bun.serve`'s `fetch`, so that its routes can call {@link upgradeWebSocket}. Use with
+ * {@link bunWebSocketHandlers}.
  *
  * @example
  * ```ts
- * Bun.serve({
- *   fetch(req, server) {
- *     const start = (socket) => openSpeechSocket(tts, socket);
- *     if (server.upgrade(req, { data: { start } })) return undefined;
- *     return handler(req);
- *   },
- *   websocket: bunWebSocketHandlers,
- * });
+ * Bun.serve({ fetch: bunFetch(handler), websocket: bunWebSocketHandlers });
  * ```
  */
+export function bunFetch(
+  handler: (req: Request) => Response | Promise<Response>,
+): (
+  req: Request,
+  server: { upgrade(req: Request, options: { data: unknown }): boolean },
+) => Promise<Response | undefined> {
+  return async (req, server) => {
+    upgraders.set(req, (start) => {
+      if (!server.upgrade(req, { data: { start } })) throw new TypeError("the WebSocket upgrade failed");
+    });
+    const response = await handler(req);
+    return upgraded.has(req) ? undefined : response;
+  };
+}
+
+/** Bun: the `websocket` handlers for `Bun.serve` (see {@link bunFetch}). */
 export const bunWebSocketHandlers = {
+  /** A socket opened: its session starts. */
   open(ws: BunSocket): void {
     ws.data.session = ws.data.start({
       send: (d) => void ws.send(d),
@@ -96,9 +127,11 @@ export const bunWebSocketHandlers = {
       },
     });
   },
+  /** A message for the socket's session. */
   message(ws: BunSocket, message: string | Uint8Array): void {
     ws.data.session?.message(message);
   },
+  /** The socket closed. */
   close(ws: BunSocket): void {
     ws.data.session?.closed();
   },
@@ -111,27 +144,46 @@ export interface NodeWebSocketServerClass {
 }
 
 /**
- * Node: serves the endpoint on an `http.Server` through the `ws` package, answering only upgrades to `path`
- * (others are left to other listeners, or closed when there are none).
+ * Node: answers WebSocket upgrades on an `http.Server` by calling `handler` with the upgrade request; a route that
+ * calls {@link upgradeWebSocket} gets the socket (through the `ws` package), any other response is written back
+ * and the connection closed.
  *
  * @example
  * ```ts
  * import { WebSocketServer } from "ws";
- * attachNodeWebSocket(httpServer, WebSocketServer, (socket) => openSpeechSocket(tts, socket));
+ * attachNodeWebSocket(httpServer, WebSocketServer, handler);
  * ```
  */
 export function attachNodeWebSocket(
   // deno-lint-ignore no-explicit-any
   server: { on(event: "upgrade", listener: (req: any, socket: any, head: any) => void): unknown },
   WebSocketServer: NodeWebSocketServerClass,
-  start: SessionFactory,
-  path: string = SPEECH_STREAM_PATH,
+  handler: (req: Request) => Response | Promise<Response>,
 ): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   // deno-lint-ignore no-explicit-any
-  server.on("upgrade", (req: any, socket: any, head: any) => {
-    if (new URL(req.url ?? "/", "http://localhost").pathname !== path) return;
-    // deno-lint-ignore no-explicit-any
-    wss.handleUpgrade(req, socket, head, (ws: any) => wrapStandard(ws, start));
+  server.on("upgrade", async (inc: any, socket: any, head: any) => {
+    socket.on("error", () => {});
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(inc.headers as Record<string, string | string[] | undefined>)) {
+      for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) headers.append(k, one);
+    }
+    const req = new Request(`http://${headers.get("host") ?? "localhost"}${inc.url ?? "/"}`, { headers });
+    upgraders.set(req, (start) => {
+      // deno-lint-ignore no-explicit-any
+      wss.handleUpgrade(inc, socket, head, (ws: any) => runOn(ws, start));
+    });
+    let response: Response;
+    try {
+      response = await handler(req);
+    } catch {
+      response = new Response(null, { status: 500 });
+    }
+    if (upgraded.has(req)) return;
+    const body = new Uint8Array(await response.arrayBuffer().catch(() => new ArrayBuffer(0)));
+    const lines = [`HTTP/1.1 ${response.status} ${response.statusText || "Error"}`, "connection: close"];
+    for (const [k, v] of response.headers) if (k !== "content-length") lines.push(`${k}: ${v}`);
+    lines.push(`content-length: ${body.length}`);
+    socket.end(new Uint8Array([...new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"), ...body]));
   });
 }

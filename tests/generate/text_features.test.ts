@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChunkReport, SsmlError, toWebVtt, type TTSModel } from "../../mod.ts";
 import { TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
+import { workersAvailable } from "../../src/generate/create_services.ts";
 
 const TEXT = "Hello there. This is a streamed test, with words. And a third sentence follows here! Last one";
 
@@ -42,6 +43,26 @@ describe("streamText", () => {
         },
       });
       assert.deepEqual(await collect(tts.streamText(readable, options)), whole);
+    });
+  });
+
+  test("with workers too: char by char equals whole (speculative prefills run in the FlowLM worker)", {
+    skip: workersAvailable() ? false : "no module workers in this runtime",
+  }, async () => {
+    await withTinyModel({ workers: 2 }, async (tts) => {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const options = { voice, seed: 11, onWarning: () => {} };
+      const whole = await collect(tts.streamText(pieces([TEXT]), options));
+      assert.deepEqual(await collect(tts.streamText(pieces(Array.from(TEXT), 1), options)), whole);
+    });
+  });
+
+  test("a wrong guess at a sentence end (3. → 3.14) changes nothing", async () => {
+    await withVoice(async (tts, voice) => {
+      const options = { voice, seed: 12, onWarning: () => {} };
+      const parts = ["Pi is 3.", "14 or so. Then", " the end."];
+      const whole = await collect(tts.streamText(pieces([parts.join("")]), options));
+      assert.deepEqual(await collect(tts.streamText(pieces(parts, 30), options)), whole);
     });
   });
 
@@ -222,5 +243,27 @@ describe("SSML, captions and normalisation", () => {
         (e: unknown) => e instanceof SsmlError && e.element === "voice",
       );
     });
+  });
+});
+
+describe("CLI --normalize", () => {
+  test("speaks the normalised text: same WAV as the written-out words", async () => {
+    const { runCli } = await import("../../src/cli.ts");
+    const { mkdtempSync, readFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { TINY_MODEL_DIR } = await import("../support/tiny_model.ts");
+    const dir = mkdtempSync(join(tmpdir(), "pocket-normalize-"));
+    const io = { stdout: () => {}, stderr: () => {} };
+    const run = async (args: string[], out: string) => {
+      const common = ["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--seed", "9", "--workers", "0", "-q"];
+      assert.equal(await runCli([...args, ...common, "-o", join(dir, out)], io), 0);
+      return new Uint8Array(readFileSync(join(dir, out)));
+    };
+    const normalised = await run(["It costs $5 on 3/4/2025.", "--normalize"], "a.wav");
+    const written = await run(["It costs five dollars on March fourth, twenty twenty-five."], "b.wav");
+    const raw = await run(["It costs $5 on 3/4/2025."], "c.wav");
+    assert.deepEqual(normalised, written);
+    assert.notDeepEqual(normalised, raw);
   });
 });

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { openSpeechSocket, type SpeechSocketOptions } from "../../src/server/speech_socket.ts";
 import {
   attachNodeWebSocket,
+  bunFetch,
   bunWebSocketHandlers,
   SPEECH_STREAM_PATH,
   upgradeWebSocket,
@@ -20,30 +21,30 @@ const g = globalThis as any;
 
 /** Serves the endpoint on 127.0.0.1 with this runtime's WebSocket server; returns its URL and a stop function. */
 async function serve(tts: TTSModel, options: SpeechSocketOptions): Promise<{ url: string; stop(): Promise<void> }> {
-  const start = (socket: Parameters<typeof openSpeechSocket>[1]) => openSpeechSocket(tts, socket, options);
+  // One handler for every runtime: the route upgrades, anything else is a 404 (Node: written back on the socket).
+  const handler = (req: Request) => {
+    const path = new URL(req.url).pathname;
+    const upgraded = path === SPEECH_STREAM_PATH
+      ? upgradeWebSocket(req, (socket) => openSpeechSocket(tts, socket, options))
+      : null;
+    return upgraded ?? new Response("not found", { status: 404 });
+  };
   if (g.Deno) {
-    const server = g.Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      (req: Request) => upgradeWebSocket(req, start) ?? new Response("not found", { status: 404 }),
-    );
+    const server = g.Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
     return { url: `ws://127.0.0.1:${server.addr.port}${SPEECH_STREAM_PATH}`, stop: () => server.shutdown() };
   }
   if (g.Bun) {
     const server = g.Bun.serve({
       hostname: "127.0.0.1",
       port: 0,
-      // deno-lint-ignore no-explicit-any
-      fetch(req: Request, srv: any) {
-        if (srv.upgrade(req, { data: { start } })) return undefined;
-        return new Response("not found", { status: 404 });
-      },
+      fetch: bunFetch(handler),
       websocket: bunWebSocketHandlers,
     });
     return { url: `ws://127.0.0.1:${server.port}${SPEECH_STREAM_PATH}`, stop: () => server.stop(true) };
   }
   const http = await import("node:http");
   const server = http.createServer((_req, res) => res.writeHead(404).end());
-  attachNodeWebSocket(server, wsPackage().WebSocketServer, start);
+  attachNodeWebSocket(server, wsPackage().WebSocketServer, handler);
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   return {
@@ -170,6 +171,10 @@ describe("WebSocket /v1/audio/speech/stream", () => {
           [[{ type: "start" }, { type: "text", text: "x".repeat(31) }], "input_too_long"],
           [[{ type: "start" }, { type: "text", text: "<speak><audio/></speak>" }, { type: "end" }], "unsupported_ssml"],
         ];
+        // A path the handler does not upgrade: its 404 is the answer, and the client's connection fails.
+        const refused = await talk(server.url.replace(SPEECH_STREAM_PATH, "/elsewhere"), []);
+        assert.deepEqual([refused.json, refused.audio], [[], []]);
+        assert.notEqual(refused.closeCode, 1000);
         for (const [messages, code] of cases) {
           const got = await talk(server.url, Array.isArray(messages) ? messages : [messages]);
           const error = got.json.find((m) => m.type === "error");
@@ -177,6 +182,34 @@ describe("WebSocket /v1/audio/speech/stream", () => {
           assert.ok(!String(error?.message).includes("    at "), "no stack trace");
           assert.notEqual(got.closeCode, 1000);
         }
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+});
+
+describe("WebSocket session lifecycle", () => {
+  test("a server stopping its sessions (shutdown) closes them with 1001 and each reports its end", async () => {
+    await withTinyModel({ workers: 0 }, async (tts) => {
+      const tracked: [AbortController, Promise<void>][] = [];
+      let slots = 0;
+      const server = await serve(tts, {
+        track: (stop, ended) => tracked.push([stop, ended]),
+        acquireSlot: () => {
+          slots++;
+          return Promise.resolve(() => slots--);
+        },
+      });
+      try {
+        // The text never ends: the session waits for more until the server stops it.
+        const pending = talk(server.url, [{ type: "start" }, { type: "text", text: "Hello there. And" }]);
+        while (tracked.length === 0 || slots === 0) await new Promise((r) => setTimeout(r, 20));
+        for (const [stop] of tracked) stop.abort();
+        await Promise.all(tracked.map(([, ended]) => ended));
+        const got = await pending;
+        assert.equal(got.closeCode, 1001);
+        assert.equal(slots, 0, "the slot was released");
       } finally {
         await server.stop();
       }
