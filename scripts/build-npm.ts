@@ -4,7 +4,7 @@
  *
  * - the published file set (`deno publish --dry-run`), each `.ts` transpiled to `.js` by esbuild without bundling;
  * - relative import/export specifiers rewritten from `.ts` to `.js`; `npm:x@v` specifiers to bare `x`, recorded as
- *   dependencies; anything else that is not `node:` is an error (JSR would reject it too);
+ *   dependencies (bare `x` imports are kept, and must name one of them); `jsr:`, URLs and unpublished files are errors;
  * - `.d.ts` declarations beside each `.js` (the TypeScript compiler, declaration emit only);
  * - every other published file copied, no `.ts` left;
  * - `package.json` with `exports` (types + default) from deno.json's exports, `type: module`, the dependencies.
@@ -30,8 +30,23 @@ function parseNpm(spec: string): { name: string; version: string; bare: string }
   return { name: m[1], version: m[2] ?? "*", bare: m[1] + (m[3] ?? "") };
 }
 
-/** Rewrites one import specifier of a published module; records npm dependencies. */
-function rewriteSpecifier(spec: string, importer: string, published: Set<string>, deps: Map<string, string>): string {
+/** The package a bare specifier names (`@scope/name/sub` → `@scope/name`), or null for other specifiers. */
+function barePackage(spec: string): string | null {
+  const m = spec.match(/^((?:@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*)(\/.*)?$/i);
+  return m ? m[1] : null;
+}
+
+/**
+ * Rewrites one import specifier of a published module; records npm dependencies. A bare specifier is kept (it is
+ * what the npm: form becomes) and must name a package that some `npm:` specifier gives a version (checked at the end).
+ */
+function rewriteSpecifier(
+  spec: string,
+  importer: string,
+  published: Set<string>,
+  deps: Map<string, string>,
+  bare: Set<string>,
+): string {
   if (spec.startsWith("node:")) return spec;
   if (spec.startsWith("npm:")) {
     const { name, version, bare } = parseNpm(spec);
@@ -45,7 +60,12 @@ function rewriteSpecifier(spec: string, importer: string, published: Set<string>
     if (!published.has(target)) throw new Error(`${relative(ROOT, importer)} imports unpublished ${spec}`);
     return spec.replace(/\.ts$/, ".js");
   }
-  throw new Error(`${relative(ROOT, importer)}: unsupported specifier "${spec}" (use node:, npm: or relative)`);
+  const pkg = barePackage(spec);
+  if (pkg) {
+    bare.add(pkg);
+    return spec;
+  }
+  throw new Error(`${relative(ROOT, importer)}: unsupported specifier "${spec}" (use node:, npm:, bare or relative)`);
 }
 
 /** Rewrites the specifiers of emitted declarations (`from "…"`, `import("…")`) the same way. */
@@ -79,6 +99,7 @@ export async function buildNpm(out: string): Promise<Record<string, unknown>> {
 
   // 1. Each .ts → .js on its own: every import is external, its specifier rewritten.
   const deps = new Map<string, string>();
+  const bare = new Set<string>();
   await esbuild.build({
     entryPoints: sources.map((f) => join(ROOT, f)),
     outbase: ROOT,
@@ -95,11 +116,14 @@ export async function buildNpm(out: string): Promise<Record<string, unknown>> {
       setup(build: { onResolve(o: { filter: RegExp }, cb: (a: Record<string, string>) => unknown): void }) {
         build.onResolve({ filter: /.*/ }, (args) => {
           if (args.kind === "entry-point") return undefined;
-          return { path: rewriteSpecifier(args.path, args.importer, published, deps), external: true };
+          return { path: rewriteSpecifier(args.path, args.importer, published, deps, bare), external: true };
         });
       },
     }],
   });
+
+  const unversioned = [...bare].filter((p) => !deps.has(p));
+  if (unversioned.length) throw new Error(`bare imports without an npm: version: ${unversioned.join(", ")}`);
 
   // 2. Declarations: emit only (no type check: the sources are checked by `deno check`), then the same rewrites.
   const dtsDir = join(out, ".dts");
