@@ -16,7 +16,7 @@ import { shippedFileUrl } from "../runtime/shipped_file.ts";
 import { loadCore, type SimdVariant, type WasmSource } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { RpcClient } from "./rpc.ts";
-import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import type { WorkerInit } from "./worker.ts";
 import { type ModelThread, startThread, threadsAvailable } from "./worker_thread.ts";
 
@@ -38,6 +38,8 @@ export interface CreateServicesOptions {
   wasm?: WasmSource;
   /** The worker script, when not the shipped one. */
   workerUrl?: URL;
+  /** How the Mimi part gets its voice-cloning encoder (default `"none"`). */
+  encoder?: EncoderLoading;
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
@@ -52,7 +54,7 @@ export async function createServices(
     try {
       return {
         flow: await LocalFlowLm.create(core, reader, model.config),
-        mimi: await LocalMimi.create(core, reader, model.config),
+        mimi: await LocalMimi.create(core, reader, model.config, options.encoder, model.weights.path ?? undefined),
       };
     } finally {
       await reader.close();
@@ -70,7 +72,14 @@ export async function createServices(
   const shared = typeof weights === "string" ? weights : shareable(weights);
   const started = await Promise.allSettled([
     startWorker(url, { part: "flow_lm", weights: shared, config: model.config, simd: options.simd, wasm }),
-    startWorker(url, { part: "mimi", weights: shared, config: model.config, simd: options.simd, wasm }),
+    startWorker(url, {
+      part: "mimi",
+      weights: shared,
+      config: model.config,
+      simd: options.simd,
+      wasm,
+      encoder: options.encoder,
+    }),
   ]);
   const [flowWorker, mimiWorker] = started.map((r) => r.status === "fulfilled" ? r.value : null);
   if (!flowWorker || !mimiWorker) {
@@ -156,6 +165,9 @@ class WorkerFlowLm implements FlowLmService {
   step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
     return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [stream, input, x0, lsdSteps]);
   }
+  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
+    return this.#w.rpc.call("importLatents", [latents, x0]);
+  }
   dispose(): Promise<void> {
     return stop(this.#w);
   }
@@ -178,6 +190,9 @@ class WorkerMimi implements MimiService {
   }
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
     return this.#w.rpc.call("decode", [stream, latent], [latent.buffer as ArrayBuffer]);
+  }
+  encode(audio: Float32Array): Promise<Float32Array> {
+    return this.#w.rpc.call("encode", [audio]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);

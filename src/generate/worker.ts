@@ -10,7 +10,7 @@ import type { PocketTtsConfig } from "../model/config.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { serveRpc, transferring } from "./rpc.ts";
-import type { FlowLmService, MimiService } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiService } from "./services.ts";
 import { parentEndpoint } from "./worker_thread.ts";
 
 /** What `init` receives. */
@@ -22,6 +22,8 @@ export interface WorkerInit {
   simd: "auto" | SimdVariant;
   /** The wasm core when not the shipped file: a compiled module, its bytes, or its URL. */
   wasm?: WebAssembly.Module | Uint8Array | string;
+  /** How the Mimi part gets its voice-cloning encoder (`"lazy"` reopens `weights`, a local path). */
+  encoder?: EncoderLoading;
 }
 
 let flow: FlowLmService | null = null;
@@ -40,7 +42,10 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     const reader = await openSafetensors(init.weights);
     try {
       if (init.part === "flow_lm") flow = await LocalFlowLm.create(core, reader, init.config);
-      else mimi = await LocalMimi.create(core, reader, init.config);
+      else {
+        const path = typeof init.weights === "string" ? init.weights : undefined;
+        mimi = await LocalMimi.create(core, reader, init.config, init.encoder, path);
+      }
     } finally {
       await reader.close();
     }
@@ -60,6 +65,11 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   decode: async (stream: number, latent: Float32Array) => {
     const audio = await need(mimi, "Mimi").decode(stream, latent);
     return transferring(audio, [audio.buffer as ArrayBuffer]);
+  },
+  importLatents: (latents: Float32Array, x0: Float32Array) => need(flow, "FlowLM").importLatents(latents, x0),
+  encode: async (audio: Float32Array) => {
+    const latents = await need(mimi, "Mimi").encode(audio);
+    return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
   dispose: async () => {
     await flow?.dispose();
