@@ -127,7 +127,7 @@ function bestPartitioning(u: Uint32Array, block: number, predictorOrder: number)
   const parts = 1 << maxOrder;
   const size = block >> maxOrder;
   // sums[k][j] = Σ(u >> k) over finest partition j
-  let sums = Array.from({ length: MAX_RICE + 1 }, () => new Float64Array(parts));
+  const sums = Array.from({ length: MAX_RICE + 1 }, () => new Float64Array(parts));
   for (let j = 0, at = 0; j < parts; j++) {
     const end = (j + 1) * size - predictorOrder;
     for (; at < end; at++) for (let k = 0, v = u[at]; k <= MAX_RICE; k++) sums[k][j] += v >>> k;
@@ -143,14 +143,17 @@ function bestPartitioning(u: Uint32Array, block: number, predictorOrder: number)
       let bestBits = Infinity;
       for (let k = 0; k <= MAX_RICE; k++) {
         const b = 4 + n * (k + 1) + sums[k][j];
-        if (b < bestBits) [bestK, bestBits] = [k, b];
+        if (b < bestBits) {
+          bestK = k;
+          bestBits = b;
+        }
       }
       params.push(bestK);
       bits += bestBits;
     }
     if (bits < best.bits) best = { order: p, params, bits };
     // Halve the partitions: each coarser one sums two neighbours.
-    sums = sums.map((row) => row.filter((_, j) => j < count / 2).map((_, j) => row[2 * j] + row[2 * j + 1]));
+    for (const row of sums) for (let j = 0; j < count >> 1; j++) row[j] = row[2 * j] + row[2 * j + 1]; // in place
   }
   return best;
 }
