@@ -80,6 +80,7 @@ export type { ResolvedAsset, ResolvedModel } from "./src/model/assets.ts";
 export type { AssetRef, HfRef } from "./src/model/hf_url.ts";
 export type { ProgressCallback, ProgressEvent } from "./src/model/download.ts";
 export type { SimdVariant } from "./src/runtime/simd_detect.ts";
+export type { WasmSource } from "./src/runtime/wasm.ts";
 export { PieceType } from "./src/text/mod.ts";
 export type { ChunkTokenizer, PieceTypeValue } from "./src/text/mod.ts";
 export { checkVoiceFits, readVoiceFile, serializeVoiceState } from "./src/voice/voice_state.ts";

@@ -1,8 +1,9 @@
 /**
  * End-to-end benchmarks on the full-size synthetic checkpoint, through the public API, in the setting of the
  * reference's figures (`performance.md`): a 126-position voice, EOS disabled, 150 frames (12 s of audio) from a
- * ~30-token text; time to first audio for a 12-token text; peak RSS. For `workers: 2` (where the runtime has
- * workers) and `workers: 0`, with the runtime's best wasm variant.
+ * ~30-token text; time to first audio for a 12-token text; peak RSS; load time (a fresh `TTSModel.load`, the
+ * first of the process for BF16). For `workers: 2` (where the runtime has workers) and `workers: 0`, BF16 weights
+ * and `quantize` (int8 FlowLM), with the runtime's best wasm variant.
  *
  * @module
  */
@@ -25,17 +26,29 @@ export function voiceFile(dModel: number): Uint8Array {
   return serializeSafetensors([{ name: "audio_prompt", dtype: "F32", shape: [1, 125, dModel], data: rows }]);
 }
 
-/** Runs the end-to-end benchmarks. */
-export async function run(): Promise<BenchResult[]> {
+/** Runs the end-to-end benchmarks with BF16 weights. */
+export function run(): Promise<BenchResult[]> {
+  return runWith(false);
+}
+
+/** The same with the int8 FlowLM (`bench/runner.ts` runs it in its own process, so peak RSS is its own). */
+export function runInt8(): Promise<BenchResult[]> {
+  return runWith(true);
+}
+
+async function runWith(quantize: boolean): Promise<BenchResult[]> {
   const model = await fullModelDir();
   const results: BenchResult[] = [];
   const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
   for (const workers of modes) {
     let peak = rssMb();
     const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 20);
-    const tts = await TTSModel.load({ model, workers });
+    const t0 = performance.now();
+    const tts = await TTSModel.load({ model, workers, quantize });
+    const loadMs = performance.now() - t0;
     const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
-    const common = { runtime: runtimeName(), variant: "auto", weights: "f32 (synthetic full)", workers };
+    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers };
+    results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
 
     const rtf: number[] = [];
     for (let run = 0; run < 3; run++) {

@@ -1,13 +1,15 @@
 /**
- * FlowLM benchmarks on the full-size synthetic checkpoint (F32 weights in the core), per wasm variant:
+ * FlowLM benchmarks on the full-size synthetic checkpoint, per wasm variant and weight format:
  *
  * - `flowlm.voice_prefill_126`: a 126-position voice (bos_before_voice + 125 conditioning rows) prefilled into an
  *   emptied state, one call;
  * - `flowlm.text_prefill_12`, `flowlm.text_prefill_50`: a text chunk of 12 / 50 tokens after that voice (the
  *   state is re-copied from the voice and grown before each run, outside the timing);
  * - `flowlm.ar_step`: one AR step (transformer + 1-step flow head) after the voice and a 12-token prefill, with its
- *   effective bandwidth (`gbps` = weight bytes read per step / time) beside the machine's single-thread read
- *   bandwidth (15.1 GB/s, `../shared/reference/performance.md`).
+ *   effective bandwidth (`gbps` = weight bytes read per step / time; `bench/main.ts` adds the single-thread read
+ *   bound measured by `limits`).
+ *
+ * Each for the checkpoint's BF16 weights (lossless BF16 panels) and for `quantize` (int8 transformer linears).
  *
  * `deno run -A bench/flow_lm.ts` prints the results as JSON.
  *
@@ -22,9 +24,6 @@ import { readFile } from "node:fs/promises";
 import { ensureFullWeights, fullConfigPath } from "../tests/support/full_weights.ts";
 import { randomF32 } from "../tests/support/core.ts";
 import { type BenchResult, benchVariants, runtimeName, stats } from "./support.ts";
-
-/** Single-thread memory read bandwidth of the reference machine (GB/s). */
-const MACHINE_READ_GBPS = 15.1;
 
 function time(runs: number, setup: () => void, fn: () => void): number[] {
   setup();
@@ -50,56 +49,57 @@ export async function run(): Promise<BenchResult[]> {
   const config = parseConfigText(await readFile(fullConfigPath(), "utf8"), { source: fullConfigPath() });
   const results: BenchResult[] = [];
   for (const variant of benchVariants()) {
-    const core = await loadCore({ simd: variant });
-    const reader = await openSafetensors(path);
-    const flow = await FlowLM.fromReader(core, reader, config);
-    await reader.close();
-    const d = flow.dims.dModel;
-    const base = { runtime: runtimeName(), variant, weights: "f32", unit: "ms" };
+    for (const quantize of [false, true]) {
+      const core = await loadCore({ simd: variant });
+      const reader = await openSafetensors(path);
+      const flow = await FlowLM.fromReader(core, reader, config, { quantize });
+      await reader.close();
+      const d = flow.dims.dModel;
+      const base = { runtime: runtimeName(), variant, weights: quantize ? "int8" : "bf16", unit: "ms" };
 
-    const conditioning = randomF32(125 * d, 11).map((x) => x * 0.5);
-    const voice = flow.createState();
-    const voiceTimes = time(5, () => voice.reset(), () => {
-      voice.prefillEmbeddings(conditioning, { bosBeforeVoice: true });
-    });
-    results.push({ name: "flowlm.voice_prefill_126", ...base, ...round(stats(voiceTimes)), positions: voice.offset });
-
-    const st = flow.createState();
-    for (const n of [12, 50]) {
-      const ids = Array.from({ length: n }, (_, i) => (i * 977 + 13) % 4000);
-      const times = time(5, () => {
-        st.copyFrom(voice);
-        st.prepareChunk(n);
-      }, () => {
-        st.prefillText(ids);
+      const conditioning = randomF32(125 * d, 11).map((x) => x * 0.5);
+      const voice = flow.createState();
+      const voiceTimes = time(5, () => voice.reset(), () => {
+        voice.prefillEmbeddings(conditioning, { bosBeforeVoice: true });
       });
-      results.push({ name: `flowlm.text_prefill_${n}`, ...base, ...round(stats(times)), tokens: n });
-    }
+      results.push({ name: "flowlm.voice_prefill_126", ...base, ...round(stats(voiceTimes)), positions: voice.offset });
 
-    st.copyFrom(voice);
-    const steps = st.prepareChunk(12);
-    st.prefillText(Array.from({ length: 12 }, (_, i) => i + 100));
-    let input: Float32Array = new Float32Array(32).fill(NaN);
-    const x0 = randomF32(32, 5);
-    const out = new Float32Array(32);
-    const stepTimes: number[] = [];
-    for (let j = 0; j < Math.min(steps, 40); j++) {
-      const t0 = performance.now();
-      st.step(input, x0, out);
-      const dt = performance.now() - t0;
-      if (j >= 3) stepTimes.push(dt); // the first steps warm the JIT and caches
-      input = out.slice();
+      const st = flow.createState();
+      for (const n of [12, 50]) {
+        const ids = Array.from({ length: n }, (_, i) => (i * 977 + 13) % 4000);
+        const times = time(5, () => {
+          st.copyFrom(voice);
+          st.prepareChunk(n);
+        }, () => {
+          st.prefillText(ids);
+        });
+        results.push({ name: `flowlm.text_prefill_${n}`, ...base, ...round(stats(times)), tokens: n });
+      }
+
+      st.copyFrom(voice);
+      const steps = st.prepareChunk(12);
+      st.prefillText(Array.from({ length: 12 }, (_, i) => i + 100));
+      let input: Float32Array = new Float32Array(32).fill(NaN);
+      const x0 = randomF32(32, 5);
+      const out = new Float32Array(32);
+      const stepTimes: number[] = [];
+      for (let j = 0; j < Math.min(steps, 40); j++) {
+        const t0 = performance.now();
+        st.step(input, x0, out);
+        const dt = performance.now() - t0;
+        if (j >= 3) stepTimes.push(dt); // the first steps warm the JIT and caches
+        input = out.slice();
+      }
+      const s = round(stats(stepTimes));
+      results.push({
+        name: "flowlm.ar_step",
+        ...base,
+        ...s,
+        gbps: +(flow.stepWeightBytes / s.median / 1e6).toFixed(2),
+        weight_mb: +(flow.stepWeightBytes / 1e6).toFixed(1),
+      });
+      flow.free();
     }
-    const s = round(stats(stepTimes));
-    results.push({
-      name: "flowlm.ar_step",
-      ...base,
-      ...s,
-      gbps: +(flow.stepWeightBytes / s.median / 1e6).toFixed(2),
-      machine_gbps: MACHINE_READ_GBPS,
-      weight_mb: +(flow.stepWeightBytes / 1e6).toFixed(1),
-    });
-    flow.free();
   }
   return results;
 }

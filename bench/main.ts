@@ -1,7 +1,8 @@
 /**
- * `deno task bench [filter…]`: runs the benchmarks (all, or those whose name matches a filter) in Deno, Bun and
- * Node, one after the other in this run so the figures are comparable, and prints one JSON object as the last
- * line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to `bench/results/latest.json`.
+ * `deno task bench [filter…] [--runtimes=deno,bun]`: runs the benchmarks (all, or those whose name matches a filter)
+ * in Deno, Bun and Node (or the runtimes listed), one after the other in this run so the figures are comparable, and
+ * prints one JSON object as the last line: `{ machine: {cpu, cores, runtimes}, results: [...] }`. Also writes it to
+ * `bench/results/latest.json`.
  *
  * Each benchmark module runs in a fresh process per runtime, so memory figures (peak RSS) are that module's own.
  * Node 20 runs an esbuild bundle of `bench/runner.ts` with `--experimental-wasm-relaxed-simd`, so both variants
@@ -18,7 +19,9 @@ import { BENCHMARKS, matches } from "./runner.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const tools = `${root}.tools/bin`;
-const filters = Deno.args;
+// `--runtimes=deno,bun` measures only those runtimes (default: all three)
+const only = Deno.args.find((a) => a.startsWith("--runtimes="))?.slice("--runtimes=".length).split(",");
+const filters = Deno.args.filter((a) => !a.startsWith("--runtimes="));
 
 function run(cmd: string, argv: string[]): { ok: boolean; stdout: string } {
   console.error(`$ ${cmd} ${argv.join(" ")}`);
@@ -60,7 +63,7 @@ const runtimes: [string, string, string[]][] = [
   ["bun", `${tools}/bun`, ["bench/runner.ts"]],
   ["node", "node", ["--experimental-wasm-relaxed-simd", "dist/bench/runner.mjs", "--run"]],
 ];
-for (const [name, cmd, pre] of runtimes) {
+for (const [name, cmd, pre] of runtimes.filter(([n]) => !only || only.includes(n))) {
   if (name === "node" && !bundle.ok) {
     failures.push("node (bundle)");
     continue;
@@ -70,6 +73,49 @@ for (const [name, cmd, pre] of runtimes) {
     r.ok ? results.push(...lastJson(r.stdout)) : failures.push(`${name} ${key}`);
   }
 }
+
+/** The figure of a `limits` result for `r`'s runtime and variant (`"auto"`: the runtime's fastest variant). */
+function limit(r: BenchResult, name: string, key: string): number | undefined {
+  const own = results.filter((x) => x.name === name && x.runtime === r.runtime);
+  const match = own.find((x) => x.variant === r.variant) ?? own.find((x) => x.variant === "relaxed") ?? own[0];
+  return match?.[key] as number | undefined;
+}
+
+const frac = (x: number) => +x.toFixed(3);
+
+/**
+ * Puts each figure beside its bound from `limits` (same runtime and variant): the AR step's bandwidth against one
+ * core's read bandwidth, the Mimi frame's MAC rate against one core's 128-bit multiply-add rate, and the e2e
+ * real-time factor against the ceiling of this design: the AR step at the read bound plus the Mimi frame at the
+ * FMA bound, on one core, or spread evenly over two.
+ */
+function addBounds(): void {
+  for (const r of [...results]) {
+    if (r.name === "flowlm.ar_step") {
+      const bound = limit(r, "limits.read_1t", "gbps");
+      if (bound) Object.assign(r, { bound_gbps: bound, of_bound: frac((r.gbps as number) / bound) });
+    } else if (r.name === "mimi.decode_frame") {
+      const bound = limit(r, "limits.madd_1t", "gmac_per_s");
+      if (bound) Object.assign(r, { bound_gmac_per_s: bound, of_bound: frac((r.gmac_per_s as number) / bound) });
+    } else if (r.name === "e2e.rtf") {
+      // e2e runs the runtime's fastest variant: relaxed wherever it was measured
+      const pick = (name: string, weights?: string) => {
+        const own = results.filter((x) =>
+          x.name === name && x.runtime === r.runtime && (!weights || x.weights === weights)
+        );
+        return own.find((x) => x.variant === "relaxed") ?? own[0];
+      };
+      const step = pick("flowlm.ar_step", r.weights as string), frame = pick("mimi.decode_frame");
+      const read = limit(r, "limits.read_1t", "gbps"), madd = limit(r, "limits.madd_1t", "gmac_per_s");
+      if (!step || !frame || !read || !madd) continue;
+      const stepMs = (step.weight_mb as number) / read, mimiMs = (frame.macs_per_frame as number) / madd / 1e6;
+      const cores = r.workers === 2 ? 2 : 1;
+      const ceiling = 80 / ((stepMs + mimiMs) / cores);
+      Object.assign(r, { ceiling_rtf: +ceiling.toFixed(2), of_bound: frac(r.median / ceiling) });
+    }
+  }
+}
+addBounds();
 
 const cpu = (() => {
   try {

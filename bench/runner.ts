@@ -16,12 +16,14 @@ interface BenchModule {
 
 /** Every benchmark of the project, in a sensible reading order. */
 export const BENCHMARKS: BenchModule[] = [
+  { key: "limits", prefixes: ["limits"], load: () => import("./limits.ts") },
   { key: "kernels", prefixes: ["gemv", "gemm", "bf16"], load: () => import("./kernels.ts") },
   { key: "text", prefixes: ["text"], load: () => import("./text.ts") },
   { key: "model_load", prefixes: ["model"], load: () => import("./model_load.ts") },
   { key: "mimi", prefixes: ["mimi"], load: () => import("./mimi.ts") },
   { key: "flowlm", prefixes: ["flowlm"], load: () => import("./flow_lm.ts") },
   { key: "e2e", prefixes: ["e2e"], load: () => import("./e2e.ts") },
+  { key: "e2e_int8", prefixes: ["e2e"], load: async () => ({ run: (await import("./e2e.ts")).runInt8 }) },
   { key: "stream_text", prefixes: ["stream_text"], load: () => import("./stream_text.ts") },
   { key: "serve", prefixes: ["serve"], load: () => import("./serve.ts") },
   { key: "clone", prefixes: ["clone"], load: () => import("./clone.ts") },

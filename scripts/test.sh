@@ -38,7 +38,7 @@ count deno "$((p + s))" "$f"
 
 echo "== bun test"
 # Full-size tests take longer than bun's 5 s default on a busy machine.
-bun test --timeout 120000 ./tests/ 2>&1 | tee "$LOG/bun" | grep -vE '^\s*\(pass\)' 
+bun test --timeout 300000 ./tests/ 2>&1 | tee "$LOG/bun" | grep -vE '^\s*\(pass\)' 
 rc=${PIPESTATUS[0]}
 p=$(num "$(grep -E '^ *[0-9]+ pass$' "$LOG/bun" | tail -1 | awk '{print $1}')")
 f=$(num "$(grep -E '^ *[0-9]+ fail$' "$LOG/bun" | tail -1 | awk '{print $1}')")
@@ -57,6 +57,10 @@ for t in tests/*/*.test.ts; do
   node_modules/.bin/esbuild "$t" --bundle --format=esm --platform=node --target=node20 "${codecs[@]}" \
     --outfile="$out" --log-level=warning || bundle_ok=0
 done
+# A bundle finds its worker script and wasm beside it (src/runtime/shipped_file.ts): the test bundles are one.
+node_modules/.bin/esbuild src/generate/worker.ts --bundle --format=esm --platform=node --target=node20 \
+  --outfile=dist/node/pocket_tts_worker.mjs --log-level=warning || bundle_ok=0
+cp wasm/*.wasm dist/node/
 node --test --test-reporter=tap dist/node/ 2>&1 | tee "$LOG/node" | grep -E '^# (tests|pass|fail)|^not ok' 
 rc=${PIPESTATUS[0]}
 p=$(num "$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$LOG/node" | tail -1)")

@@ -53,6 +53,7 @@ Options:
   --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
   --workers auto|0|2        Run FlowLM and the decoder in two workers (default auto)
+  --quantize                Int8 FlowLM transformer: faster, not bit-exact (as the reference's --quantize)
   --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)
   --offline                 Never use the network
   --list-voices             List the predefined voices and exit
@@ -81,6 +82,7 @@ const OPTIONS = {
   normalize: { type: "boolean" },
   simd: { type: "string" },
   workers: { type: "string" },
+  quantize: { type: "boolean" },
   "cache-dir": { type: "string" },
   offline: { type: "boolean" },
   "list-voices": { type: "boolean" },
@@ -232,6 +234,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       onNotice: note,
       simd: o.simd as "auto" | "baseline" | "relaxed" | undefined,
       workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
+      quantize: o.quantize,
     });
     bar.end();
     const maxSeconds = number("max-seconds", o["max-seconds"]);

@@ -1,6 +1,10 @@
 /**
- * Starting the two model parts: in two workers (each its own wasm instance and weights; the reference's
- * two-thread design without shared memory), or both on one core of this thread (edge functions, Node 20).
+ * Starting the two model parts: in two threads (each its own wasm instance and weights; the reference's two-thread
+ * design without shared memory), or both on one core of this thread (edge functions, or on request).
+ *
+ * The threads are module workers (Deno, Bun, browsers) or Node's `worker_threads`, started from `worker.ts`
+ * beside this module (`worker.js` in the npm build), from `pocket_tts_worker.mjs` beside a bundle
+ * (`shipped_file.ts`), or from the URL the caller gives.
  *
  * @module
  */
@@ -8,23 +12,34 @@
 import { PocketTtsError } from "../errors.ts";
 import type { ResolvedModel } from "../model/assets.ts";
 import { openSafetensors } from "../model/safetensors.ts";
-import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
+import { shippedFileUrl } from "../runtime/shipped_file.ts";
+import { loadCore, type SimdVariant, type WasmSource } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
-import { type MessageEndpoint, RpcClient } from "./rpc.ts";
+import { RpcClient } from "./rpc.ts";
 import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import type { WorkerInit } from "./worker.ts";
+import { type ModelThread, startThread, threadsAvailable } from "./worker_thread.ts";
 
-/** True where module workers exist (Deno, Bun, browsers). Node 20 has no global `Worker`: it runs single-thread. */
+/** True where the model parts can run in threads: module workers (Deno, Bun, browsers) or Node's `worker_threads`. */
 export function workersAvailable(): boolean {
-  // deno-lint-ignore no-explicit-any
-  const g = globalThis as any;
-  return typeof g.Worker === "function" && (g.Deno !== undefined || g.Bun !== undefined || g.document !== undefined);
+  return threadsAvailable();
+}
+
+/** The worker script shipped with this module (see the module doc). */
+export function defaultWorkerUrl(): URL {
+  return shippedFileUrl(import.meta.url, "src/generate/create_services", "./worker.{ext}", "pocket_tts_worker.mjs");
 }
 
 /** Options of {@link createServices}. */
 export interface CreateServicesOptions {
   workers: boolean;
   simd: "auto" | SimdVariant;
+  /** Int8 FlowLM linears (see `TTSModelLoadOptions.quantize`). */
+  quantize?: boolean;
+  /** The wasm core, when not the shipped file (see {@link LoadCoreOptions.wasm}). */
+  wasm?: WasmSource;
+  /** The worker script, when not the shipped one. */
+  workerUrl?: URL;
   /** How the Mimi part gets its voice-cloning encoder (default `"none"`). */
   encoder?: EncoderLoading;
 }
@@ -36,57 +51,95 @@ export async function createServices(
 ): Promise<{ flow: FlowLmService; mimi: MimiService }> {
   const weights = model.weights.path ?? await model.weights.read();
   if (!options.workers) {
-    const core = await loadCore({ simd: options.simd });
+    const core = await loadCore({ simd: options.simd, wasm: options.wasm });
     const reader = await openSafetensors(weights);
     try {
       return {
-        flow: await LocalFlowLm.create(core, reader, model.config),
+        flow: await LocalFlowLm.create(core, reader, model.config, { quantize: options.quantize }),
         mimi: await LocalMimi.create(core, reader, model.config, options.encoder, model.weights.path ?? undefined),
       };
     } finally {
       await reader.close();
     }
   }
-  if (typeof (globalThis as { Worker?: unknown }).Worker !== "function") {
+  if (!threadsAvailable()) {
     throw new PocketTtsError(
       "workers_unavailable",
-      'this runtime has no module workers (Node 20 has only worker_threads); use workers: 0 or "auto"',
+      'this runtime can start no threads (no Worker, no worker_threads); use workers: 0 or "auto"',
     );
   }
-  const [flowWorker, mimiWorker] = await Promise.all([
-    startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd }),
-    startWorker({ part: "mimi", weights, config: model.config, simd: options.simd, encoder: options.encoder }),
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  // A URL is posted as a string; a module or bytes are cloned into each thread.
+  const wasm = options.wasm instanceof URL ? options.wasm.href : options.wasm;
+  const shared = typeof weights === "string" ? weights : shareable(weights);
+  const started = await Promise.allSettled([
+    startWorker(url, {
+      part: "flow_lm",
+      weights: shared,
+      config: model.config,
+      simd: options.simd,
+      wasm,
+      quantize: options.quantize,
+    }),
+    startWorker(url, {
+      part: "mimi",
+      weights: shared,
+      config: model.config,
+      simd: options.simd,
+      wasm,
+      encoder: options.encoder,
+    }),
   ]);
+  const [flowWorker, mimiWorker] = started.map((r) => r.status === "fulfilled" ? r.value : null);
+  if (!flowWorker || !mimiWorker) {
+    flowWorker?.thread.terminate();
+    mimiWorker?.thread.terminate();
+    throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+  }
   return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };
+}
+
+/**
+ * Weights held in memory (downloaded without a file cache), as both threads can read them without a copy each: one
+ * copy into a `SharedArrayBuffer` where it can be posted (Deno, Bun, Node; cross-origin-isolated pages), instead of a
+ * structured clone per thread (2 × 219 MB for the full model).
+ */
+function shareable(bytes: Uint8Array): Uint8Array {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  const canShare = typeof SharedArrayBuffer === "function" && (g.document === undefined || g.crossOriginIsolated);
+  if (!canShare || bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  out.set(bytes);
+  return out;
 }
 
 /** A started worker and its RPC client. */
 interface PartWorker {
-  worker: Worker;
+  thread: ModelThread;
   rpc: RpcClient;
 }
 
-async function startWorker(init: WorkerInit): Promise<PartWorker> {
-  const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
-  const rpc = new RpcClient(worker as unknown as MessageEndpoint);
-  worker.addEventListener("error", (e) => {
-    e.preventDefault?.();
-    rpc.failAll(new Error(`model worker failed: ${(e as ErrorEvent).message ?? "unknown error"}`));
+async function startWorker(url: URL, init: WorkerInit): Promise<PartWorker> {
+  const thread = await startThread(url);
+  const rpc = new RpcClient(thread.endpoint);
+  thread.onFailure((message) => {
+    rpc.failAll(new PocketTtsError("worker_failed", `model worker (${url.href}) failed: ${message}`));
   });
   try {
     await rpc.call("init", [init]);
   } catch (e) {
-    worker.terminate();
+    thread.terminate();
     throw e;
   }
-  return { worker, rpc };
+  return { thread, rpc };
 }
 
 async function stop(w: PartWorker): Promise<void> {
   try {
     await w.rpc.call("dispose");
   } finally {
-    w.worker.terminate();
+    w.thread.terminate();
     w.rpc.failAll(new PocketTtsError("disposed", "the TTSModel was disposed"));
   }
 }

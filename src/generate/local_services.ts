@@ -8,7 +8,7 @@
 import { PocketTtsError, VoiceCloningUnavailableError } from "../errors.ts";
 import { modelDimensions, type PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors, type SafetensorsReader } from "../model/safetensors.ts";
-import { FlowLM, type FlowLMState } from "../runtime/flow_lm.ts";
+import { FlowLM, type FlowLMOptions, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
 import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
 import { isEncoderTensor, MimiEncoder } from "../runtime/mimi_encoder.ts";
@@ -38,8 +38,13 @@ export class LocalFlowLm implements FlowLmService {
   #innerDim: number;
 
   /** Takes the `flow_lm.*` tensors from `reader` into `core` and builds FlowLM. */
-  static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalFlowLm> {
-    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config), modelDimensions(config).innerDim);
+  static async create(
+    core: PocketCore,
+    reader: SafetensorsReader,
+    config: PocketTtsConfig,
+    options: FlowLMOptions = {},
+  ): Promise<LocalFlowLm> {
+    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config, options), modelDimensions(config).innerDim);
   }
 
   private constructor(model: FlowLM, innerDim: number) {

@@ -8,11 +8,12 @@
 
 import { ConfigError, PocketTtsError, VoiceCloningUnavailableError } from "../errors.ts";
 import { type AssetOptions, fetchAsset, type ResolvedModel, resolveModel } from "../model/assets.ts";
+import { openCache } from "../model/cache.ts";
 import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUrl } from "../model/builtin_configs.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import type { ProgressCallback } from "../model/download.ts";
-import type { SimdVariant } from "../runtime/wasm.ts";
+import type { SimdVariant, WasmSource } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
 import type { NormalizeLanguage } from "../text/normalize_en.ts";
 import { type ChunkReport, generateFrames, type PlanItem, SAMPLES_PER_FRAME } from "./generation.ts";
@@ -56,7 +57,10 @@ export interface TTSModelLoadOptions {
   language?: string;
   /** A model directory or URL holding `config.json` (+ weights, tokenizer). */
   model?: string | URL;
-  /** Download cache directory (default `$POCKET_TTS_CACHE` or the platform cache). */
+  /**
+   * Download cache directory (default `$POCKET_TTS_CACHE` or the platform cache; the Cache API in browsers; memory
+   * where nothing can be written).
+   */
   cacheDir?: string;
   /** Hugging Face token for the gated weights (default `$HF_TOKEN`). */
   token?: string;
@@ -70,6 +74,21 @@ export interface TTSModelLoadOptions {
   workers?: "auto" | 0 | 2;
   /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */
   simd?: "auto" | SimdVariant;
+  /**
+   * Int8 FlowLM transformer (the reference's `quantize`): about half the weight bytes per AR step, faster, not
+   * bit-exact (its accuracy against F32 is in the README). Default false. The flow head and Mimi stay F32.
+   */
+  quantize?: boolean;
+  /**
+   * The wasm core, for platforms that cannot fetch the shipped file beside the module (e.g. Cloudflare Workers, which
+   * import `.wasm` as a `WebAssembly.Module`): a module, its bytes or its URL. Default: the shipped file of `simd`.
+   */
+  wasm?: WasmSource;
+  /**
+   * The model-part worker script, when the package was bundled into an app (bundlers do not copy it): e.g. the npm
+   * build's `bundle/pocket_tts_worker.mjs` served beside the app. Default: the script shipped beside the module.
+   */
+  workerUrl?: string | URL;
 }
 
 /** Options of one request ({@link TTSModel.generate}, {@link TTSModel.stream}). */
@@ -196,12 +215,13 @@ export class TTSModel {
    *   {@link InvalidWeightsError} corrupt or mismatched weights; {@link WasmCoreError} no WebAssembly SIMD
    */
   static async load(options: TTSModelLoadOptions = {}): Promise<TTSModel> {
+    const onNotice = options.onNotice ?? ((m: string) => console.warn(m));
     const assetOptions: AssetOptions = {
-      cache: options.cacheDir,
+      cache: openCache(options.cacheDir, undefined, onNotice), // one cache for the model and every voice
       token: options.token,
       offline: options.offline,
       onProgress: options.onProgress,
-      onNotice: options.onNotice ?? ((m) => console.warn(m)),
+      onNotice,
     };
     const language = options.model === undefined ? options.language ?? DEFAULT_LANGUAGE : null;
     const model = await resolveModel(
@@ -211,13 +231,36 @@ export class TTSModel {
     const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
-    const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
-    const services = await createServices(model, {
-      workers,
+    let workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
+    const serviceOptions = {
       simd: options.simd ?? "auto",
-      encoder: hasVoiceCloning ? "lazy" : "none",
-    });
-    return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
+      quantize: options.quantize ?? false,
+      wasm: options.wasm,
+      workerUrl: options.workerUrl === undefined ? undefined : new URL(options.workerUrl),
+      encoder: hasVoiceCloning ? "lazy" as const : "none" as const,
+    };
+    let services;
+    try {
+      services = await createServices(model, { workers, ...serviceOptions });
+    } catch (e) {
+      // "auto" where the worker script cannot be started (e.g. an app bundle without it): one thread instead.
+      if (!(wantWorkers === "auto" && workers && (e as PocketTtsError)?.code === "worker_failed")) throw e;
+      onNotice(`${(e as Error).message}; running both model parts on this thread`);
+      workers = false;
+      services = await createServices(model, { workers, ...serviceOptions });
+    }
+    // Downloaded weights held in memory are not kept alive by the model: the wasm instances hold what they need.
+    const weights = model.weights.path !== null ? model.weights : {
+      ...model.weights,
+      read: async () => await (await fetchAsset(model.weights.ref, assetOptions)).read(),
+    };
+    return new TTSModel(
+      { ...model, weights, hasVoiceCloning },
+      tokenizer,
+      { ...services, workers },
+      language,
+      assetOptions,
+    );
   }
 
   /** The model's config. */

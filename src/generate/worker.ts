@@ -9,8 +9,9 @@ import { openSafetensors } from "../model/safetensors.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
-import { type MessageEndpoint, serveRpc, transferring } from "./rpc.ts";
+import { serveRpc, transferring } from "./rpc.ts";
 import type { EncoderLoading, FlowLmService, MimiService } from "./services.ts";
+import { parentEndpoint } from "./worker_thread.ts";
 
 /** What `init` receives. */
 export interface WorkerInit {
@@ -19,6 +20,10 @@ export interface WorkerInit {
   weights: string | Uint8Array;
   config: PocketTtsConfig;
   simd: "auto" | SimdVariant;
+  /** Int8 FlowLM linears. */
+  quantize?: boolean;
+  /** The wasm core when not the shipped file: a compiled module, its bytes, or its URL. */
+  wasm?: WebAssembly.Module | Uint8Array | string;
   /** How the Mimi part gets its voice-cloning encoder (`"lazy"` reopens `weights`, a local path). */
   encoder?: EncoderLoading;
 }
@@ -31,13 +36,16 @@ function need<T>(part: T | null, name: string): T {
   return part;
 }
 
-serveRpc(globalThis as unknown as MessageEndpoint, {
+// Module workers: the global scope, with no await, so the first message cannot arrive before the listener.
+const parent = parentEndpoint();
+serveRpc(parent instanceof Promise ? await parent : parent, {
   init: async (init: WorkerInit) => {
-    const core = await loadCore({ simd: init.simd });
+    const core = await loadCore({ simd: init.simd, wasm: init.wasm });
     const reader = await openSafetensors(init.weights);
     try {
-      if (init.part === "flow_lm") flow = await LocalFlowLm.create(core, reader, init.config);
-      else {
+      if (init.part === "flow_lm") {
+        flow = await LocalFlowLm.create(core, reader, init.config, { quantize: init.quantize });
+      } else {
         const path = typeof init.weights === "string" ? init.weights : undefined;
         mimi = await LocalMimi.create(core, reader, init.config, init.encoder, path);
       }

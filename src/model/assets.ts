@@ -102,7 +102,7 @@ async function context(opts: AssetOptions): Promise<Ctx> {
     ? opts.token
     : (env("HF_TOKEN")?.trim() || env("HUGGING_FACE_HUB_TOKEN")?.trim() || await readTokenFile(env));
   return {
-    cache: openCache(opts.cache, env),
+    cache: openCache(opts.cache, env, opts.onNotice),
     endpoint: (opts.endpoint ?? hfEndpoint(env)).replace(/\/+$/, ""),
     token: token || null,
     offline: opts.offline ?? (envFlag(env, "HF_HUB_OFFLINE") || envFlag(env, "POCKET_TTS_OFFLINE")),

@@ -5,7 +5,10 @@
  *   (`%LOCALAPPDATA%\pocket-tts` on Windows). Each file is written to a temporary name, checked (size and sha256
  *   when known) and renamed into place, so an interrupted or corrupt download never leaves an entry behind. A small
  *   JSON record next to the tree (`.meta/`) keeps the source, size, sha256 and revision of every entry.
- * - In browsers: the Cache API (`caches.open("pocket-tts")`), same checks before an entry is stored.
+ * - In browsers: the Cache API (`caches.open("pocket-tts")`), same checks before an entry is stored. A storage quota
+ *   too small for a file is a {@link DownloadError} with code `quota`.
+ * - In memory, when there is nowhere to persist: no cache directory (no `HOME`, no environment access), or no
+ *   permission to write it (serverless functions run with `--allow-read` only). Nothing touches the file system then.
  *
  * Entries are keyed by source: `hf/{owner}/{repo}/{revision}/{path}` for Hugging Face files (a pinned revision
  * never changes, so a hit needs no network), `url/{sha256(url)}/{name}` for other URLs.
@@ -310,8 +313,18 @@ export class BrowserCache implements AssetCache {
     const res = new Response(bytes as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": "application/octet-stream", [META_HEADER]: JSON.stringify(full) },
     });
-    const cache = await caches.open(this.location);
-    await cache.put(this.#request(key), res.clone());
+    try {
+      const cache = await caches.open(this.location);
+      await cache.put(this.#request(key), res.clone());
+    } catch (e) {
+      if ((e as { name?: string })?.name !== "QuotaExceededError") throw e;
+      throw new DownloadError(
+        "quota",
+        `${meta.source}: the browser's storage quota does not hold this ${(full.size / 1e6).toFixed(1)} MB file ` +
+          `(Cache API "${this.location}"); free site storage or grant persistent storage, then reload`,
+        { url: meta.url, cause: e },
+      );
+    }
     return this.#entry(key, res, full);
   }
 
@@ -349,6 +362,15 @@ export class MemoryCache implements AssetCache {
   /** Always `"memory"`. */
   readonly location = "memory";
   #entries = new Map<string, CachedFile>();
+  #maxEntryBytes: number;
+
+  /**
+   * @param maxEntryBytes larger downloads are handed out but not kept (so a 219 MB checkpoint is not held twice once
+   *   it is loaded into wasm memory; voices, configs and tokenizers are kept)
+   */
+  constructor(maxEntryBytes = Infinity) {
+    this.#maxEntryBytes = maxEntryBytes;
+  }
 
   /** The entry for `key`, or `null`. */
   get(key: string): Promise<CachedFile | null> {
@@ -364,7 +386,7 @@ export class MemoryCache implements AssetCache {
   ): Promise<CachedFile> {
     const { bytes, full } = await collectChecked(chunks, meta, expect);
     const entry: CachedFile = { key, path: null, size: bytes.length, meta: full, read: () => Promise.resolve(bytes) };
-    this.#entries.set(key, entry);
+    if (bytes.length <= this.#maxEntryBytes) this.#entries.set(key, entry);
     return entry;
   }
 
@@ -380,17 +402,114 @@ export class MemoryCache implements AssetCache {
   }
 }
 
+/** Largest file the memory fallback keeps (voices and tokenizers are far smaller; checkpoints are not kept). */
+const MEMORY_FALLBACK_MAX_ENTRY = 64 << 20;
+
+/** True for the errors a file system gives when writing is not allowed (Node codes, Deno permission errors). */
+function isPermissionError(e: unknown): boolean {
+  const err = e as { code?: string; name?: string };
+  return ["EACCES", "EPERM", "EROFS"].includes(err?.code ?? "") ||
+    ["NotCapable", "PermissionDenied"].includes(err?.name ?? "");
+}
+
+/**
+ * A directory cache that falls back to memory when the directory cannot be written (read-only file system, no
+ * write permission): downloads still work, they are just not kept past the process. Entries already on disk are
+ * still read.
+ */
+export class FsOrMemoryCache implements AssetCache {
+  /** `"fs"` until writing failed, then `"memory"`. */
+  get kind(): "fs" | "memory" {
+    return this.#fsWorks ? "fs" : "memory";
+  }
+  /** The directory, or `"memory"` once it fell back. */
+  get location(): string {
+    return this.#fsWorks ? this.#fs.location : "memory";
+  }
+  #fs: AssetCache;
+  #memory = new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
+  #fsWorks = true;
+  #onFallback: (message: string) => void;
+
+  /**
+   * @param dir the cache directory (or a directory cache)
+   * @param onFallback told once, when writing fails and entries start being kept in memory
+   */
+  constructor(dir: string | AssetCache, onFallback: (message: string) => void = () => {}) {
+    this.#fs = typeof dir === "string" ? new FsCache(dir) : dir;
+    this.#onFallback = onFallback;
+  }
+
+  /** The entry from memory, else from the directory. */
+  async get(key: string): Promise<CachedFile | null> {
+    return await this.#memory.get(key) ?? await this.#fs.get(key).catch(() => null);
+  }
+
+  /** Stores in the directory; if it cannot be written, in memory (see {@link AssetCache.put}). */
+  async put(
+    key: string,
+    chunks: AsyncIterable<Uint8Array>,
+    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    expect: CacheExpectations = {},
+  ): Promise<CachedFile> {
+    if (this.#fsWorks) {
+      let started = false;
+      const tracked = (async function* () {
+        started = true;
+        yield* chunks;
+      })();
+      try {
+        return await this.#fs.put(key, tracked, meta, expect);
+      } catch (e) {
+        if (started || !isPermissionError(e)) throw e;
+        this.#fsWorks = false;
+        this.#onFallback(
+          `cannot write the cache directory ${this.#fs.location} (${
+            (e as Error).message
+          }); keeping downloads in memory`,
+        );
+      }
+    }
+    return await this.#memory.put(key, chunks, meta, expect);
+  }
+
+  /** Remove an entry from both. */
+  async delete(key: string): Promise<void> {
+    await this.#memory.delete(key);
+    if (this.#fsWorks) await this.#fs.delete(key).catch(() => {});
+  }
+
+  /** Recompute the sha256 of an entry and compare it with the record. */
+  verify(entry: CachedFile): Promise<boolean> {
+    return entry.path ? this.#fs.verify(entry) : this.#memory.verify(entry);
+  }
+}
+
 /**
  * The cache to use: a given one; a directory path; or, by default, the platform directory when there is a file
- * system, else the browser Cache API when available. `null` when there is nowhere to cache.
+ * system (in memory when it cannot be written or there is none: no `HOME`), else the browser Cache API when
+ * available, else memory. `null` only when asked for none.
+ *
+ * @param option a cache, a directory, `null` for none, or `undefined` for the default
+ * @param env environment lookup
+ * @param onNotice told when a directory cannot be written and downloads are kept in memory instead
+ * @example
+ * ```ts
+ * const cache = openCache();          // ~/.cache/pocket-tts, the browser's Cache API, or memory
+ * console.log(cache?.kind);
+ * ```
  */
-export function openCache(option?: AssetCache | string | null, env: EnvReader = runtimeEnv): AssetCache | null {
+export function openCache(
+  option?: AssetCache | string | null,
+  env: EnvReader = runtimeEnv,
+  onNotice?: (message: string) => void,
+): AssetCache | null {
   if (option === null) return null;
   if (typeof option === "object") return option;
-  if (typeof option === "string") return new FsCache(option);
+  if (typeof option === "string") return new FsOrMemoryCache(option, onNotice);
   if (hasFileSystem()) {
     const dir = defaultCacheDir(env);
-    return dir ? new FsCache(dir) : null;
+    return dir ? new FsOrMemoryCache(dir, onNotice) : new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
   }
-  return typeof caches !== "undefined" ? new BrowserCache() : null;
+  return typeof caches !== "undefined" ? new BrowserCache() : new MemoryCache(MEMORY_FALLBACK_MAX_ENTRY);
 }

@@ -368,7 +368,8 @@ function bytesSource(bytes: Uint8Array): ByteSource {
 export function parseSafetensors(bytes: Uint8Array | ArrayBuffer, name = "<bytes>"): SafetensorsReader {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const n = readHeaderLength(b.subarray(0, 8), b.length, name);
-  const header = parseSafetensorsHeader(b.subarray(8, 8 + n), b.length, name);
+  // (a copy: TextDecoder refuses views of a SharedArrayBuffer, which workers receive the weights in)
+  const header = parseSafetensorsHeader(b.slice(8, 8 + n), b.length, name);
   return new SafetensorsReader(name, header, bytesSource(b));
 }
 

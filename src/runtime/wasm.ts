@@ -1,8 +1,10 @@
 /**
  * Loading the Pocket TTS WebAssembly core and talking to it.
  *
- * The `.wasm` files sit in `wasm/` beside `src/`, found relative to this module's URL: a `file:` URL in a local
- * checkout, Bun or Node (read with `node:fs`), an `https:` URL when the module is imported from JSR (fetched).
+ * The `.wasm` files sit in `wasm/` beside `src/` (or beside a bundle: `shipped_file.ts`), found relative to this
+ * module's URL: a `file:` URL in a local checkout, Bun or Node (read with `node:fs`), an `http(s):` URL when the
+ * module is imported from JSR or served to a browser (fetched, compiled while streaming where the runtime can).
+ * Platforms that cannot fetch a module-relative file (e.g. Cloudflare Workers) pass the module or its bytes.
  * Each {@link PocketCore} is one instance with its own linear memory; workers each load their own.
  *
  * Memory views: wasm memory can grow during any call, which detaches every typed array over the old buffer.
@@ -12,6 +14,7 @@
  */
 
 import { WasmCoreError } from "../errors.ts";
+import { shippedFileUrl } from "./shipped_file.ts";
 import { bestSimdVariant, type SimdVariant, supportsRelaxedSimd, supportsSimd128 } from "./simd_detect.ts";
 
 export type { SimdVariant } from "./simd_detect.ts";
@@ -31,6 +34,11 @@ export interface CoreExports {
   linear_free(h: number): void;
   linear_compact(h: number): number;
   linear_forward(h: number, x: number, y: number, m: number): void;
+  linear_i8_new(w: number, b: number, nOut: number, nIn: number): number;
+  linear_i8_free(h: number): void;
+  linear_i8_forward(h: number, x: number, y: number, m: number, reference: number): void;
+  limits_read(buf: number, bytes: number, passes: number): number;
+  limits_madd(a: number, b: number, iters: number): number;
   weights_add(
     name: number,
     nameLen: number,
@@ -49,14 +57,20 @@ export interface CoreExports {
 export interface LoadCoreOptions {
   /** Which build to load: `"auto"` (default) picks relaxed where the runtime validates it. */
   simd?: "auto" | SimdVariant;
-  /** Load this module instead of the shipped one (bytes or URL), e.g. a freshly built file in tests. */
-  wasm?: Uint8Array | URL;
+  /**
+   * Load this core instead of the shipped file: a compiled `WebAssembly.Module`, its bytes, or its URL (e.g. where
+   * module-relative files cannot be fetched, or a freshly built file in tests). Its variant is read from the module.
+   */
+  wasm?: WasmSource;
 }
+
+/** A wasm core given explicitly: compiled, as bytes, or by URL. */
+export type WasmSource = WebAssembly.Module | Uint8Array | ArrayBuffer | URL | string;
 
 /** URL of a shipped variant's `.wasm` file. */
 export function wasmUrl(variant: SimdVariant): URL {
   const file = variant === "relaxed" ? "pocket_core_relaxed.wasm" : "pocket_core_simd.wasm";
-  return new URL(`../../wasm/${file}`, import.meta.url);
+  return shippedFileUrl(import.meta.url, "src/runtime/wasm", `../../wasm/${file}`, file);
 }
 
 /** Resolves the `simd` option (and the `POCKET_TTS_SIMD` environment variable when the option is `"auto"`). */
@@ -81,20 +95,36 @@ export function resolveSimdVariant(simd: "auto" | SimdVariant = "auto", env?: st
   return wanted;
 }
 
-async function readUrl(url: URL): Promise<Uint8Array<ArrayBuffer>> {
+function loadError(url: URL, cause: unknown): WasmCoreError {
+  return new WasmCoreError(`cannot load the WebAssembly core from ${url.href}: ${String(cause)}`, "wasm_load", {
+    cause,
+  });
+}
+
+/** Compiles the module at `url`: read from disk for `file:`, else fetched and compiled while it streams in. */
+async function compileUrl(url: URL): Promise<WebAssembly.Module> {
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
     if (url.protocol === "file:") {
       const fs = await import("node:fs/promises");
       const buf = await fs.readFile(url);
-      return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+      bytes = new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+    } else {
+      const res = await fetch(url);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const wasmType = res.headers.get("content-type")?.split(";")[0].trim() === "application/wasm";
+      if (wasmType && typeof WebAssembly.compileStreaming === "function") {
+        return await WebAssembly.compileStreaming(res);
+      }
+      bytes = new Uint8Array(await res.arrayBuffer());
     }
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    return new Uint8Array(await res.arrayBuffer());
   } catch (cause) {
-    throw new WasmCoreError(`cannot load the WebAssembly core from ${url.href}: ${String(cause)}`, "wasm_load", {
-      cause,
-    });
+    throw loadError(url, cause);
+  }
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (cause) {
+    throw loadError(url, cause);
   }
 }
 
@@ -105,11 +135,25 @@ function compiledVariant(variant: SimdVariant): Promise<WebAssembly.Module> {
   const url = wasmUrl(variant);
   let m = moduleCache.get(url.href);
   if (!m) {
-    m = readUrl(url).then((b) => WebAssembly.compile(b));
+    m = compileUrl(url);
+    m.catch(() => moduleCache.delete(url.href));
     moduleCache.set(url.href, m);
   }
   return m;
 }
+
+/** Compiles an explicitly given core. */
+async function compileSource(source: WasmSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return source;
+  if (source instanceof URL || typeof source === "string") return await compileUrl(new URL(source));
+  try {
+    return await WebAssembly.compile(source as Uint8Array<ArrayBuffer>);
+  } catch (cause) {
+    throw new WasmCoreError(`the given WebAssembly core does not compile: ${String(cause)}`, "wasm_load", { cause });
+  }
+}
+
+const VARIANT_IDS: Record<number, SimdVariant> = { 1: "baseline", 2: "relaxed" };
 
 /**
  * Instantiates the core.
@@ -123,15 +167,18 @@ function compiledVariant(variant: SimdVariant): Promise<WebAssembly.Module> {
  */
 export async function loadCore(options: LoadCoreOptions = {}): Promise<PocketCore> {
   const variant = resolveSimdVariant(options.simd, envSimd());
-  let module: WebAssembly.Module;
-  if (options.wasm) {
-    const bytes = options.wasm instanceof URL ? await readUrl(options.wasm) : options.wasm;
-    module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  } else {
-    module = await compiledVariant(variant);
+  const module = options.wasm ? await compileSource(options.wasm) : await compiledVariant(variant);
+  let instance: WebAssembly.Instance;
+  try {
+    instance = await WebAssembly.instantiate(module, {});
+  } catch (cause) {
+    throw new WasmCoreError(`cannot instantiate the WebAssembly core: ${String(cause)}`, "wasm_load", { cause });
   }
-  const instance = await WebAssembly.instantiate(module, {});
-  return new PocketCore(instance.exports as unknown as CoreExports, variant);
+  const raw = instance.exports as unknown as CoreExports;
+  if (typeof raw.core_variant !== "function" || !VARIANT_IDS[raw.core_variant()]) {
+    throw new WasmCoreError("the given WebAssembly module is not a pocket_core build", "wasm_load");
+  }
+  return new PocketCore(raw, VARIANT_IDS[raw.core_variant()]);
 }
 
 function envSimd(): string | undefined {

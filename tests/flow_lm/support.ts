@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { FlowLM } from "../../src/runtime/flow_lm.ts";
+import { FlowLM, type FlowLMOptions } from "../../src/runtime/flow_lm.ts";
 import { parseConfigText, type PocketTtsConfig } from "../../src/model/config.ts";
 import { type DType, openSafetensors, parseSafetensors, toBigInt64, toFloat32 } from "../../src/model/safetensors.ts";
 import type { SimdVariant } from "../../src/runtime/wasm.ts";
@@ -22,11 +22,11 @@ export async function loadConfig(size: Size): Promise<PocketTtsConfig> {
 }
 
 /** FlowLM of a size in a fresh core of `variant`. */
-export async function loadFlowLM(size: Size, variant: SimdVariant): Promise<FlowLM> {
+export async function loadFlowLM(size: Size, variant: SimdVariant, options: FlowLMOptions = {}): Promise<FlowLM> {
   const path = size === "full" ? await ensureFullWeights() : fileURLToPath(fixtureUrl("model/tiny/model.safetensors"));
   const reader = await openSafetensors(path);
   try {
-    return await FlowLM.fromReader(await freshCore(variant), reader, await loadConfig(size));
+    return await FlowLM.fromReader(await freshCore(variant), reader, await loadConfig(size), options);
   } finally {
     await reader.close();
   }

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { encodeWav, TTSModel } from "../../mod.ts";
 import { repoRoot } from "../support/fixtures.ts";
 import { e2eCase, maxLsbDiff, pcm16, TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
+import { replayNoise } from "../../src/generate/noise.ts";
 
 const root = fileURLToPath(repoRoot);
 // deno-lint-ignore no-explicit-any
@@ -54,6 +55,26 @@ describe("CLI", { skip: self === null ? "Node 20 cannot run mod.ts (TypeScript)"
     assert.equal(r.stderr.trim(), "");
     assert.deepEqual(r.stdout.subarray(0, 44), c.wav.subarray(0, 44));
     assert.ok(maxLsbDiff(pcm16(r.stdout), pcm16(c.wav)) <= 1);
+  });
+
+  test("--quantize runs the int8 FlowLM: the API's quantize: true audio, not the exact reference's", async () => {
+    const c = await e2eCase("short");
+    const args = ["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--eos-threshold", String(c.eos_threshold)];
+    const r = cli(self!, [c.text, ...args, "--noise-file", c.file, "-o", "-", "-q", "--workers", "0", "--quantize"]);
+    assert.equal(r.status, 0, r.stderr);
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0, quantize: true });
+    try {
+      const audio = await tts.generate(c.text, {
+        voice: await tts.loadVoice(TINY_VOICE),
+        eosThreshold: c.eos_threshold,
+        noise: replayNoise(c.noise).noise,
+      });
+      const wav = encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 });
+      assert.deepEqual(pcm16(r.stdout), pcm16(wav));
+      assert.ok(maxLsbDiff(pcm16(r.stdout), pcm16(c.wav)) > 1, "int8 audio differs from the exact reference");
+    } finally {
+      tts.dispose();
+    }
   });
 
   test("bad input: one-line error, exit code 1", () => {

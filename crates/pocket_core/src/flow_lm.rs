@@ -19,6 +19,7 @@ use crate::flow_head::FlowHead;
 use crate::kernels::activation::gelu_tanh_simd;
 use crate::kernels::attention::{KvCache, attention, dot};
 use crate::kernels::linear::Linear;
+use crate::kernels::linear_i8::{LinearI8, QuantActs};
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::params::Params;
@@ -40,6 +41,8 @@ pub struct FlowLmConfig {
     /// Text vocabulary; the embedding table has `n_bins + 1` rows.
     pub n_bins: usize,
     pub max_period: f32,
+    /// Int8 transformer linears (`in_proj`, `out_proj`, `linear1`, `linear2`), as the reference's `--quantize`.
+    pub quantize: bool,
 }
 
 impl FlowLmConfig {
@@ -56,6 +59,7 @@ impl FlowLmConfig {
             ldim: p.usize("ldim")?,
             n_bins: p.usize("n_bins")?,
             max_period: p.f32("max_period")?,
+            quantize: p.has("quantize") && p.bool("quantize")?,
         };
         if c.num_heads == 0 || c.d_model % c.num_heads != 0 || (c.d_model / c.num_heads) % 2 != 0 {
             return Err(CoreError::new(format!(
@@ -71,15 +75,37 @@ impl FlowLmConfig {
     }
 }
 
+/// A transformer linear: float panels (F32 or lossless BF16), or int8 with dynamic activations.
+enum Proj {
+    Float(Linear),
+    Int8(LinearI8),
+}
+
+impl Proj {
+    fn forward(&self, x: &[f32], y: &mut [f32], m: usize, acts: &mut QuantActs) {
+        match self {
+            Proj::Float(l) => l.forward(x, y, m),
+            Proj::Int8(l) => l.forward(x, y, m, acts),
+        }
+    }
+
+    fn weight_bytes(&self) -> usize {
+        match self {
+            Proj::Float(l) => l.weight_bytes(),
+            Proj::Int8(l) => l.weight_bytes(),
+        }
+    }
+}
+
 struct Layer {
     norm1_w: Vec<f32>,
     norm1_b: Vec<f32>,
-    in_proj: Linear,
-    out_proj: Linear,
+    in_proj: Proj,
+    out_proj: Proj,
     norm2_w: Vec<f32>,
     norm2_b: Vec<f32>,
-    linear1: Linear,
-    linear2: Linear,
+    linear1: Proj,
+    linear2: Proj,
 }
 
 /// Working buffers for calls of up to `rows` rows.
@@ -99,6 +125,7 @@ struct Scratch {
     scores: Vec<f32>,
     c: Vec<f32>,
     eos: f32,
+    acts: QuantActs,
 }
 
 impl Scratch {
@@ -236,18 +263,26 @@ impl FlowLm {
         let lin = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Linear> {
             Ok(Linear::new(&s.take(name, &[n_out, n_in])?.data, None, n_out, n_in).compact())
         };
+        let quantize = cfg.quantize;
+        let proj = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Proj> {
+            Ok(if quantize {
+                Proj::Int8(LinearI8::new(&s.take(name, &[n_out, n_in])?.data, None, n_out, n_in))
+            } else {
+                Proj::Float(lin(s, name, n_out, n_in)?)
+            })
+        };
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for l in 0..cfg.num_layers {
             let q = format!("{p}.transformer.layers.{l}");
             layers.push(Layer {
                 norm1_w: s.take(&format!("{q}.norm1.weight"), &[d])?.data,
                 norm1_b: s.take(&format!("{q}.norm1.bias"), &[d])?.data,
-                in_proj: lin(s, &format!("{q}.self_attn.in_proj.weight"), 3 * d, d)?,
-                out_proj: lin(s, &format!("{q}.self_attn.out_proj.weight"), d, d)?,
+                in_proj: proj(s, &format!("{q}.self_attn.in_proj.weight"), 3 * d, d)?,
+                out_proj: proj(s, &format!("{q}.self_attn.out_proj.weight"), d, d)?,
                 norm2_w: s.take(&format!("{q}.norm2.weight"), &[d])?.data,
                 norm2_b: s.take(&format!("{q}.norm2.bias"), &[d])?.data,
-                linear1: lin(s, &format!("{q}.linear1.weight"), cfg.ffn_dim, d)?,
-                linear2: lin(s, &format!("{q}.linear2.weight"), d, cfg.ffn_dim)?,
+                linear1: proj(s, &format!("{q}.linear1.weight"), cfg.ffn_dim, d)?,
+                linear2: proj(s, &format!("{q}.linear2.weight"), d, cfg.ffn_dim)?,
             });
         }
         let speaker_proj = match s.shape(&format!("{p}.speaker_proj_weight")) {
@@ -335,7 +370,7 @@ impl FlowLm {
         let l = &self.layers[0];
         let sc = &mut self.scratch;
         layer_norm(bos, &mut sc.xn[..d], d, Some(&l.norm1_w), Some(&l.norm1_b), LN_EPS);
-        l.in_proj.forward(&sc.xn[..d], &mut sc.qkv[..3 * d], 1);
+        l.in_proj.forward(&sc.xn[..d], &mut sc.qkv[..3 * d], 1, &mut sc.acts);
         out[..2 * d].copy_from_slice(&sc.qkv[d..3 * d]); // RoPE at position 0 is the identity
         Ok(())
     }
@@ -457,7 +492,7 @@ fn layer_forward(
     let pos0 = cache.offset;
     let n = t * d;
     layer_norm(&sc.x[..n], &mut sc.xn[..n], d, Some(&l.norm1_w), Some(&l.norm1_b), LN_EPS);
-    l.in_proj.forward(&sc.xn[..n], &mut sc.qkv[..3 * n], t);
+    l.in_proj.forward(&sc.xn[..n], &mut sc.qkv[..3 * n], t, &mut sc.acts);
     for r in 0..t {
         let row = &sc.qkv[r * 3 * d..(r + 1) * 3 * d];
         sc.q[r * d..(r + 1) * d].copy_from_slice(&row[..d]);
@@ -471,15 +506,15 @@ fn layer_forward(
     let r0 = if last_only { t - 1 } else { 0 };
     let (tq, m) = (t - r0, (t - r0) * d);
     attention(&sc.q[r0 * d..n], cache, tq, None, &mut sc.attn[..m], &mut sc.scores);
-    l.out_proj.forward(&sc.attn[..m], &mut sc.tmp[..m], tq);
+    l.out_proj.forward(&sc.attn[..m], &mut sc.tmp[..m], tq, &mut sc.acts);
     let x = &mut sc.x[r0 * d..n];
     for (x, y) in x.iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
     layer_norm(x, &mut sc.xn[..m], d, Some(&l.norm2_w), Some(&l.norm2_b), LN_EPS);
-    l.linear1.forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq);
+    l.linear1.forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq, &mut sc.acts);
     gelu_tanh_simd(&mut sc.hid[..tq * ffn]);
-    l.linear2.forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq);
+    l.linear2.forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq, &mut sc.acts);
     for (x, y) in sc.x[r0 * d..n].iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
@@ -573,6 +608,26 @@ mod tests {
     fn tiny() -> FlowLm {
         let mut s = golden::store("model/tiny/model.safetensors").expect("tiny checkpoint");
         FlowLm::load(&mut s, tiny_config()).unwrap()
+    }
+
+    #[test]
+    fn quantized_model_tracks_golden_tiny() {
+        let mut s = golden::store("model/tiny/model.safetensors").unwrap();
+        let mut m = FlowLm::load(&mut s, FlowLmConfig { quantize: true, ..tiny_config() }).unwrap();
+        let exact = tiny();
+        assert!(m.step_weight_bytes() < exact.step_weight_bytes());
+        let g = golden::read("tiny/flowlm_voice.safetensors").unwrap();
+        let mut st = voice(&m, "tiny/voice_state.safetensors");
+        let ids: Vec<u32> = g["text_tokens"].i64().iter().map(|&i| i as u32).collect();
+        m.forward(&mut st, Input::Tokens(&ids)).unwrap();
+        let rel = max_rel_diff(m.last_c(), &g["prefill_c"].f32());
+        assert!(rel > 0.0 && rel < 0.05, "prefill c: {rel}");
+        let (inp, c) = (g["ar_input_latent"].f32(), g["ar_c"].f32());
+        for j in 0..24 {
+            m.forward(&mut st, Input::Latents { rows: &inp[j * 32..(j + 1) * 32], t: 1 }).unwrap();
+            let rel = max_rel_diff(m.last_c(), &c[j * 64..(j + 1) * 64]);
+            assert!(rel < 0.05, "c step {j}: {rel}");
+        }
     }
 
     /// Loads a voice file into a fresh state.

@@ -10,7 +10,7 @@ pub mod mimi;
 pub mod mimi_encoder;
 
 use crate::error::{CoreError, set_last_error, with_last_error};
-use crate::kernels::{bf16, linear};
+use crate::kernels::{bf16, limits, linear, linear_i8};
 use crate::memory::{allocate, release, slice, slice_mut};
 use crate::weights::{DType, with_store};
 
@@ -156,6 +156,63 @@ pub unsafe extern "C" fn linear_forward(h: *const linear::Linear, x: *const f32,
         let l = &*h;
         l.forward(slice(x, m * l.n_in), slice_mut(y, m * l.n_out), m)
     }
+}
+
+/// An int8 linear layer with its activation scratch (for tests and benchmarks; FlowLM keeps one scratch for all).
+pub struct LinearI8Handle {
+    l: linear_i8::LinearI8,
+    acts: linear_i8::QuantActs,
+}
+
+/// Quantises and packs a row-major `[n_out, n_in]` weight (and optional bias, may be null) as int8.
+///
+/// # Safety
+/// Buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_i8_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut LinearI8Handle {
+    unsafe {
+        let bias = (!b.is_null()).then(|| slice(b, n_out));
+        let l = linear_i8::LinearI8::new(slice(w, n_out * n_in), bias, n_out, n_in);
+        Box::into_raw(Box::new(LinearI8Handle { l, acts: Default::default() }))
+    }
+}
+
+/// # Safety
+/// `h` from [`linear_i8_new`], freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_i8_free(h: *mut LinearI8Handle) {
+    unsafe { drop_handle(h) }
+}
+
+/// `y[m×n_out] = x[m×n_in]·Wᵀ + b` with dynamic int8 activations: the SIMD kernel, or (`reference` = 1) the
+/// scalar reference.
+///
+/// # Safety
+/// `h` live; buffers of the stated sizes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn linear_i8_forward(h: *mut LinearI8Handle, x: *const f32, y: *mut f32, m: usize, reference: u32) {
+    unsafe {
+        let LinearI8Handle { l, acts } = &mut *h;
+        let (x, y) = (slice(x, m * l.n_in), slice_mut(y, m * l.n_out));
+        if reference == 1 { l.forward_ref(x, y, m, acts) } else { l.forward(x, y, m, acts) }
+    }
+}
+
+/// Reads `bytes` bytes at `buf` (a multiple of 4) `passes` times with 128-bit loads; returns the words' wrapping sum
+/// (the `limits` benchmark's streaming read).
+///
+/// # Safety
+/// `buf` holds `bytes` readable bytes, 4-byte aligned.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn limits_read(buf: *const u32, bytes: usize, passes: usize) -> u32 {
+    let words = unsafe { slice(buf, bytes / 4) };
+    (0..passes).fold(0u32, |a, _| a.wrapping_add(limits::read_sum(words)))
+}
+
+/// Runs [`limits::CHAINS`] vector multiply-add chains of `iters` steps (the `limits` benchmark's FMA throughput).
+#[unsafe(no_mangle)]
+pub extern "C" fn limits_madd(a: f32, b: f32, iters: usize) -> f32 {
+    limits::madd_chains(a, b, iters)
 }
 
 // ---- weight store ----

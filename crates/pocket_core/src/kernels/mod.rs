@@ -6,6 +6,8 @@ pub mod activation;
 pub mod attention;
 pub mod bf16;
 pub mod conv;
+pub mod limits;
+pub mod linear_i8;
 pub mod linear;
 pub mod norm;
 pub mod rope;
