@@ -38,8 +38,31 @@ export { type Caption, toWebVtt } from "./src/generate/captions.ts";
 export type { TextDeltas } from "./src/generate/text_stream.ts";
 export { isSsml, parseSsml, SsmlError } from "./src/text/ssml.ts";
 export type { SsmlEvent } from "./src/text/ssml.ts";
-export { decodeWav, encodeWav, toMono, WavStreamWriter } from "./src/audio/mod.ts";
-export type { DecodedWav, EncodeWavOptions, WavSampleEncoding, WavSampleFormat } from "./src/audio/mod.ts";
+export {
+  createAudioEncoder,
+  decodeAudio,
+  decodeWav,
+  detectAudioFormat,
+  encodeWav,
+  OUTPUT_FORMATS,
+  resample,
+  resamplePoly,
+  SPEED_RANGE,
+  TimeStretcher,
+  toMono,
+  WavStreamWriter,
+} from "./src/audio/mod.ts";
+export type {
+  AudioEncoder,
+  AudioEncoderOptions,
+  AudioFormat,
+  DecodedAudio,
+  DecodedWav,
+  EncodeWavOptions,
+  OutputFormat,
+  WavSampleEncoding,
+  WavSampleFormat,
+} from "./src/audio/mod.ts";
 export { BUILTIN_LANGUAGES, PREDEFINED_VOICES } from "./src/model/builtin_configs.ts";
 export type { BuiltinLanguage } from "./src/model/builtin_configs.ts";
 export type {

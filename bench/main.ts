@@ -51,6 +51,9 @@ const bundle = run(`${root}node_modules/.bin/esbuild`, [
   "--target=node20",
   "--outfile=dist/bench/runner.mjs",
   "--log-level=warning",
+  // The lazily imported audio codecs load from node_modules at run time (see src/audio/codec_import.ts).
+  ...["npm:*", "@wasm-audio-decoders/*", "mpg123-decoder", "ogg-opus-decoder", "@breezystack/lamejs", "@evan/opus"]
+    .map((p) => `--external:${p}`),
 ]);
 const runtimes: [string, string, string[]][] = [
   ["deno", `${tools}/deno`, ["run", "-A", "bench/runner.ts"]],

@@ -200,7 +200,9 @@ export type InvalidAudioCode =
   | "missing_wav_chunk"
   | "unsupported_wav"
   | "invalid_wav"
-  | "invalid_audio";
+  | "invalid_audio"
+  | "truncated_audio"
+  | "corrupt_audio";
 
 /**
  * Audio bytes or audio arguments cannot be used. Codes:
@@ -209,7 +211,9 @@ export type InvalidAudioCode =
  * - `"missing_wav_chunk"`: there is no `fmt ` or no `data` chunk;
  * - `"unsupported_wav"`: a format code, bit depth or container (RIFX, RF64) this decoder does not read;
  * - `"invalid_wav"`: a `fmt ` chunk with zero channels, a zero sample rate or a malformed extension;
- * - `"invalid_audio"`: an argument given to the encoder is out of range (sample rate, channel count, sample count).
+ * - `"invalid_audio"`: an argument given to the encoder is out of range (sample rate, channel count, sample count);
+ * - `"truncated_audio"`: a FLAC, MP3 or Ogg file (or a WAV whose `data` chunk declares a real length) is cut short;
+ * - `"corrupt_audio"`: a FLAC, MP3 or Ogg file whose decoder reports damaged frames or finds no audio at all.
  */
 export class InvalidAudioError extends PocketTtsError {
   /**
@@ -217,9 +221,50 @@ export class InvalidAudioError extends PocketTtsError {
    *
    * @param code specific kind of failure (see the class description)
    * @param message description naming the problem
+   * @param options standard error options (`cause`: e.g. what a decoder threw)
    */
-  constructor(code: InvalidAudioCode, message: string) {
-    super(code, message);
+  constructor(code: InvalidAudioCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Audio formats {@link UnsupportedAudioError} names as supported, in the words its messages use. */
+export const SUPPORTED_AUDIO_FORMATS: readonly string[] = [
+  "WAV (PCM 8/16/24/32-bit, float 32/64-bit)",
+  "FLAC",
+  "MP3",
+  "Ogg Vorbis",
+  "Ogg Opus",
+];
+
+/**
+ * Audio bytes are in a format this library does not read (AAC/M4A, video, AIFF, …, or not audio at all), or the
+ * codec package a supported format needs cannot be loaded in this runtime. Codes:
+ * - `"unsupported_audio"`: the format is not supported; `format` names what was detected (`"unknown"` for bytes no
+ *   known signature matches) and the message lists {@link SUPPORTED_AUDIO_FORMATS};
+ * - `"codec_unavailable"`: a supported format's decoder (an npm package imported on demand) failed to load; the
+ *   message names the package.
+ */
+export class UnsupportedAudioError extends PocketTtsError {
+  /** What the bytes were detected as (e.g. `"MP4/M4A"`, `"unknown"`), or the format whose codec is missing. */
+  format: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param code `"unsupported_audio"` or `"codec_unavailable"`
+   * @param message description naming the format and what is supported (or the package that failed to load)
+   * @param format the detected format
+   * @param options standard error options (`cause`)
+   */
+  constructor(
+    code: "unsupported_audio" | "codec_unavailable",
+    message: string,
+    format: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.format = format;
   }
 }
 

@@ -96,6 +96,8 @@ export interface DecodedWav {
    * header claims an unknown length (the reference's 10⁹ frames). The whole sample frames present were decoded.
    */
   truncated: boolean;
+  /** Bytes the `data` chunk declares (a streamed file's placeholder, when the length was unknown at writing). */
+  dataSize: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -562,6 +564,7 @@ export function decodeWav(bytes: Uint8Array | ArrayBuffer): DecodedWav {
     samples: decodeSamples(b, data.start, length * fmt.channels, encoding),
     encoding,
     truncated: available < data.size,
+    dataSize: data.size,
   };
 }
 
