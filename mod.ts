@@ -90,6 +90,7 @@ export type {
   VoiceKvState,
   VoiceModelShape,
 } from "./src/voice/voice_state.ts";
+export type { AudioSamples, CloneOptions } from "./src/voice/clone.ts";
 export { GaussianNoise } from "./src/generate/noise.ts";
 export type { GaussianNoiseOptions } from "./src/generate/noise.ts";
 

@@ -23,6 +23,7 @@ export const BENCHMARKS: BenchModule[] = [
   { key: "flowlm", prefixes: ["flowlm"], load: () => import("./flow_lm.ts") },
   { key: "e2e", prefixes: ["e2e"], load: () => import("./e2e.ts") },
   { key: "stream_text", prefixes: ["stream_text"], load: () => import("./stream_text.ts") },
+  { key: "clone", prefixes: ["clone"], load: () => import("./clone.ts") },
   { key: "audio", prefixes: ["audio"], load: () => import("./audio.ts") },
 ];
 

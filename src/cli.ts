@@ -14,6 +14,7 @@ import { parseSafetensors, toFloat32 } from "./model/safetensors.ts";
 import { WavStreamWriter } from "./audio/wav.ts";
 import { replayNoise } from "./generate/noise.ts";
 import { TTSModel } from "./generate/tts_model.ts";
+import { runExportVoice } from "./voice/export_voice_cli.ts";
 import { VERSION } from "./version.ts";
 
 /** Where the CLI reads and writes; injectable for tests. */
@@ -30,12 +31,15 @@ const defaultIo: CliIo = {
 /** The `--help` text. */
 export const USAGE = `Usage: pocket-tts [options] [TEXT | -]
        pocket-tts info [--model DIR|URL | --language NAME] [--offline] [--json]
+       pocket-tts export-voice AUDIO OUT.safetensors [--model DIR|URL | --language NAME] [--max-seconds S] [-q]
 
 Speak TEXT (or standard input with -) with Kyutai's Pocket TTS and write a 24 kHz WAV file.
 
 Options:
   --text TEXT               The text (instead of the positional argument)
-  --voice NAME|FILE|URL     Predefined voice name or voice file (default: the language's default voice)
+  --voice NAME|FILE|URL     Predefined voice name, voice file, or a recording to clone (WAV, FLAC, MP3, Ogg)
+                            (default: the language's default voice)
+  --max-seconds S           Clone from at most the first S seconds of the recording (default 30)
   --language NAME           Published language (default: english)
   --model DIR|URL           Custom model: a directory or URL holding config.json, weights and tokenizer
   -o, --output-path FILE    Output WAV (default ./tts_output.wav; - streams the WAV to stdout)
@@ -56,11 +60,13 @@ Options:
   --version                 Show the version
 
 Subcommands:
-  info                      Resolve and validate a model's files without generating`;
+  info                      Resolve and validate a model's files without generating
+  export-voice              Clone a voice from a recording into a voice-state file`;
 
 const OPTIONS = {
   text: { type: "string" },
   voice: { type: "string" },
+  "max-seconds": { type: "string" },
   language: { type: "string" },
   model: { type: "string" },
   "output-path": { type: "string", short: "o" },
@@ -167,6 +173,7 @@ function noiseFromFile(bytes: Uint8Array): (x0: Float32Array) => void {
  */
 export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<number> {
   if (argv[0] === "info") return await runInfo(argv.slice(1));
+  if (argv[0] === "export-voice") return await runExportVoice(argv.slice(1), io);
   let tts: TTSModel | null = null;
   try {
     let parsed;
@@ -217,7 +224,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
       workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
     });
     bar.end();
-    const voice = o.voice !== undefined ? await tts.loadVoice(o.voice) : undefined;
+    const maxSeconds = number("max-seconds", o["max-seconds"]);
+    const voice = o.voice !== undefined ? await tts.loadVoice(o.voice, { maxSeconds }) : undefined;
     const noise = o["noise-file"] !== undefined
       ? noiseFromFile(new Uint8Array(await (await import("node:fs/promises")).readFile(o["noise-file"])))
       : undefined;

@@ -293,3 +293,30 @@ export class InvalidVoiceError extends PocketTtsError {
     this.file = details.file;
   }
 }
+
+/**
+ * Voice cloning was asked of a model whose weights have no usable Mimi encoder: the ungated release
+ * (`kyutai/pocket-tts-without-voice-cloning`) zeroes it. Code `"voice_cloning_unavailable"`. The library never falls
+ * back to another voice.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await tts.loadVoice("me.wav");
+ * } catch (e) {
+ *   if (e instanceof VoiceCloningUnavailableError) console.error(e.message); // explains the gated repository
+ * }
+ * ```
+ */
+export class VoiceCloningUnavailableError extends PocketTtsError {
+  /** Creates the error; the message explains how to get the gated weights. */
+  constructor() {
+    super(
+      "voice_cloning_unavailable",
+      "voice cloning needs the Mimi encoder, which these weights do not have (the ungated release zeroes it). It is " +
+        "in the gated Hugging Face repository kyutai/pocket-tts: accept its terms at " +
+        "https://huggingface.co/kyutai/pocket-tts, create an access token, set HF_TOKEN to it (or pass `token`), " +
+        "and load the model again.",
+    );
+  }
+}

@@ -102,6 +102,24 @@ function mixDown(out: DecodedChannels): Float32Array {
   return mono;
 }
 
+/**
+ * `@wasm-audio-decoders/flac` (0.2.11) ends a frame where the next frame's sync code starts, so a file's last frame
+ * is never decoded (and the check below would call every multi-frame file cut). A copy of the first frame's opening
+ * bytes after the data gives the last frame its end; the copy itself is incomplete and dropped. Returns a new buffer
+ * (the decoders must not touch the caller's).
+ */
+function withFrameSyncAfter(b: Uint8Array): Uint8Array {
+  let at = id3v2Length(b) + 4; // after "fLaC": metadata blocks, each a flag/type byte and a 24-bit length
+  for (let last = false; !last && at + 4 <= b.length; at += 4 + ((b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3])) {
+    last = (b[at] & 0x80) !== 0;
+  }
+  const head = b.subarray(at, Math.min(at + 16, b.length));
+  const out = new Uint8Array(b.length + head.length);
+  out.set(b);
+  out.set(head, b.length);
+  return out;
+}
+
 /** Run the format's decoder over the whole file; whatever it throws on bad data becomes `corrupt_audio`. */
 async function runDecoder(format: AudioFormat, b: Uint8Array): Promise<DecodedChannels> {
   const decoder = format === "mp3"
@@ -114,7 +132,7 @@ async function runDecoder(format: AudioFormat, b: Uint8Array): Promise<DecodedCh
   try {
     await decoder.ready;
     // A copy: the decoders may keep or transfer what they are given, and must not touch a caller's buffer.
-    const input = b.slice();
+    const input = format === "flac" ? withFrameSyncAfter(b) : b.slice();
     return "decodeFile" in decoder ? await decoder.decodeFile(input) : decoder.decode(input);
   } catch (cause) {
     throw new InvalidAudioError(

@@ -11,7 +11,7 @@ import { openSafetensors } from "../model/safetensors.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { type MessageEndpoint, RpcClient } from "./rpc.ts";
-import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import type { WorkerInit } from "./worker.ts";
 
 /** True where module workers exist (Deno, Bun, browsers). Node 20 has no global `Worker`: it runs single-thread. */
@@ -25,6 +25,8 @@ export function workersAvailable(): boolean {
 export interface CreateServicesOptions {
   workers: boolean;
   simd: "auto" | SimdVariant;
+  /** How the Mimi part gets its voice-cloning encoder (default `"none"`). */
+  encoder?: EncoderLoading;
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
@@ -39,7 +41,7 @@ export async function createServices(
     try {
       return {
         flow: await LocalFlowLm.create(core, reader, model.config),
-        mimi: await LocalMimi.create(core, reader, model.config),
+        mimi: await LocalMimi.create(core, reader, model.config, options.encoder, model.weights.path ?? undefined),
       };
     } finally {
       await reader.close();
@@ -53,7 +55,7 @@ export async function createServices(
   }
   const [flowWorker, mimiWorker] = await Promise.all([
     startWorker({ part: "flow_lm", weights, config: model.config, simd: options.simd }),
-    startWorker({ part: "mimi", weights, config: model.config, simd: options.simd }),
+    startWorker({ part: "mimi", weights, config: model.config, simd: options.simd, encoder: options.encoder }),
   ]);
   return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };
 }
@@ -119,6 +121,9 @@ class WorkerFlowLm implements FlowLmService {
   step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
     return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [stream, input, x0, lsdSteps]);
   }
+  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
+    return this.#w.rpc.call("importLatents", [latents, x0]);
+  }
   dispose(): Promise<void> {
     return stop(this.#w);
   }
@@ -141,6 +146,9 @@ class WorkerMimi implements MimiService {
   }
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
     return this.#w.rpc.call("decode", [stream, latent], [latent.buffer as ArrayBuffer]);
+  }
+  encode(audio: Float32Array): Promise<Float32Array> {
+    return this.#w.rpc.call("encode", [audio]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);

@@ -5,15 +5,16 @@
  * @module
  */
 
-import { PocketTtsError } from "../errors.ts";
-import type { PocketTtsConfig } from "../model/config.ts";
-import type { SafetensorsReader } from "../model/safetensors.ts";
+import { PocketTtsError, VoiceCloningUnavailableError } from "../errors.ts";
+import { modelDimensions, type PocketTtsConfig } from "../model/config.ts";
+import { openSafetensors, type SafetensorsReader } from "../model/safetensors.ts";
 import { FlowLM, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
 import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
+import { isEncoderTensor, MimiEncoder } from "../runtime/mimi_encoder.ts";
 import type { PocketCore } from "../runtime/wasm.ts";
-import { readVoiceFile, serializeVoiceState } from "../voice/voice_state.ts";
-import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import { readVoiceFile, serializeVoiceState, type VoiceFile } from "../voice/voice_state.ts";
+import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
 
 /** The state of an open stream, or a typed error (a disposed part, or a stream already closed). */
 function streamState<S>(streams: Map<number, S>, id: number, disposed: boolean): S {
@@ -34,13 +35,16 @@ export class LocalFlowLm implements FlowLmService {
   #empty: VoiceRef | null = null;
   #bos: Float32Array;
 
+  #innerDim: number;
+
   /** Takes the `flow_lm.*` tensors from `reader` into `core` and builds FlowLM. */
   static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalFlowLm> {
-    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config));
+    return new LocalFlowLm(await FlowLM.fromReader(core, reader, config), modelDimensions(config).innerDim);
   }
 
-  private constructor(model: FlowLM) {
+  private constructor(model: FlowLM, innerDim: number) {
     this.#model = model;
+    this.#innerDim = innerDim;
     this.#bos = new Float32Array(model.dims.latentDim).fill(NaN);
   }
 
@@ -58,7 +62,21 @@ export class LocalFlowLm implements FlowLmService {
   }
 
   async importVoice(bytes: Uint8Array, x0: Float32Array): Promise<VoiceRef> {
-    const file = await readVoiceFile(bytes, "voice");
+    return this.#load(await readVoiceFile(bytes, "voice"), x0);
+  }
+
+  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
+    const frames = latents.length / this.#innerDim;
+    if (!Number.isInteger(frames) || frames < 1) {
+      throw new RangeError(`latents must be [frames × ${this.#innerDim}], got ${latents.length} values`);
+    }
+    const conditioning = this.#model.speakerProject(latents, frames);
+    // From here on a clone is a v1.0 audio-prompt voice: the same prefill (after bos_before_voice) as its import.
+    const dModel = this.#model.dims.dModel;
+    return Promise.resolve(this.#load({ kind: "audio_prompt", frames, dModel, conditioning, source: "audio" }, x0));
+  }
+
+  #load(file: VoiceFile, x0: Float32Array): VoiceRef {
     const state = this.#model.createState();
     try {
       state.loadVoice(file, { x0 });
@@ -126,26 +144,66 @@ export class LocalFlowLm implements FlowLmService {
   }
 }
 
-/** The Mimi decoder with one state per open stream, reset for each text chunk. */
+/** The Mimi decoder with one state per open stream, reset for each text chunk; and the encoder for voice cloning. */
 export class LocalMimi implements MimiService {
   #decoder: MimiDecoder;
   #streams = new Map<number, MimiDecoderState>();
   #nextStream = 1;
   #disposed = false;
+  #loadEncoder: (() => Promise<MimiEncoder>) | null;
+  #encoder: Promise<MimiEncoder> | null = null;
 
-  /** Takes the `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the decoder. */
-  static async create(core: PocketCore, reader: SafetensorsReader, config: PocketTtsConfig): Promise<LocalMimi> {
+  /**
+   * Takes the decoder's `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the
+   * decoder; and the encoder's as `encoder` says (`"lazy"` reopens `weightsPath` on the first {@link encode}).
+   */
+  static async create(
+    core: PocketCore,
+    reader: SafetensorsReader,
+    config: PocketTtsConfig,
+    encoder: EncoderLoading = "none",
+    weightsPath?: string,
+  ): Promise<LocalMimi> {
     const decoderPart = /^mimi\.(decoder|decoder_transformer|quantizer|upsample)\./;
-    await loadWeightsIntoCore(core, reader, (n) => decoderPart.test(n));
+    const eager = encoder === "eager" || (encoder === "lazy" && weightsPath === undefined);
+    await loadWeightsIntoCore(core, reader, (n) => decoderPart.test(n) || (eager && isEncoderTensor(n)));
     const latentStats = {
       mean: await reader.float32("flow_lm.emb_mean"),
       std: await reader.float32("flow_lm.emb_std"),
     };
-    return new LocalMimi(MimiDecoder.create(core, config, { latentStats }));
+    const decoder = MimiDecoder.create(core, config, { latentStats });
+    let enc: (() => Promise<MimiEncoder>) | null = null;
+    if (eager) {
+      const built = MimiEncoder.create(core, config);
+      enc = () => Promise.resolve(built);
+    } else if (encoder === "lazy") {
+      enc = async () => {
+        const r = await openSafetensors(weightsPath!);
+        try {
+          await loadWeightsIntoCore(core, r, isEncoderTensor);
+        } finally {
+          await r.close();
+        }
+        return MimiEncoder.create(core, config);
+      };
+    }
+    return new LocalMimi(decoder, enc);
   }
 
-  private constructor(decoder: MimiDecoder) {
+  private constructor(decoder: MimiDecoder, loadEncoder: (() => Promise<MimiEncoder>) | null) {
     this.#decoder = decoder;
+    this.#loadEncoder = loadEncoder;
+  }
+
+  async encode(audio: Float32Array): Promise<Float32Array> {
+    if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
+    if (!this.#loadEncoder) throw new VoiceCloningUnavailableError();
+    const load = this.#loadEncoder;
+    this.#encoder ??= load().catch((e) => {
+      this.#encoder = null;
+      throw e;
+    });
+    return (await this.#encoder).encodeAll(audio);
   }
 
   openStream(): Promise<number> {
@@ -170,12 +228,12 @@ export class LocalMimi implements MimiService {
     return Promise.resolve(streamState(this.#streams, stream, this.#disposed).decode(latent));
   }
 
-  dispose(): Promise<void> {
-    if (this.#disposed) return Promise.resolve();
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
     this.#disposed = true;
     for (const s of this.#streams.values()) s.free();
     this.#streams.clear();
     this.#decoder.free();
-    return Promise.resolve();
+    (await this.#encoder?.catch(() => null))?.free();
   }
 }

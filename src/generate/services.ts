@@ -1,6 +1,6 @@
 /**
  * The two model parts as the generator sees them: FlowLM (text + voice → latents) and the Mimi decoder
- * (latent → 80 ms of audio). Each is implemented locally (a wasm core on this thread) or in a worker (the same
+ * (latent → 80 ms of audio; it also holds the encoder that turns a recording into latents for voice cloning). Each is implemented locally (a wasm core on this thread) or in a worker (the same
  * local implementation driven over {@link RpcClient}); the generator cannot tell which, so both modes run the
  * same calls in the same order and produce bit-identical audio.
  *
@@ -44,6 +44,11 @@ export interface FlowLmService {
   closeStream(stream: number): Promise<void>;
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
+  /**
+   * A voice from raw Mimi-encoder latents (`[frames × inner_dim]`, voice cloning): speaker projection, then the
+   * voice prefill after `bos_before_voice` (consumes one x₀ row, whose latent is discarded).
+   */
+  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef>;
 }
 
 /** The Mimi decoder part. */
@@ -58,4 +63,16 @@ export interface MimiService {
   closeStream(stream: number): Promise<void>;
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
+  /**
+   * Voice cloning: the raw Mimi-encoder latents (`[frames × inner_dim]`) of 24 kHz mono audio, right-padded to whole
+   * frames. Rejects when this part was started without the encoder.
+   */
+  encode(audio: Float32Array): Promise<Float32Array>;
 }
+
+/**
+ * Where the Mimi part gets its encoder: `"eager"` loads it with the decoder, `"lazy"` from the same local weights
+ * file on the first {@link MimiService.encode} (so models that never clone never hold it), `"none"`: the checkpoint
+ * has no usable encoder.
+ */
+export type EncoderLoading = "eager" | "lazy" | "none";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConfigError, PocketTtsError } from "../errors.ts";
+import { ConfigError, PocketTtsError, VoiceCloningUnavailableError } from "../errors.ts";
 import { type AssetOptions, fetchAsset, type ResolvedModel, resolveModel } from "../model/assets.ts";
 import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUrl } from "../model/builtin_configs.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
@@ -25,6 +25,15 @@ import { GaussianNoise } from "./noise.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
 import { createServices, workersAvailable } from "./create_services.ts";
+import {
+  type AudioSamples,
+  BoundedCache,
+  cloneKey,
+  type CloneOptions,
+  isAudioSamples,
+  isSafetensorsFile,
+  promptAudio,
+} from "../voice/clone.ts";
 
 /**
  * Whether the checkpoint really holds a Mimi encoder: present and not zeroed (the ungated release zeroes it).
@@ -155,6 +164,9 @@ export class TTSModel {
   #scheduler: RoundRobinScheduler;
   #active = 0;
   #disposed = false;
+  /** Clones by content key (see `src/voice/clone.ts`), so cloning the same recording twice is instant. */
+  #clones = new BoundedCache<Promise<Voice>>(16);
+  #cloneKeys = new WeakMap<Voice, string>();
 
   private constructor(
     model: ResolvedModel,
@@ -200,7 +212,11 @@ export class TTSModel {
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
     const workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
-    const services = await createServices(model, { workers, simd: options.simd ?? "auto" });
+    const services = await createServices(model, {
+      workers,
+      simd: options.simd ?? "auto",
+      encoder: hasVoiceCloning ? "lazy" : "none",
+    });
     return new TTSModel({ ...model, hasVoiceCloning }, tokenizer, { ...services, workers }, language, assetOptions);
   }
 
@@ -210,13 +226,24 @@ export class TTSModel {
   }
 
   /**
-   * Loads a voice: a predefined name (e.g. `"alba"`, downloaded on first use), a path or URL of a voice file, or the
-   * bytes of one. Voice files may be voice states (current or v1.1 format) or v1.0 `audio_prompt` conditionings.
+   * Loads a voice: a predefined name (e.g. `"alba"`, downloaded on first use), a path or URL of a voice file or of a
+   * recording, the bytes of either, or decoded audio `{ samples, sampleRate }`. Voice files may be voice states
+   * (current or v1.1 format) or v1.0 `audio_prompt` conditionings. Anything else is taken as a recording (WAV, FLAC,
+   * MP3, Ogg; told by content, not by name) and cloned: the Mimi encoder turns its first `maxSeconds` into the voice.
+   * Cloning the same recording again on this model returns the cached voice at once.
    *
-   * @throws {ConfigError} unknown voice name; {@link InvalidVoiceError}-style errors for a voice of another model
+   * @example
+   * ```ts
+   * const voice = await tts.loadVoice("me.wav", { maxSeconds: 10 });
+   * await Deno.writeFile("me.safetensors", tts.exportVoice(voice)); // reusable here and upstream
+   * ```
+   * @throws {ConfigError} unknown voice name; {@link InvalidVoiceError} for a voice of another model;
+   *   {@link UnsupportedAudioError} / {@link InvalidAudioError} for a recording that cannot be read;
+   *   {@link VoiceCloningUnavailableError} for a recording when the weights have no encoder (ungated release)
    */
-  async loadVoice(voice: string | URL | Uint8Array): Promise<Voice> {
+  async loadVoice(voice: string | URL | Uint8Array | AudioSamples, options: CloneOptions = {}): Promise<Voice> {
     this.#checkOpen();
+    if (isAudioSamples(voice)) return await this.#clone(voice, "<samples>", options);
     let bytes: Uint8Array;
     let name: string;
     if (voice instanceof Uint8Array) {
@@ -232,10 +259,32 @@ export class TTSModel {
       const source = isName ? predefinedVoiceUrl(this.#language!, spec) : spec;
       bytes = await (await fetchAsset(source, this.#assetOptions)).read();
     }
+    if (!isSafetensorsFile(bytes)) return await this.#clone(bytes, name, options);
     const x0 = new Float32Array(32); // the prefill's latent is discarded, so its noise does not matter
     const ref = await this.#flow.importVoice(bytes, x0);
     const state = await this.#flow.exportVoice(ref.id);
     return new Voice(name, ref, state, this);
+  }
+
+  /** A voice cloned from a recording: decoded and resampled here, encoded by the Mimi part, prefilled by FlowLM. */
+  async #clone(input: Uint8Array | AudioSamples, name: string, options: CloneOptions): Promise<Voice> {
+    const key = await cloneKey(input, options);
+    let voice = this.#clones.get(key);
+    if (!voice) {
+      voice = (async () => {
+        const audio = await promptAudio(input, this.sampleRate, options);
+        // Never fall back to another voice: without the encoder, cloning is an error.
+        if (!this.hasVoiceCloning) throw new VoiceCloningUnavailableError();
+        const latents = await this.#mimi.encode(audio);
+        const ref = await this.#flow.importLatents(latents, new Float32Array(32)); // its latent is discarded
+        const cloned = new Voice(name, ref, await this.#flow.exportVoice(ref.id), this);
+        this.#cloneKeys.set(cloned, key);
+        return cloned;
+      })();
+      this.#clones.set(key, voice);
+      voice.catch(() => this.#clones.delete(key));
+    }
+    return await voice;
   }
 
   /**
@@ -259,6 +308,8 @@ export class TTSModel {
    */
   async freeVoice(voice: Voice): Promise<void> {
     this.#checkVoice(voice);
+    const key = this.#cloneKeys.get(voice);
+    if (key !== undefined) this.#clones.delete(key); // a clone of the same recording must not return a freed voice
     if (!this.#disposed) await this.#flow.freeVoice(voice.ref.id);
   }
 

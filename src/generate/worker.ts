@@ -10,7 +10,7 @@ import type { PocketTtsConfig } from "../model/config.ts";
 import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { type MessageEndpoint, serveRpc, transferring } from "./rpc.ts";
-import type { FlowLmService, MimiService } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiService } from "./services.ts";
 
 /** What `init` receives. */
 export interface WorkerInit {
@@ -19,6 +19,8 @@ export interface WorkerInit {
   weights: string | Uint8Array;
   config: PocketTtsConfig;
   simd: "auto" | SimdVariant;
+  /** How the Mimi part gets its voice-cloning encoder (`"lazy"` reopens `weights`, a local path). */
+  encoder?: EncoderLoading;
 }
 
 let flow: FlowLmService | null = null;
@@ -35,7 +37,10 @@ serveRpc(globalThis as unknown as MessageEndpoint, {
     const reader = await openSafetensors(init.weights);
     try {
       if (init.part === "flow_lm") flow = await LocalFlowLm.create(core, reader, init.config);
-      else mimi = await LocalMimi.create(core, reader, init.config);
+      else {
+        const path = typeof init.weights === "string" ? init.weights : undefined;
+        mimi = await LocalMimi.create(core, reader, init.config, init.encoder, path);
+      }
     } finally {
       await reader.close();
     }
@@ -55,6 +60,11 @@ serveRpc(globalThis as unknown as MessageEndpoint, {
   decode: async (stream: number, latent: Float32Array) => {
     const audio = await need(mimi, "Mimi").decode(stream, latent);
     return transferring(audio, [audio.buffer as ArrayBuffer]);
+  },
+  importLatents: (latents: Float32Array, x0: Float32Array) => need(flow, "FlowLM").importLatents(latents, x0),
+  encode: async (audio: Float32Array) => {
+    const latents = await need(mimi, "Mimi").encode(audio);
+    return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
   dispose: async () => {
     await flow?.dispose();

@@ -28,6 +28,9 @@
 import { ConfigError, WasmCoreError } from "../errors.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
 import type { PocketCore } from "./wasm.ts";
+import { CoreStream, readTapList } from "./core_stream.ts";
+
+export type { MimiTap } from "./core_stream.ts";
 
 /** The core exports this wrapper uses (see `crates/pocket_core/src/exports/mimi.rs`). */
 interface MimiExports {
@@ -67,16 +70,6 @@ export interface MimiStateOptions {
    * frame for the full-size model); longer `decode` calls are split into steps of this many frames.
    */
   maxFrames?: number;
-}
-
-/** One recorded intermediate output of the last `decode` call, time-major. */
-export interface MimiTap {
-  /** Time steps (rows). */
-  rows: number;
-  /** Channels (columns). */
-  channels: number;
-  /** `rows × channels` values, row by row (the transpose of the reference's `[C, T]`). */
-  data: Float32Array;
 }
 
 /**
@@ -138,16 +131,6 @@ export function mimiDecoderParams(config: PocketTtsConfig): string {
     compress: sn.compress,
   };
   return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(" ");
-}
-
-/** A core's tap list (`name channels` per line) as names in order and channels by name. */
-export function readTapList(
-  core: PocketCore,
-  ptr: number,
-  len: number,
-): { names: string[]; channels: Map<string, number> } {
-  const lines = new TextDecoder().decode(core.u8(ptr, len).slice()).split("\n").map((l) => l.split(" "));
-  return { names: lines.map((l) => l[0]), channels: new Map(lines.map((l) => [l[0], Number(l[1])])) };
 }
 
 /** The Mimi decoder's weights inside one core instance. */
@@ -265,19 +248,11 @@ export class MimiDecoder {
 }
 
 /** One audio stream of a {@link MimiDecoder}: carried state, KV ring and scratch, all in wasm memory. */
-export class MimiDecoderState {
+export class MimiDecoderState extends CoreStream {
   /** The decoder this stream belongs to. */
   readonly decoder: MimiDecoder;
-  /** Frames processed per internal step. */
-  readonly maxFrames: number;
   #raw: MimiExports;
   #dec: number;
-  #handle: number;
-  #in: number;
-  #out: number;
-  #inBytes: number;
-  #outBytes: number;
-  #onFree: () => void;
 
   /** @internal use {@link MimiDecoder.createState}. */
   constructor(
@@ -288,21 +263,21 @@ export class MimiDecoderState {
     maxFrames: number,
     onFree: () => void,
   ) {
+    const calls = {
+      free: (s: number) => raw.mimi_state_free(s),
+      reset: (s: number) => raw.mimi_state_reset(s),
+      position: (s: number) => raw.mimi_state_position(s),
+      bytes: (s: number) => raw.mimi_state_bytes(s),
+      setTaps: (s: number, on: number) => raw.mimi_state_set_taps(dec, s, on),
+      tapLen: (s: number, id: number) => raw.mimi_state_tap_len(s, id),
+      tapPtr: (s: number, id: number) => raw.mimi_state_tap_ptr(s, id),
+    };
+    const io = { inBytes: maxFrames * decoder.latentDim * 4, outBytes: maxFrames * decoder.frameSamples * 4 };
+    const taps = { names: decoder.tapNames, channels: decoder.tapChannels };
+    super(decoder.core, calls, handle, maxFrames, io, taps, "Mimi decoder state", onFree);
     this.decoder = decoder;
-    this.maxFrames = maxFrames;
     this.#raw = raw;
     this.#dec = dec;
-    this.#handle = handle;
-    this.#onFree = onFree;
-    this.#inBytes = maxFrames * decoder.latentDim * 4;
-    this.#outBytes = maxFrames * decoder.frameSamples * 4;
-    try {
-      this.#in = decoder.core.alloc(this.#inBytes);
-      this.#out = decoder.core.alloc(this.#outBytes);
-    } catch (e) {
-      raw.mimi_state_free(handle);
-      throw e;
-    }
   }
 
   /**
@@ -325,7 +300,7 @@ export class MimiDecoderState {
    *   freed
    */
   decodeInto(latents: Float32Array, out: Float32Array): void {
-    const h = this.#live();
+    const h = this.live();
     const { latentDim, frameSamples, core } = this.decoder;
     if (latents.length % latentDim !== 0) {
       throw new WasmCoreError(`latents hold ${latents.length} values, not a multiple of ${latentDim} per frame`);
@@ -336,56 +311,9 @@ export class MimiDecoderState {
     }
     for (let f0 = 0; f0 < frames; f0 += this.maxFrames) {
       const f = Math.min(this.maxFrames, frames - f0);
-      core.f32(this.#in, f * latentDim).set(latents.subarray(f0 * latentDim, (f0 + f) * latentDim));
-      core.check(this.#raw.mimi_decode(this.#dec, h, this.#in, f, this.#out), "Mimi decode");
-      out.set(core.f32(this.#out, f * frameSamples), f0 * frameSamples);
+      core.f32(this.inPtr, f * latentDim).set(latents.subarray(f0 * latentDim, (f0 + f) * latentDim));
+      core.check(this.#raw.mimi_decode(this.#dec, h, this.inPtr, f, this.outPtr), "Mimi decode");
+      out.set(core.f32(this.outPtr, f * frameSamples), f0 * frameSamples);
     }
-  }
-
-  /** Back to the start of a stream (position 0, zero state), keeping every buffer. */
-  reset(): void {
-    this.decoder.core.check(this.#raw.mimi_state_reset(this.#live()), "resetting the Mimi state");
-  }
-
-  /** Absolute 200 Hz position of the next step (16 per decoded frame). */
-  get position(): number {
-    return this.#raw.mimi_state_position(this.#live());
-  }
-
-  /** Bytes of state and scratch in wasm memory (excluding the I/O buffers). */
-  get bytes(): number {
-    return this.#raw.mimi_state_bytes(this.#live());
-  }
-
-  /** Records (`true`) or stops recording the intermediate outputs of each call (allocates on enabling). */
-  setTaps(on: boolean): void {
-    this.decoder.core.check(this.#raw.mimi_state_set_taps(this.#dec, this.#live(), on ? 1 : 0), "Mimi taps");
-  }
-
-  /** A copy of intermediate output `name` (see {@link MimiDecoder.tapNames}) of the last call, if recorded. */
-  tap(name: string): MimiTap | undefined {
-    const h = this.#live();
-    const id = this.decoder.tapNames.indexOf(name);
-    if (id < 0) return undefined;
-    const n = this.#raw.mimi_state_tap_len(h, id);
-    if (n === 0) return undefined;
-    const channels = this.decoder.tapChannels.get(name)!;
-    const data = this.decoder.core.f32(this.#raw.mimi_state_tap_ptr(h, id), n).slice();
-    return { rows: n / channels, channels, data };
-  }
-
-  /** Frees the state and its buffers. */
-  free(): void {
-    if (this.#handle === 0) return;
-    this.#raw.mimi_state_free(this.#handle);
-    this.decoder.core.free(this.#in, this.#inBytes);
-    this.decoder.core.free(this.#out, this.#outBytes);
-    this.#handle = 0;
-    this.#onFree();
-  }
-
-  #live(): number {
-    if (this.#handle === 0) throw new WasmCoreError("the Mimi decoder state has been freed");
-    return this.#handle;
   }
 }

@@ -21,7 +21,8 @@
 
 import { WasmCoreError } from "../errors.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
-import { mimiDecoderParams, type MimiTap, readTapList } from "./mimi_decoder.ts";
+import { mimiDecoderParams } from "./mimi_decoder.ts";
+import { CoreStream, readTapList } from "./core_stream.ts";
 import type { PocketCore } from "./wasm.ts";
 
 /** The core exports this wrapper uses (see `crates/pocket_core/src/exports/mimi_encoder.rs`). */
@@ -50,8 +51,8 @@ export function isEncoderTensor(name: string): boolean {
   return /^mimi\.(encoder\.|encoder_transformer\.|downsample\.)/.test(name);
 }
 
-/** Frames per internal step of {@link MimiEncoder.encodeAll}: bounds scratch memory (about 4 MB per frame at full size). */
-export const ENCODE_BLOCK_FRAMES = 4;
+/** Frames per internal step of {@link MimiEncoder.encodeAll}: bounds scratch memory (about 6 MB per frame at full size). */
+export const ENCODE_BLOCK_FRAMES = 2;
 
 /** The Mimi encoder's weights inside one core instance. */
 export class MimiEncoder {
@@ -169,19 +170,11 @@ export class MimiEncoder {
 }
 
 /** One audio stream of a {@link MimiEncoder}: carried state, KV ring and scratch, all in wasm memory. */
-export class MimiEncoderState {
+export class MimiEncoderState extends CoreStream {
   /** The encoder this stream belongs to. */
   readonly encoder: MimiEncoder;
-  /** Frames processed per internal step. */
-  readonly maxFrames: number;
   #raw: MimiEncoderExports;
   #enc: number;
-  #handle: number;
-  #in: number;
-  #out: number;
-  #inBytes: number;
-  #outBytes: number;
-  #onFree: () => void;
 
   /** @internal use {@link MimiEncoder.createState}. */
   constructor(
@@ -192,21 +185,21 @@ export class MimiEncoderState {
     maxFrames: number,
     onFree: () => void,
   ) {
+    const calls = {
+      free: (s: number) => raw.mimi_encoder_state_free(s),
+      reset: (s: number) => raw.mimi_encoder_state_reset(s),
+      position: (s: number) => raw.mimi_encoder_state_position(s),
+      bytes: (s: number) => raw.mimi_encoder_state_bytes(s),
+      setTaps: (s: number, on: number) => raw.mimi_encoder_state_set_taps(enc, s, on),
+      tapLen: (s: number, id: number) => raw.mimi_encoder_state_tap_len(s, id),
+      tapPtr: (s: number, id: number) => raw.mimi_encoder_state_tap_ptr(s, id),
+    };
+    const io = { inBytes: maxFrames * encoder.frameSamples * 4, outBytes: maxFrames * encoder.innerDim * 4 };
+    const taps = { names: encoder.tapNames, channels: encoder.tapChannels };
+    super(encoder.core, calls, handle, maxFrames, io, taps, "Mimi encoder state", onFree);
     this.encoder = encoder;
-    this.maxFrames = maxFrames;
     this.#raw = raw;
     this.#enc = enc;
-    this.#handle = handle;
-    this.#onFree = onFree;
-    this.#inBytes = maxFrames * encoder.frameSamples * 4;
-    this.#outBytes = maxFrames * encoder.innerDim * 4;
-    try {
-      this.#in = encoder.core.alloc(this.#inBytes);
-      this.#out = encoder.core.alloc(this.#outBytes);
-    } catch (e) {
-      raw.mimi_encoder_state_free(handle);
-      throw e;
-    }
   }
 
   /**
@@ -226,7 +219,7 @@ export class MimiEncoderState {
    * @throws {WasmCoreError} when `audio` is not a whole number of frames, `out` is too short or the state was freed
    */
   encodeInto(audio: Float32Array, out: Float32Array): void {
-    const h = this.#live();
+    const h = this.live();
     const { innerDim, frameSamples, core } = this.encoder;
     if (audio.length % frameSamples !== 0) {
       throw new WasmCoreError(
@@ -239,57 +232,9 @@ export class MimiEncoderState {
     }
     for (let f0 = 0; f0 < frames; f0 += this.maxFrames) {
       const f = Math.min(this.maxFrames, frames - f0);
-      core.f32(this.#in, f * frameSamples).set(audio.subarray(f0 * frameSamples, (f0 + f) * frameSamples));
-      core.check(this.#raw.mimi_encode(this.#enc, h, this.#in, f, this.#out), "Mimi encode");
-      out.set(core.f32(this.#out, f * innerDim), f0 * innerDim);
+      core.f32(this.inPtr, f * frameSamples).set(audio.subarray(f0 * frameSamples, (f0 + f) * frameSamples));
+      core.check(this.#raw.mimi_encode(this.#enc, h, this.inPtr, f, this.outPtr), "Mimi encode");
+      out.set(core.f32(this.outPtr, f * innerDim), f0 * innerDim);
     }
-  }
-
-  /** Back to the start of a stream, keeping every buffer. */
-  reset(): void {
-    this.encoder.core.check(this.#raw.mimi_encoder_state_reset(this.#live()), "resetting the Mimi encoder state");
-  }
-
-  /** Absolute 200 Hz position of the next step (16 per encoded frame). */
-  get position(): number {
-    return this.#raw.mimi_encoder_state_position(this.#live());
-  }
-
-  /** Bytes of state and scratch in wasm memory (excluding the I/O buffers). */
-  get bytes(): number {
-    return this.#raw.mimi_encoder_state_bytes(this.#live());
-  }
-
-  /** Records (`true`) or stops recording the intermediate outputs of each internal step (allocates on enabling). */
-  setTaps(on: boolean): void {
-    const h = this.#live();
-    this.encoder.core.check(this.#raw.mimi_encoder_state_set_taps(this.#enc, h, on ? 1 : 0), "Mimi encoder taps");
-  }
-
-  /** A copy of intermediate output `name` (see {@link MimiEncoder.tapNames}) of the last internal step, if recorded. */
-  tap(name: string): MimiTap | undefined {
-    const h = this.#live();
-    const id = this.encoder.tapNames.indexOf(name);
-    if (id < 0) return undefined;
-    const n = this.#raw.mimi_encoder_state_tap_len(h, id);
-    if (n === 0) return undefined;
-    const channels = this.encoder.tapChannels.get(name)!;
-    const data = this.encoder.core.f32(this.#raw.mimi_encoder_state_tap_ptr(h, id), n).slice();
-    return { rows: n / channels, channels, data };
-  }
-
-  /** Frees the state and its buffers. */
-  free(): void {
-    if (this.#handle === 0) return;
-    this.#raw.mimi_encoder_state_free(this.#handle);
-    this.encoder.core.free(this.#in, this.#inBytes);
-    this.encoder.core.free(this.#out, this.#outBytes);
-    this.#handle = 0;
-    this.#onFree();
-  }
-
-  #live(): number {
-    if (this.#handle === 0) throw new WasmCoreError("the Mimi encoder state has been freed");
-    return this.#handle;
   }
 }

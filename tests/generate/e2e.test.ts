@@ -195,7 +195,8 @@ describe("generation semantics", () => {
     await withTinyModel({ workers: 0 }, async (tts) => {
       await assert.rejects(tts.generate("   "), (e: Error & { code?: string }) => e.code === "empty_text");
       await assert.rejects(tts.loadVoice("alba"), /custom model has no predefined voices/);
-      await assert.rejects(tts.loadVoice(new Uint8Array([1, 2, 3])), (e: Error) => e.name === "InvalidVoiceError");
+      // Bytes that are not a voice file are taken as a recording to clone: junk is an unsupported audio format.
+      await assert.rejects(tts.loadVoice(new Uint8Array([1, 2, 3])), (e: Error) => e.name === "UnsupportedAudioError");
       await assert.rejects(tts.generate("Hi.", { temperature: -1 }), /temperature/);
     });
     await assert.rejects(
