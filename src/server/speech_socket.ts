@@ -73,6 +73,8 @@ export interface SpeechSocketOptions {
    * released everything.
    */
   track?: (stop: AbortController, ended: Promise<void>) => void;
+  /** Generation settings under each request's own (an operator's `eosThreshold`, `maxTokens`, …). */
+  generation?: GenerateOptions;
 }
 
 /** The connection's message handlers, called by a runtime adapter. */
@@ -201,10 +203,11 @@ export function openSpeechSocket(
     try {
       const writer = new WavStreamWriter(tts.sampleRate);
       const request: GenerateOptions = {
+        ...options.generation,
         voice: lease.voice,
         seed: field<number>(start, "seed", "number"),
-        temperature: field<number>(start, "temperature", "number"),
-        lsdSteps: field<number>(start, "lsd_steps", "number"),
+        temperature: field<number>(start, "temperature", "number") ?? options.generation?.temperature,
+        lsdSteps: field<number>(start, "lsd_steps", "number") ?? options.generation?.lsdSteps,
         normalize: normalize as NormalizeLanguage | undefined,
         signal: abort.signal,
         onChunk: (r) => send(JSON.stringify({ type: "caption", text: r.text, start: r.start, end: r.end })),

@@ -25,6 +25,22 @@ export const SPEECH_STREAM_PATH = "/v1/audio/speech/stream";
 const upgraders = new WeakMap<Request, (start: SessionFactory) => void>();
 /** Requests a route has upgraded (their handler's response is not sent). */
 const upgraded = new WeakSet<Request>();
+/** The responses {@link upgradeWebSocket} returned. */
+const upgradeResponses = new WeakSet<Response>();
+
+/**
+ * Whether a response is the result of {@link upgradeWebSocket}: a handler must return it untouched (no headers
+ * added: after an upgrade the request is closed, and Deno's 101 response is immutable).
+ *
+ * @example
+ * ```ts
+ * const res = await route(req);
+ * if (!isUpgradeResponse(res)) res.headers.set("vary", "origin");
+ * ```
+ */
+export function isUpgradeResponse(response: Response): boolean {
+  return upgradeResponses.has(response);
+}
 
 /**
  * Whether a request asks to upgrade to a WebSocket.
@@ -73,13 +89,16 @@ export function upgradeWebSocket(request: Request, start: SessionFactory): Respo
   if (upgrade) {
     upgrade(start);
     upgraded.add(request);
-    return new Response(null, { status: 200 }); // a placeholder the adapter does not send
+    const placeholder = new Response(null, { status: 200 }); // the adapter does not send it
+    upgradeResponses.add(placeholder);
+    return placeholder;
   }
   // deno-lint-ignore no-explicit-any
   const deno = (globalThis as any).Deno;
   if (typeof deno?.upgradeWebSocket !== "function") return null;
   const { socket, response } = deno.upgradeWebSocket(request);
   socket.onopen = () => runOn(socket, start);
+  upgradeResponses.add(response);
   return response;
 }
 

@@ -67,9 +67,10 @@ interface Received {
 }
 
 /** Connects, sends the messages (one every `delayMs`), and collects everything until the server closes. */
-function talk(url: string, messages: unknown[], delayMs = 0): Promise<Received> {
+function talk(url: string, messages: unknown[], delayMs = 0, headers?: Record<string, string>): Promise<Received> {
   const Client = g.WebSocket ?? wsPackage().WebSocket;
-  const ws = new Client(url);
+  // (Deno's, Bun's and the `ws` package's clients all take headers this way; browsers' cannot send any.)
+  const ws = headers ? new Client(url, { headers }) : new Client(url);
   ws.binaryType = "arraybuffer";
   const got: Received = { audio: [], json: [], closeCode: 0 };
   return new Promise((resolve, reject) => {
