@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { GenerateOptions, TTSModel } from "../generate/tts_model.ts";
+import type { GenerateOptions, TTSModel, Voice } from "../generate/tts_model.ts";
 import { bearerAuth } from "./auth.ts";
 import { type CorsOptions, corsPolicy } from "./cors.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
@@ -118,6 +118,18 @@ function health(s: ServerState): Response {
 }
 
 /**
+ * Clones an uploaded recording into a voice owned by one caller. The model's clone cache shares one voice per
+ * recording; the server copies it (voice-state bytes) and frees the shared one at once, so a lease's release frees
+ * everything, and recordings sent by strangers never accumulate in the model.
+ */
+async function cloneForServer(tts: TTSModel, audio: Uint8Array): Promise<Voice> {
+  const shared = await tts.loadVoice(audio);
+  const state = tts.exportVoice(shared); // (reads the voice's bytes held here: valid even once freed)
+  await tts.freeVoice(shared).catch(() => {}); // (a concurrent upload of the same bytes may have freed it first)
+  return await tts.loadVoice(state);
+}
+
+/**
  * Creates the server's handler for a loaded model. `options.voices` are registered in the background: API requests
  * wait for it, and `handler.ready` tells the operator when it is done (or which file failed).
  *
@@ -138,7 +150,11 @@ export function createHandler(tts: TTSModel, options: HandlerOptions = {}): Spee
   const onError = options.onError ?? ((e: unknown) => console.error("pocket-tts server error:", e));
   const auth = options.apiKey !== undefined ? bearerAuth(options.apiKey) : null;
   const cors = corsPolicy(options.cors);
-  const voices = new VoiceRegistry(tts, { limits, voiceUrlOrigins: options.voiceUrlOrigins });
+  const voices = new VoiceRegistry(tts, {
+    limits,
+    voiceUrlOrigins: options.voiceUrlOrigins,
+    cloneVoice: tts.hasVoiceCloning ? (audio) => cloneForServer(tts, audio) : undefined,
+  });
   const state: ServerState = {
     tts,
     limits,
