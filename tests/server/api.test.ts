@@ -328,7 +328,7 @@ describe("server: safety", () => {
     // No EOS: the first stream speaks to its chunk's length, so (unread) it holds the one slot whatever the timing.
     const generation = { eosThreshold: 1e9 };
     await withServer({ limits: { maxStreams: 1, maxQueue: 1 }, generation }, async ({ base, tts }) => {
-      const long = "This is a longer sentence, so that the first stream is still speaking. ".repeat(3);
+      const long = "This is a longer sentence, so that the first stream is still speaking. ".repeat(6);
       const first = await speech(base, { input: long, voice: "tiny", response_format: "pcm", seed: 1 });
       assert.equal(first.status, 200);
       const queued = speech(base, { input: TEXT, voice: "tiny", response_format: "pcm", seed: 3 });
