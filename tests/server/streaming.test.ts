@@ -39,26 +39,28 @@ describe("server: streaming, fairness, cancellation", () => {
       });
       const single: Uint8Array[] = [];
       for (let i = 0; i < n; i++) single.push(await readAll(await speech(base, body(i))));
-      const t0 = performance.now();
-      const firstByte: number[] = [];
+      // Progress is counted in bytes received by all clients, not in wall time, so a loaded machine cannot skew it.
+      let received = 0;
+      const receivedBeforeFirst: number[] = [];
       const got = await Promise.all(Array.from({ length: n }, async (_, i) => {
         const res = await speech(base, body(i));
         assert.equal(res.status, 200);
         const reader = res.body!.getReader();
         const parts: Uint8Array[] = [];
         for (let r = await reader.read(); !r.done; r = await reader.read()) {
-          if (parts.length === 0) firstByte[i] = performance.now() - t0;
+          if (parts.length === 0) receivedBeforeFirst[i] = received;
+          received += r.value.length;
           parts.push(r.value);
         }
         const all = new Uint8Array(parts.reduce((k, p) => k + p.length, 0));
         parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
         return all;
       }));
-      const batch = performance.now() - t0;
       for (let i = 0; i < n; i++) assert.deepEqual(got[i], single[i], `request ${i}`);
-      const slowest = Math.max(...firstByte);
-      // Queued whole, the last first byte would come near the end of the batch; interleaved, within its first part.
-      assert.ok(slowest < 0.5 * batch, `slowest first byte ${slowest.toFixed(0)} ms, batch ${batch.toFixed(0)} ms`);
+      const slowest = Math.max(...receivedBeforeFirst);
+      // Queued whole, the last client's first byte would come after 19 whole responses (95 % of the bytes);
+      // interleaved, within the first part of the batch.
+      assert.ok(slowest < 0.5 * received, `slowest first byte after ${slowest} of ${received} bytes`);
     });
   });
 

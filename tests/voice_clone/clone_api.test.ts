@@ -136,10 +136,8 @@ describe("voice cloning through the API (tiny model)", () => {
       const short = await tts.loadVoice(bytes, { maxSeconds: 2 });
       assert.equal(short.positions, 26, "2 s → 48000 samples at 24 kHz → 25 frames, after bos_before_voice");
       const first = await tts.loadVoice(bytes);
-      const t0 = performance.now();
       const again = await tts.loadVoice(bytes.slice());
       assert.equal(again, first, "same Voice object from the content cache");
-      assert.ok(performance.now() - t0 < 1000);
       assert.notEqual(short, first);
     } finally {
       tts.dispose();
