@@ -89,26 +89,34 @@ impl Linear {
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b`. Rows of `x` and `y` are contiguous.
     pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize) {
+        self.forward_strided(x, self.n_in, y, m);
+    }
+
+    /// [`Self::forward`] with row `r` of `x` starting at `r·stride` (rows may overlap: a convolution's sliding
+    /// window in a time-major buffer, read in place instead of copied out by im2col).
+    pub fn forward_strided(&self, x: &[f32], stride: usize, y: &mut [f32], m: usize) {
         let (n, k) = (self.n_out, self.n_in);
-        assert!(x.len() >= m * k && y.len() >= m * n, "linear buffer sizes");
+        let x_len = if m == 0 { 0 } else { (m - 1) * stride + k };
+        assert!(x.len() >= x_len && y.len() >= m * n, "linear buffer sizes");
         for p in 0..n.div_ceil(PANEL) {
             let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
+            let rows = Rows { x: &x[..x_len], stride, m };
             match &self.panels {
-                Panels::F32(w) => self.panel_rows(&w[range], &x[..m * k], y, m, c0),
-                Panels::Bf16(w) => self.panel_rows(&w[range], &x[..m * k], y, m, c0),
+                Panels::F32(w) => self.panel_rows(&w[range], rows, y, c0),
+                Panels::Bf16(w) => self.panel_rows(&w[range], rows, y, c0),
             }
         }
     }
 
     /// All rows of `x` against one panel (two input rows per pass, then one).
     #[inline(always)]
-    fn panel_rows<P: PanelRows>(&self, panel: P, x: &[f32], y: &mut [f32], m: usize, c0: usize) {
+    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], c0: usize) {
         let mut r = 0;
-        while r + 2 <= m {
+        while r + 2 <= x.m {
             self.tile_rows::<2, P>(panel, x, y, r, c0);
             r += 2;
         }
-        if r < m {
+        if r < x.m {
             self.tile_rows::<1, P>(panel, x, y, r, c0);
         }
     }
@@ -117,9 +125,9 @@ impl Linear {
     /// Not inlined: V8 allocates registers per function, and the tile loop keeps its accumulators and weights in
     /// the 15 vector registers only inside a small one.
     #[inline(never)]
-    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: &[f32], y: &mut [f32], r: usize, c0: usize) {
+    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], r: usize, c0: usize) {
         let (n, k) = (self.n_out, self.n_in);
-        let acc = tile::<R, P>(panel, &x[r * k..(r + R) * k], k);
+        let acc = tile::<R, P>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
         for (i, a) in acc.iter().enumerate() {
             let y_row = &mut y[(r + i) * n..(r + i + 1) * n];
             if c0 + PANEL <= n {
@@ -142,6 +150,14 @@ impl Linear {
             }
         }
     }
+}
+
+/// The input rows of a GEMM: `m` rows of `n_in` values, row `r` at `x[r·stride..]`.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    x: &'a [f32],
+    stride: usize,
+    m: usize,
 }
 
 /// A packed panel: `rows()` rows of [`PANEL`] weights, each widened to four f32 vectors.
@@ -183,17 +199,17 @@ impl PanelRows for &[u16] {
 // runs at half speed (3×16, 4×8 with broadcast lanes, 5×8 and 6×8 tiles were measured). Each row's splat is read
 // without a bounds check (the range is asserted once per tile), which the loop needs to stay in registers.
 
-/// `R` input rows (`x`: `R·k` values) against one panel: `4·R` accumulators, one pass over the panel; each loaded
-/// weight vector is used `R` times.
+/// `R` input rows of `k` values (row `r` at `x[r·stride..]`) against one panel: `4·R` accumulators, one pass over
+/// the panel; each loaded weight vector is used `R` times.
 #[inline(always)]
-fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], k: usize) -> [[F32x4; 4]; R] {
-    assert!(x.len() >= R * k && panel.rows() >= k);
+fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usize) -> [[F32x4; 4]; R] {
+    assert!(x.len() >= (R - 1) * stride + k && panel.rows() >= k);
     let mut acc = [[F32x4::zero(); 4]; R];
     for i in 0..k {
         let w = panel.row(i);
         for (r, a) in acc.iter_mut().enumerate() {
-            // SAFETY: r < R and i < k, so r·k + i < R·k <= x.len() (asserted above).
-            let s = F32x4::splat(unsafe { *x.get_unchecked(r * k + i) });
+            // SAFETY: r < R and i < k, so r·stride + i < (R − 1)·stride + k <= x.len() (asserted above).
+            let s = F32x4::splat(unsafe { *x.get_unchecked(r * stride + i) });
             for (v, w) in a.iter_mut().zip(&w) {
                 *v = s.madd(*w, *v);
             }
