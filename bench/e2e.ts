@@ -3,7 +3,9 @@
  * reference's figures (`performance.md`): a 126-position voice, EOS disabled, 150 frames (12 s of audio) from a
  * ~30-token text; time to first audio for a 12-token text; peak RSS; load time (a fresh `TTSModel.load`, the
  * first of the process for BF16). For `workers: 2` (where the runtime has workers) and `workers: 0`, BF16 weights
- * and `quantize` (int8 FlowLM), with the runtime's best wasm variant.
+ * and `quantize` (int8 FlowLM), with the runtime's best wasm variant. Two workers run twice, back to back: with the
+ * Mimi decoder split between them (`mimi_split: "auto"`, the default) and whole in the second worker
+ * (`mimi_split: 0`, the design before the split), so the two compare in one run.
  *
  * @module
  */
@@ -39,15 +41,21 @@ export function runInt8(): Promise<BenchResult[]> {
 async function runWith(quantize: boolean): Promise<BenchResult[]> {
   const model = await fullModelDir();
   const results: BenchResult[] = [];
-  const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
-  for (const workers of modes) {
+  const modes: [0 | 2, "auto" | 0][] = workersAvailable() ? [[2, "auto"], [2, 0], [0, 0]] : [[0, 0]];
+  for (const [workers, mimiSplit] of modes) {
     let peak = rssMb();
     const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 20);
     const t0 = performance.now();
-    const tts = await TTSModel.load({ model, workers, quantize });
+    const tts = await TTSModel.load({ model, workers, quantize, mimiSplit });
     const loadMs = performance.now() - t0;
     const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
-    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers };
+    const common = {
+      runtime: runtimeName(),
+      variant: "auto",
+      weights: quantize ? "int8" : "bf16",
+      workers,
+      ...(workers ? { mimi_split: mimiSplit } : {}),
+    };
     results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
 
     const rtf: number[] = [];
