@@ -206,8 +206,8 @@ class WorkerFlowLm implements FlowLmService {
   step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
     return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("flow.step", [stream, input, x0, lsdSteps]);
   }
-  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
-    return this.#w.rpc.call("flow.importLatents", [latents, x0]);
+  importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef> {
+    return this.#w.rpc.call("flow.importLatents", [latents, voiceId]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);
@@ -307,8 +307,14 @@ class PipelineMimi implements MimiService {
     return (await Promise.all(this.#parts.map((p) => p.call<MimiPartInfo[]>("mimi.parts")))).flat();
   }
 
-  encode(audio: Float32Array): Promise<Float32Array> {
-    return this.#encoder.call("mimi.encode", [audio]);
+  openEncoding(): Promise<number> {
+    return this.#encoder.call("mimi.openEncoding");
+  }
+  encodeBlock(encoding: number, audio: Float32Array): Promise<Float32Array> {
+    return this.#encoder.call("mimi.encodeBlock", [encoding, audio]);
+  }
+  closeEncoding(encoding: number): Promise<void> {
+    return this.#encoder.call("mimi.closeEncoding", [encoding]);
   }
 
   dispose(): Promise<void> {

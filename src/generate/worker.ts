@@ -96,7 +96,8 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0),
   "flow.step": (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
     need(flow, "FlowLM").step(stream, input, x0, lsdSteps),
-  "flow.importLatents": (latents: Float32Array, x0: Float32Array) => need(flow, "FlowLM").importLatents(latents, x0),
+  "flow.importLatents": (latents: Float32Array, voiceId?: number) =>
+    need(flow, "FlowLM").importLatents(latents, voiceId),
   "mimi.openStream": () => need(mimi, "Mimi").openStream(),
   "mimi.closeStream": (stream: number) => need(mimi, "Mimi").closeStream(stream),
   "mimi.reset": (stream: number) => need(mimi, "Mimi").reset(stream),
@@ -105,10 +106,12 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     return transferring(out, [out.buffer as ArrayBuffer]);
   },
   "mimi.parts": () => need(mimi, "Mimi").parts(),
-  "mimi.encode": async (audio: Float32Array) => {
-    const latents = await need(mimi, "Mimi").encode(audio);
+  "mimi.openEncoding": () => need(mimi, "Mimi").openEncoding(),
+  "mimi.encodeBlock": async (encoding: number, audio: Float32Array) => {
+    const latents = await need(mimi, "Mimi").encodeBlock(encoding, audio);
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
+  "mimi.closeEncoding": (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
   dispose: async () => {
     await flow?.dispose();
     await mimi?.dispose();
