@@ -94,11 +94,11 @@ export async function createServices(
   }
   // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame.
   const plan = mimiWorker.ready.plan;
-  const cut = options.mimiSplit === undefined || options.mimiSplit === "auto"
-    ? chooseMimiSplit(plan, flowWorker.ready.stepWeightBytes!)
-    : checkSplit(options.mimiSplit, plan.length);
-  const parts = cut > 0 ? [flowWorker, mimiWorker] : [mimiWorker];
+  let cut = 0;
   try {
+    cut = options.mimiSplit === undefined || options.mimiSplit === "auto"
+      ? chooseMimiSplit(plan, flowWorker.ready.stepWeightBytes!)
+      : checkSplit(options.mimiSplit, plan.length);
     await Promise.all([
       cut > 0 && flowWorker.rpc.call("loadMimi", [{ stages: { from: 0, to: cut }, encoder: "none" }]),
       mimiWorker.rpc.call("loadMimi", [{ stages: { from: cut, to: plan.length }, encoder: options.encoder ?? "none" }]),
@@ -107,6 +107,7 @@ export async function createServices(
     stopAll();
     throw e;
   }
+  const parts = cut > 0 ? [flowWorker, mimiWorker] : [mimiWorker];
   return {
     flow: new WorkerFlowLm(flowWorker),
     mimi: new PipelineMimi(
