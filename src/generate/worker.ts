@@ -87,7 +87,10 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     mimi = await withReader(init.weights, (r) => LocalMimi.create(core, r, init.config, encoder, path, stages));
   },
   "flow.importVoice": (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
-  "flow.exportVoice": (id: number) => need(flow, "FlowLM").exportVoice(id),
+  "flow.exportVoice": async (id: number) => {
+    const bytes = await need(flow, "FlowLM").exportVoice(id);
+    return transferring(bytes, [bytes.buffer as ArrayBuffer]); // a voice's KV state is MBs: moved, not copied
+  },
   "flow.emptyVoice": () => need(flow, "FlowLM").emptyVoice(),
   "flow.freeVoice": (id: number) => need(flow, "FlowLM").freeVoice(id),
   "flow.openStream": () => need(flow, "FlowLM").openStream(),

@@ -18,7 +18,7 @@ use crate::memory::zeros;
 use crate::mimi_transformer::{MimiTransformer, TransformerConfig, TransformerState};
 use crate::params::Params;
 use crate::seanet::{OpKind, SeanetConfig, SeanetDecoder, SeanetState, op_shapes};
-use crate::taps::Taps;
+use crate::taps::{Taps, switch_taps};
 use crate::weights::WeightStore;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -225,7 +225,7 @@ impl MimiDecoder {
         } else {
             None
         };
-        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap)?;
+        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap, false)?;
         for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
@@ -392,15 +392,7 @@ impl MimiState {
 
     /// Enables (allocating the buffers) or disables recording of intermediate outputs.
     pub fn set_taps(&mut self, dec: &MimiDecoder, on: bool) -> Result<()> {
-        if dec.id != self.decoder_id {
-            return Err(CoreError::new("this Mimi state belongs to another decoder"));
-        }
-        self.taps = if on {
-            Some(Taps::new(&dec.tap_shapes, self.max_frames)?)
-        } else {
-            None
-        };
-        Ok(())
+        switch_taps(&mut self.taps, (dec.id, self.decoder_id), "Mimi decoder", &dec.tap_shapes, self.max_frames, on)
     }
 
     /// Tap `id` of the last call (time-major), if taps are on.

@@ -138,22 +138,33 @@ pub struct MimiTransformer {
 }
 
 impl MimiTransformer {
-    /// Takes `{prefix}.layers.{i}.*` (e.g. prefix `mimi.decoder_transformer.transformer`).
+    /// Takes `{prefix}.layers.{i}.*` (e.g. prefix `mimi.decoder_transformer.transformer`), with f32 panels.
     pub fn from_store(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig) -> Result<Self> {
+        Self::from_store_packed(s, prefix, cfg, false)
+    }
+
+    /// As [`Self::from_store`]; with `compact`, each projection switches to BF16 panels as it is packed, when that
+    /// loses nothing ([`Linear::compact`]: results stay bit-identical; half the bytes, no f32 copy of all of them).
+    pub fn from_store_packed(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig, compact: bool) -> Result<Self> {
         let all = 0..2 * cfg.num_layers;
-        Self::from_store_halves(s, prefix, cfg, all, true)
+        Self::from_store_halves(s, prefix, cfg, all, true, compact)
     }
 
     /// Takes only the tensors of the half-layers `halves` (see [`expected_half_tensors`]); `out_tap`: this part
-    /// records the transformer's output tap.
+    /// records the transformer's output tap; `compact` as in [`Self::from_store_packed`].
     pub fn from_store_halves(
         s: &mut WeightStore,
         prefix: &str,
         cfg: TransformerConfig,
         halves: Range<usize>,
         out_tap: bool,
+        compact: bool,
     ) -> Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
+        let pack = |w: &[f32], n_out: usize, n_in: usize| {
+            let l = Linear::new(w, None, n_out, n_in);
+            if compact { l.compact() } else { l }
+        };
         let mut out = Vec::new();
         for h in halves {
             let (p, n) = (format!("{prefix}.layers.{}", h / 2), h % 2 + 1);
@@ -168,16 +179,16 @@ impl MimiTransformer {
                     Half::Attn(Attn {
                         norm,
                         // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
-                        q: Linear::new(&in_proj[..d * d], None, d, d),
-                        k: Linear::new(&in_proj[d * d..2 * d * d], None, d, d),
-                        v: Linear::new(&in_proj[2 * d * d..], None, d, d),
-                        out: Linear::new(&o, None, d, d),
+                        q: pack(&in_proj[..d * d], d, d),
+                        k: pack(&in_proj[d * d..2 * d * d], d, d),
+                        v: pack(&in_proj[2 * d * d..], d, d),
+                        out: pack(&o, d, d),
                         ls,
                     })
                 } else {
                     let lin1 = s.take(&format!("{p}.linear1.weight"), &[ff, d])?.data;
                     let lin2 = s.take(&format!("{p}.linear2.weight"), &[d, ff])?.data;
-                    Half::Ff(Ff { norm, lin1: Linear::new(&lin1, None, ff, d), lin2: Linear::new(&lin2, None, d, ff), ls })
+                    Half::Ff(Ff { norm, lin1: pack(&lin1, ff, d), lin2: pack(&lin2, d, ff), ls })
                 },
             ));
         }
