@@ -5,10 +5,15 @@
  * first of the process for BF16). For `workers: 2` (where the runtime has workers) and `workers: 0`, BF16 weights
  * and `quantize` (int8 FlowLM), with the runtime's best wasm variant.
  *
+ * `runSplit` (`e2e_split`, BF16 and int8) compares the two-worker designs in one process, interleaved run by run so a
+ * loaded machine's drift falls on both: the Mimi decoder split between the workers (`mimi_split: "auto"`, the
+ * default) and whole in the second worker (`mimi_split: 0`, the design before); `e2e.split_gain` is the ratio of
+ * their median real-time factors and first-audio times.
+ *
  * @module
  */
 
-import { TTSModel } from "../mod.ts";
+import { TTSModel, type Voice } from "../mod.ts";
 import { serializeSafetensors } from "../src/model/safetensors.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { randomF32 } from "../tests/support/core.ts";
@@ -51,28 +56,68 @@ async function runWith(quantize: boolean): Promise<BenchResult[]> {
     results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
 
     const rtf: number[] = [];
-    for (let run = 0; run < 3; run++) {
-      const t0 = performance.now();
-      let frames = 0;
-      for await (const _ of tts.stream(LONG_TEXT, { voice, seed: run, eosThreshold: Infinity })) {
-        if (++frames === FRAMES) break;
-      }
-      rtf.push((FRAMES * 0.08) / ((performance.now() - t0) / 1000));
-    }
+    for (let run = 0; run < 3; run++) rtf.push(await realTimeFactor(tts, voice, run));
     const r = stats(rtf);
     results.push({ name: "e2e.rtf", ...common, ...r, unit: "x", frames: FRAMES });
 
     const first: number[] = [];
-    for (let run = 0; run < 5; run++) {
-      const t0 = performance.now();
-      for await (const _ of tts.stream(SHORT_TEXT, { voice, seed: run })) break;
-      first.push(performance.now() - t0);
-    }
+    for (let run = 0; run < 5; run++) first.push(await firstAudio(tts, voice, run));
     results.push({ name: "e2e.first_audio", ...common, ...stats(first), unit: "ms", text_tokens: 12 });
     tts.dispose();
     clearInterval(sampler);
     peak = Math.max(peak, rssMb());
     results.push({ name: "e2e.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });
+  }
+  return results;
+}
+
+/** Real-time factor of 150 frames of the long text (EOS off). */
+async function realTimeFactor(tts: TTSModel, voice: Voice, seed: number): Promise<number> {
+  const t0 = performance.now();
+  let frames = 0;
+  for await (const _ of tts.stream(LONG_TEXT, { voice, seed, eosThreshold: Infinity })) {
+    if (++frames === FRAMES) break;
+  }
+  return (FRAMES * 0.08) / ((performance.now() - t0) / 1000);
+}
+
+/** Milliseconds to the first frame of the 12-token text, on an idle model (the previous request's work is done). */
+async function firstAudio(tts: TTSModel, voice: Voice, seed: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, 150)); // frames a left stream had in flight finish before the clock starts
+  const t0 = performance.now();
+  for await (const _ of tts.stream(SHORT_TEXT, { voice, seed })) break;
+  return performance.now() - t0;
+}
+
+/** The Mimi decoder split between the workers vs whole in the second one, BF16 and int8, interleaved run by run. */
+export async function runSplit(): Promise<BenchResult[]> {
+  if (!workersAvailable()) return [];
+  const model = await fullModelDir();
+  const results: BenchResult[] = [];
+  for (const quantize of [false, true]) {
+    const splits = ["auto", 0] as const;
+    const models = [];
+    for (const mimiSplit of splits) models.push(await TTSModel.load({ model, workers: 2, quantize, mimiSplit }));
+    const voices = await Promise.all(models.map((m) => m.loadVoice(voiceFile(m.config.flow_lm.transformer.d_model))));
+    const rtf: number[][] = [[], []], first: number[][] = [[], []];
+    for (let run = 0; run < 4; run++) {
+      for (const i of [0, 1]) rtf[i].push(await realTimeFactor(models[i], voices[i], run));
+    }
+    for (let run = 0; run < 6; run++) {
+      for (const i of [0, 1]) first[i].push(await firstAudio(models[i], voices[i], run));
+    }
+    models.forEach((m) => m.dispose());
+    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers: 2 };
+    for (const i of [0, 1]) {
+      const tag = { ...common, mimi_split: splits[i] };
+      results.push({ name: "e2e.split.rtf", ...tag, ...stats(rtf[i]), unit: "x", frames: FRAMES });
+      results.push({ name: "e2e.split.first_audio", ...tag, ...stats(first[i]), unit: "ms", text_tokens: 12 });
+    }
+    // Run by run ratios (split over whole), so each compares two runs made one after the other.
+    const gain = stats(rtf[0].map((v, j) => v / rtf[1][j]));
+    results.push({ name: "e2e.split_gain.rtf", ...common, ...gain, unit: "ratio" });
+    const faster = stats(first[1].map((v, j) => v / first[0][j]));
+    results.push({ name: "e2e.split_gain.first_audio", ...common, ...faster, unit: "ratio (whole / split)" });
   }
   return results;
 }

@@ -5,13 +5,17 @@
  * the full window. `gmac_per_s` is the multiply-accumulate rate of the projections and convolutions
  * (`macs_per_frame`, ≈ 262 M) at the median time.
  *
+ * `mimi.stage` times each stage of the decoder's pipeline (`mimiDecoderPlan`: input, the transformer's half-layers,
+ * SEANet's ops) as a one-stage part of a split decoder, chained frame after frame: the per-stage costs the
+ * two-worker split is chosen from (`src/generate/mimi_split.ts`).
+ *
  * `deno run -A bench/mimi.ts` (or `bun bench/mimi.ts`) prints the results as JSON.
  *
  * @module
  */
 
 import { type BenchResult, benchVariants, runtimeName, stats } from "./support.ts";
-import { MimiDecoder } from "../src/runtime/mimi_decoder.ts";
+import { MimiDecoder, mimiDecoderPlan } from "../src/runtime/mimi_decoder.ts";
 import { decoderCore, goldenCase } from "../tests/mimi/support.ts";
 
 const WARMUP_FRAMES = 20;
@@ -55,8 +59,48 @@ export async function run(): Promise<BenchResult[]> {
       state_mb: +(state.bytes / 1e6).toFixed(2),
     });
     decoder.free();
+    results.push(...await stageTimes(variant, latents));
   }
   return results;
+}
+
+/** Each stage alone (a part of one stage), chained over a steady stream of frames. */
+async function stageTimes(variant: "baseline" | "relaxed", latents: Float32Array): Promise<BenchResult[]> {
+  const { core, config, mean, std } = await decoderCore("full", variant);
+  const plan = mimiDecoderPlan(core, config);
+  const parts = plan.map((_, i) =>
+    MimiDecoder.create(core, config, {
+      latentStats: i === 0 ? { mean, std } : undefined,
+      stages: { from: i, to: i + 1 },
+    })
+  );
+  const states = parts.map((p) => p.createState());
+  const n = parts[0].latentDim, frames = latents.length / n;
+  const times: number[][] = plan.map(() => []);
+  for (let i = 0; i < WARMUP_FRAMES + TIMED_FRAMES; i++) {
+    let x = latents.subarray((i % frames) * n, (i % frames + 1) * n);
+    states.forEach((st, k) => {
+      const t0 = performance.now();
+      x = st.decode(x);
+      if (i >= WARMUP_FRAMES) times[k].push(performance.now() - t0);
+    });
+  }
+  parts.forEach((p) => p.free());
+  return plan.map((stage, k) => {
+    const t = stats(times[k]);
+    return {
+      name: "mimi.stage",
+      stage: stage.name,
+      runtime: runtimeName(),
+      variant,
+      median: +t.median.toFixed(3),
+      min: +t.min.toFixed(3),
+      max: +t.max.toFixed(3),
+      unit: "ms",
+      macs_per_frame: stage.macs,
+      gmac_per_s: +(stage.macs / t.median / 1e6).toFixed(2),
+    };
+  });
 }
 
 if (import.meta.main) console.log(JSON.stringify(await run()));

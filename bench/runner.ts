@@ -24,6 +24,7 @@ export const BENCHMARKS: BenchModule[] = [
   { key: "flowlm", prefixes: ["flowlm"], load: () => import("./flow_lm.ts") },
   { key: "e2e", prefixes: ["e2e"], load: () => import("./e2e.ts") },
   { key: "e2e_int8", prefixes: ["e2e"], load: async () => ({ run: (await import("./e2e.ts")).runInt8 }) },
+  { key: "e2e_split", prefixes: ["e2e"], load: async () => ({ run: (await import("./e2e.ts")).runSplit }) },
   { key: "stream_text", prefixes: ["stream_text"], load: () => import("./stream_text.ts") },
   { key: "serve", prefixes: ["serve"], load: () => import("./serve.ts") },
   { key: "clone", prefixes: ["clone"], load: () => import("./clone.ts") },

@@ -9,15 +9,16 @@
  * @module
  */
 
-import { PocketTtsError } from "../errors.ts";
+import { ConfigError, PocketTtsError } from "../errors.ts";
 import type { ResolvedModel } from "../model/assets.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import { shippedFileUrl } from "../runtime/shipped_file.ts";
 import { loadCore, type SimdVariant, type WasmSource } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { RpcClient } from "./rpc.ts";
-import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
-import type { WorkerInit } from "./worker.ts";
+import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
+import type { WorkerInit, WorkerReady } from "./worker.ts";
+import { chooseMimiSplit } from "./mimi_split.ts";
 import { type ModelThread, startThread, threadsAvailable } from "./worker_thread.ts";
 
 /** True where the model parts can run in threads: module workers (Deno, Bun, browsers) or Node's `worker_threads`. */
@@ -42,6 +43,11 @@ export interface CreateServicesOptions {
   workerUrl?: URL;
   /** How the Mimi part gets its voice-cloning encoder (default `"none"`). */
   encoder?: EncoderLoading;
+  /**
+   * With workers: how many of the Mimi decoder's stages (`mimiDecoderPlan`) the FlowLM worker runs before the other
+   * worker runs the rest; 0 = the whole decoder in the second worker. Default `"auto"` (`chooseMimiSplit`).
+   */
+  mimiSplit?: number | "auto";
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
@@ -72,31 +78,51 @@ export async function createServices(
   // A URL is posted as a string; a module or bytes are cloned into each thread.
   const wasm = options.wasm instanceof URL ? options.wasm.href : options.wasm;
   const shared = typeof weights === "string" ? weights : shareable(weights);
+  const init = { weights: shared, config: model.config, simd: options.simd, wasm, quantize: options.quantize };
   const started = await Promise.allSettled([
-    startWorker(url, {
-      part: "flow_lm",
-      weights: shared,
-      config: model.config,
-      simd: options.simd,
-      wasm,
-      quantize: options.quantize,
-    }),
-    startWorker(url, {
-      part: "mimi",
-      weights: shared,
-      config: model.config,
-      simd: options.simd,
-      wasm,
-      encoder: options.encoder,
-    }),
+    startWorker(url, { ...init, flow: true }),
+    startWorker(url, { ...init, flow: false }),
   ]);
   const [flowWorker, mimiWorker] = started.map((r) => r.status === "fulfilled" ? r.value : null);
-  if (!flowWorker || !mimiWorker) {
+  const stopAll = () => {
     flowWorker?.thread.terminate();
     mimiWorker?.thread.terminate();
+  };
+  if (!flowWorker || !mimiWorker) {
+    stopAll();
     throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
   }
-  return { flow: new WorkerFlowLm(flowWorker), mimi: new WorkerMimi(mimiWorker) };
+  // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame.
+  const plan = mimiWorker.ready.plan;
+  let cut = 0;
+  try {
+    cut = options.mimiSplit === undefined || options.mimiSplit === "auto"
+      ? chooseMimiSplit(plan, flowWorker.ready.stepWeightBytes!)
+      : checkSplit(options.mimiSplit, plan.length);
+    await Promise.all([
+      cut > 0 && flowWorker.rpc.call("loadMimi", [{ stages: { from: 0, to: cut }, encoder: "none" }]),
+      mimiWorker.rpc.call("loadMimi", [{ stages: { from: cut, to: plan.length }, encoder: options.encoder ?? "none" }]),
+    ]);
+  } catch (e) {
+    stopAll();
+    throw e;
+  }
+  const parts = cut > 0 ? [flowWorker, mimiWorker] : [mimiWorker];
+  return {
+    flow: new WorkerFlowLm(flowWorker),
+    mimi: new PipelineMimi(
+      parts.map((w) => w.rpc),
+      mimiWorker.rpc,
+      () => Promise.all([stop(flowWorker), stop(mimiWorker)]),
+    ),
+  };
+}
+
+function checkSplit(cut: number, stages: number): number {
+  if (!Number.isInteger(cut) || cut < 0 || cut >= stages) {
+    throw new ConfigError(`mimiSplit must be "auto" or an integer in 0…${stages - 1}, got ${cut}`);
+  }
+  return cut;
 }
 
 /**
@@ -114,10 +140,12 @@ function shareable(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A started worker and its RPC client. */
+/** A started worker, its RPC client and what its `init` answered. */
 interface PartWorker {
   thread: ModelThread;
   rpc: RpcClient;
+  ready: WorkerReady;
+  stopped?: Promise<void>;
 }
 
 async function startWorker(url: URL, init: WorkerInit): Promise<PartWorker> {
@@ -127,21 +155,26 @@ async function startWorker(url: URL, init: WorkerInit): Promise<PartWorker> {
     rpc.failAll(new PocketTtsError("worker_failed", `model worker (${url.href}) failed: ${message}`));
   });
   try {
-    await rpc.call("init", [init]);
+    return { thread, rpc, ready: await rpc.call<WorkerReady>("init", [init]) };
   } catch (e) {
     thread.terminate();
     throw e;
   }
-  return { thread, rpc };
 }
 
-async function stop(w: PartWorker): Promise<void> {
-  try {
-    await w.rpc.call("dispose");
-  } finally {
-    w.thread.terminate();
-    w.rpc.failAll(new PocketTtsError("disposed", "the TTSModel was disposed"));
-  }
+/** Frees the worker's wasm state and ends it; once (the FlowLM and Mimi services may share a worker). */
+function stop(w: PartWorker): Promise<void> {
+  w.stopped ??= (async () => {
+    try {
+      await w.rpc.call("dispose");
+    } catch {
+      // a worker that failed or was stopped has nothing left to free
+    } finally {
+      w.thread.terminate();
+      w.rpc.failAll(new PocketTtsError("disposed", "the TTSModel was disposed"));
+    }
+  })();
+  return w.stopped;
 }
 
 /** FlowLM in a worker. */
@@ -151,65 +184,141 @@ class WorkerFlowLm implements FlowLmService {
     this.#w = w;
   }
   importVoice(bytes: Uint8Array, x0: Float32Array): Promise<VoiceRef> {
-    return this.#w.rpc.call("importVoice", [bytes, x0]);
+    return this.#w.rpc.call("flow.importVoice", [bytes, x0]);
   }
   exportVoice(id: number): Promise<Uint8Array> {
-    return this.#w.rpc.call("exportVoice", [id]);
+    return this.#w.rpc.call("flow.exportVoice", [id]);
   }
   emptyVoice(): Promise<VoiceRef> {
-    return this.#w.rpc.call("emptyVoice");
+    return this.#w.rpc.call("flow.emptyVoice");
   }
   freeVoice(id: number): Promise<void> {
-    return this.#w.rpc.call("freeVoice", [id]);
+    return this.#w.rpc.call("flow.freeVoice", [id]);
   }
   openStream(): Promise<number> {
-    return this.#w.rpc.call("openStream");
+    return this.#w.rpc.call("flow.openStream");
   }
   closeStream(stream: number): Promise<void> {
-    return this.#w.rpc.call("closeStream", [stream]);
+    return this.#w.rpc.call("flow.closeStream", [stream]);
   }
   beginChunk(stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
-    return this.#w.rpc.call("beginChunk", [stream, voiceId, ids, maxGenLen, x0]);
+    return this.#w.rpc.call("flow.beginChunk", [stream, voiceId, ids, maxGenLen, x0]);
   }
   step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
-    return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [stream, input, x0, lsdSteps]);
+    return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("flow.step", [stream, input, x0, lsdSteps]);
   }
   importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef> {
-    return this.#w.rpc.call("importLatents", [latents, voiceId]);
+    return this.#w.rpc.call("flow.importLatents", [latents, voiceId]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);
   }
 }
 
-/** The Mimi decoder in a worker. */
-class WorkerMimi implements MimiService {
-  #w: PartWorker;
-  constructor(w: PartWorker) {
-    this.#w = w;
+/**
+ * The Mimi decoder as a pipeline of parts, each in its own worker (one part: today's whole decoder in the second
+ * worker; two: the first stages in the FlowLM worker). A stream has its own state in each part. A frame's
+ * activation goes from one part to the next as a transferred buffer, handed on as soon as the earlier part answers.
+ * Calls reach each part in the order they were made: a part's call is posted only after the previous call for
+ * that part and stream was posted, so a `reset` never overtakes a frame still in an earlier part, while it needs not
+ * wait for work of other streams (a later part resets while the first one still runs a prefill).
+ */
+class PipelineMimi implements MimiService {
+  #parts: RpcClient[];
+  #encoder: RpcClient;
+  #stop: () => Promise<unknown>;
+  #streams = new Map<number, { ids: number[]; posted: Promise<void>[] }>();
+  #next = 1;
+
+  constructor(parts: RpcClient[], encoder: RpcClient, stop: () => Promise<unknown>) {
+    this.#parts = parts;
+    this.#encoder = encoder;
+    this.#stop = stop;
   }
-  openStream(): Promise<number> {
-    return this.#w.rpc.call("openStream");
+
+  async openStream(): Promise<number> {
+    const ids = await Promise.all(this.#parts.map((p) => p.call<number>("mimi.openStream")));
+    const id = this.#next++;
+    this.#streams.set(id, { ids, posted: ids.map(() => Promise.resolve()) });
+    return id;
   }
+
+  /** The stream's ids, or a rejection (never a synchronous throw) when it is not open. */
+  #stream(id: number): { ids: number[]; posted: Promise<void>[] } | Promise<never> {
+    const s = this.#streams.get(id);
+    return s ?? Promise.reject(new PocketTtsError("stream_closed", `stream ${id} is not open`));
+  }
+
+  /** Posts `call` to part `k` once `input` is ready and the stream's previous call to that part was posted. */
+  #post<T>(
+    s: { ids: number[]; posted: Promise<void>[] },
+    k: number,
+    input: Promise<unknown>,
+    call: (rpc: RpcClient, id: number, x: unknown) => Promise<T>,
+  ): Promise<T> {
+    let posted!: () => void;
+    const before = s.posted[k];
+    s.posted[k] = new Promise<void>((r) => posted = r);
+    return Promise.all([input, before]).then(
+      ([x]) => {
+        try {
+          return call(this.#parts[k], s.ids[k], x);
+        } finally {
+          posted();
+        }
+      },
+      (e) => {
+        posted();
+        throw e;
+      },
+    );
+  }
+
   closeStream(stream: number): Promise<void> {
-    return this.#w.rpc.call("closeStream", [stream]);
+    const s = this.#streams.get(stream);
+    if (!s) return Promise.resolve();
+    this.#streams.delete(stream);
+    const done = this.#parts.map((_, k) =>
+      this.#post(s, k, Promise.resolve(), (p, id) => p.call("mimi.closeStream", [id]))
+    );
+    return Promise.all(done).then(() => {});
   }
+
   reset(stream: number): Promise<void> {
-    return this.#w.rpc.call("reset", [stream]);
+    const s = this.#stream(stream);
+    if (s instanceof Promise) return s;
+    const done = this.#parts.map((_, k) => this.#post(s, k, Promise.resolve(), (p, id) => p.call("mimi.reset", [id])));
+    return Promise.all(done).then(() => {});
   }
+
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
-    return this.#w.rpc.call("decode", [stream, latent], [latent.buffer as ArrayBuffer]);
+    const s = this.#stream(stream);
+    if (s instanceof Promise) return s;
+    let x: Promise<unknown> = Promise.resolve(latent);
+    for (let k = 0; k < this.#parts.length; k++) {
+      x = this.#post(s, k, x, (p, id, input) => {
+        const a = input as Float32Array;
+        return p.call("mimi.decode", [id, a], [a.buffer as ArrayBuffer]);
+      });
+    }
+    return x as Promise<Float32Array>;
   }
+
+  async parts(): Promise<MimiPartInfo[]> {
+    return (await Promise.all(this.#parts.map((p) => p.call<MimiPartInfo[]>("mimi.parts")))).flat();
+  }
+
   openEncoding(): Promise<number> {
-    return this.#w.rpc.call("openEncoding");
+    return this.#encoder.call("mimi.openEncoding");
   }
   encodeBlock(encoding: number, audio: Float32Array): Promise<Float32Array> {
-    return this.#w.rpc.call("encodeBlock", [encoding, audio]);
+    return this.#encoder.call("mimi.encodeBlock", [encoding, audio]);
   }
   closeEncoding(encoding: number): Promise<void> {
-    return this.#w.rpc.call("closeEncoding", [encoding]);
+    return this.#encoder.call("mimi.closeEncoding", [encoding]);
   }
+
   dispose(): Promise<void> {
-    return stop(this.#w);
+    return this.#stop().then(() => {});
   }
 }

@@ -109,8 +109,11 @@ export async function* generateFrames(
   const prefill = async (chunk: TextChunk, noise: Float32Array) => {
     const release = await turn();
     try {
-      await flow.beginChunk(plan.flowStream, plan.voiceId, chunk.ids, chunk.maxGenLen, noise);
-      await mimi.reset(plan.mimiStream);
+      // Together: with workers, the decoder resets its state while FlowLM prefills.
+      await Promise.all([
+        flow.beginChunk(plan.flowStream, plan.voiceId, chunk.ids, chunk.maxGenLen, noise),
+        mimi.reset(plan.mimiStream),
+      ]);
     } finally {
       release();
     }

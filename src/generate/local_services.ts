@@ -10,11 +10,11 @@ import { modelDimensions, type PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors, type SafetensorsReader } from "../model/safetensors.ts";
 import { FlowLM, type FlowLMOptions, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
-import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
+import { MimiDecoder, mimiDecoderPlan, type MimiDecoderState, mimiStageTensors } from "../runtime/mimi_decoder.ts";
 import { ENCODE_BLOCK_FRAMES, isEncoderTensor, MimiEncoder, type MimiEncoderState } from "../runtime/mimi_encoder.ts";
 import type { PocketCore } from "../runtime/wasm.ts";
 import { readVoiceFile, serializeVoiceState, type VoiceFile } from "../voice/voice_state.ts";
-import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
+import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
 
 /** The state of an open stream, or a typed error (a disposed part, or a stream already closed). */
 function streamState<S>(streams: Map<number, S>, id: number, disposed: boolean): S {
@@ -51,6 +51,11 @@ export class LocalFlowLm implements FlowLmService {
     this.#model = model;
     this.#innerDim = innerDim;
     this.#bos = new Float32Array(model.dims.latentDim).fill(NaN);
+  }
+
+  /** Bytes of weights one AR step reads (what the two-worker split weighs the step's cost by). */
+  get stepWeightBytes(): number {
+    return this.#model.stepWeightBytes;
   }
 
   #add(state: FlowLMState): VoiceRef {
@@ -155,9 +160,13 @@ export class LocalFlowLm implements FlowLmService {
   }
 }
 
-/** The Mimi decoder with one state per open stream, reset for each text chunk; and the encoder for voice cloning. */
+/**
+ * The Mimi decoder (or the part of it given by `stages`) with one state per open stream, reset for each text chunk;
+ * and the encoder for voice cloning.
+ */
 export class LocalMimi implements MimiService {
   #decoder: MimiDecoder;
+  #stages: { from: number; to: number };
   #streams = new Map<number, MimiDecoderState>();
   #encodings = new Map<number, MimiEncoderState>();
   #nextStream = 1;
@@ -167,7 +176,8 @@ export class LocalMimi implements MimiService {
 
   /**
    * Takes the decoder's `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the
-   * decoder; and the encoder's as `encoder` says (`"lazy"` reopens `weightsPath` on the first {@link openEncoding}).
+   * decoder, or only its stages `stages` (one part of a decoder split between threads: only those stages' tensors
+   * are read); and the encoder's as `encoder` says (`"lazy"` reopens `weightsPath` on the first {@link openEncoding}).
    */
   static async create(
     core: PocketCore,
@@ -175,15 +185,16 @@ export class LocalMimi implements MimiService {
     config: PocketTtsConfig,
     encoder: EncoderLoading = "none",
     weightsPath?: string,
+    stages?: { from: number; to: number },
   ): Promise<LocalMimi> {
-    const decoderPart = /^mimi\.(decoder|decoder_transformer|quantizer|upsample)\./;
+    const part = stages ?? { from: 0, to: mimiDecoderPlan(core, config).length };
+    const tensors = new Set(mimiStageTensors(core, config, part));
     const eager = encoder === "eager" || (encoder === "lazy" && weightsPath === undefined);
-    await loadWeightsIntoCore(core, reader, (n) => decoderPart.test(n) || (eager && isEncoderTensor(n)));
-    const latentStats = {
-      mean: await reader.float32("flow_lm.emb_mean"),
-      std: await reader.float32("flow_lm.emb_std"),
-    };
-    const decoder = MimiDecoder.create(core, config, { latentStats });
+    await loadWeightsIntoCore(core, reader, (n) => tensors.has(n) || (eager && isEncoderTensor(n)));
+    const latentStats = part.from === 0
+      ? { mean: await reader.float32("flow_lm.emb_mean"), std: await reader.float32("flow_lm.emb_std") }
+      : undefined;
+    const decoder = MimiDecoder.create(core, config, { latentStats, stages: stages && part });
     let enc: (() => Promise<MimiEncoder>) | null = null;
     if (eager) {
       const built = MimiEncoder.create(core, config);
@@ -199,12 +210,25 @@ export class LocalMimi implements MimiService {
         return MimiEncoder.create(core, config);
       };
     }
-    return new LocalMimi(decoder, enc);
+    return new LocalMimi(decoder, part, enc);
   }
 
-  private constructor(decoder: MimiDecoder, loadEncoder: (() => Promise<MimiEncoder>) | null) {
+  private constructor(
+    decoder: MimiDecoder,
+    stages: { from: number; to: number },
+    loadEncoder: (() => Promise<MimiEncoder>) | null,
+  ) {
     this.#decoder = decoder;
+    this.#stages = stages;
     this.#loadEncoder = loadEncoder;
+  }
+
+  parts(): Promise<MimiPartInfo[]> {
+    if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
+    let stateBytes = 0;
+    for (const s of this.#streams.values()) stateBytes += s.bytes;
+    const info = { stages: this.#stages, streams: this.#streams.size, weightBytes: this.#decoder.weightBytes };
+    return Promise.resolve([{ ...info, stateBytes }]);
   }
 
   async openEncoding(): Promise<number> {

@@ -52,14 +52,31 @@ export interface FlowLmService {
   importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef>;
 }
 
-/** The Mimi decoder part. */
+/** What one Mimi part holds (see {@link MimiService.parts}): for tests and diagnostics. */
+export interface MimiPartInfo {
+  /** The decoder stages it runs (`mimiDecoderPlan` indices `from..to`). */
+  stages: { from: number; to: number };
+  /** Streams open on it. */
+  streams: number;
+  /** Bytes of its packed decoder weights. */
+  weightBytes: number;
+  /** Bytes of its streams' states (carried state and scratch). */
+  stateBytes: number;
+}
+
+/**
+ * The Mimi decoder part. With two workers its stages may be split between them (`mimi_split.ts`): the caller still
+ * sees one decoder, each stream's state living in pieces, each piece in the worker that runs its stages.
+ */
 export interface MimiService {
   /** Opens a stream with its own decoder state; returns its id. */
   openStream(): Promise<number>;
   /** Resets the stream to a fresh state (each text chunk is decoded from a fresh state). */
   reset(stream: number): Promise<void>;
-  /** Decodes one normalised latent of `stream` into its 1920 samples. */
+  /** Decodes one normalised latent of `stream` into its 1920 samples (`latent`'s buffer may be transferred). */
   decode(stream: number, latent: Float32Array): Promise<Float32Array>;
+  /** What each part holds, in stage order. */
+  parts(): Promise<MimiPartInfo[]>;
   /** Frees the stream's state (unknown ids are ignored). */
   closeStream(stream: number): Promise<void>;
   /** Frees the part's wasm state (and terminates its worker). */

@@ -73,6 +73,12 @@ export interface TTSModelLoadOptions {
   onNotice?: (message: string) => void;
   /** `2`: FlowLM and Mimi in two workers; `0`: both on this thread; `"auto"` (default): 2 where workers exist. */
   workers?: "auto" | 0 | 2;
+  /**
+   * With two workers, how many of the Mimi decoder's stages run in the FlowLM worker (the rest in the other one), so
+   * that both carry about equal work per frame. Default `"auto"`: chosen from the model's shape. `0` runs the whole
+   * decoder in the second worker. Any value gives the same audio.
+   */
+  mimiSplit?: "auto" | number;
   /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */
   simd?: "auto" | SimdVariant;
   /**
@@ -239,6 +245,7 @@ export class TTSModel {
       wasm: options.wasm,
       workerUrl: options.workerUrl === undefined ? undefined : new URL(options.workerUrl),
       encoder: hasVoiceCloning ? "lazy" as const : "none" as const,
+      mimiSplit: options.mimiSplit,
     };
     let services;
     try {

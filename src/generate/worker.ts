@@ -1,21 +1,25 @@
 /**
- * Entry point of a model-part worker: its own wasm instance and weights, serving one part (FlowLM or the Mimi
- * decoder) over {@link serveRpc}. The first call is `init`; every later call is a method of the part's service.
+ * Entry point of a model-part worker: its own wasm instance, serving over {@link serveRpc} FlowLM (`flow.*` calls)
+ * and/or a part of the Mimi decoder (`mimi.*` calls: a run of its stages, with their weights and each stream's state
+ * for them). The first call is `init` (the core, and FlowLM when asked); `loadMimi` then builds the Mimi part once the
+ * caller has chosen where to cut the decoder (`mimi_split.ts`), from the plan `init` returns.
  *
  * @module
  */
 
 import { openSafetensors } from "../model/safetensors.ts";
 import type { PocketTtsConfig } from "../model/config.ts";
-import { loadCore, type SimdVariant } from "../runtime/wasm.ts";
+import { mimiDecoderPlan, type MimiStage } from "../runtime/mimi_decoder.ts";
+import { loadCore, type PocketCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { serveRpc, transferring } from "./rpc.ts";
-import type { EncoderLoading, FlowLmService, MimiService } from "./services.ts";
+import type { EncoderLoading } from "./services.ts";
 import { parentEndpoint } from "./worker_thread.ts";
 
 /** What `init` receives. */
 export interface WorkerInit {
-  part: "flow_lm" | "mimi";
+  /** Whether this worker runs FlowLM. */
+  flow: boolean;
   /** The checkpoint: a local path, a URL, or its bytes. */
   weights: string | Uint8Array;
   config: PocketTtsConfig;
@@ -24,64 +28,97 @@ export interface WorkerInit {
   quantize?: boolean;
   /** The wasm core when not the shipped file: a compiled module, its bytes, or its URL. */
   wasm?: WebAssembly.Module | Uint8Array | string;
-  /** How the Mimi part gets its voice-cloning encoder (`"lazy"` reopens `weights`, a local path). */
-  encoder?: EncoderLoading;
 }
 
-let flow: FlowLmService | null = null;
-let mimi: MimiService | null = null;
+/** What `init` answers. */
+export interface WorkerReady {
+  variant: SimdVariant;
+  /** The Mimi decoder's stages (to choose the cut from). */
+  plan: MimiStage[];
+  /** Bytes of weights one AR step reads, when this worker runs FlowLM. */
+  stepWeightBytes: number | null;
+}
+
+/** What `loadMimi` receives: the stages this worker runs, and how it gets the voice-cloning encoder. */
+export interface MimiPartInit {
+  stages: { from: number; to: number };
+  encoder: EncoderLoading;
+}
+
+let setup: { core: PocketCore; init: WorkerInit } | null = null;
+let flow: LocalFlowLm | null = null;
+let mimi: LocalMimi | null = null;
 
 function need<T>(part: T | null, name: string): T {
-  if (!part) throw new Error(`worker has no ${name} part (call init first)`);
+  if (!part) throw new Error(`worker has no ${name} part`);
   return part;
+}
+
+async function withReader<T>(weights: string | Uint8Array, fn: (r: Awaited<ReturnType<typeof openSafetensors>>) => T) {
+  const reader = await openSafetensors(weights);
+  try {
+    return await fn(reader);
+  } finally {
+    await reader.close();
+  }
 }
 
 // Module workers: the global scope, with no await, so the first message cannot arrive before the listener.
 const parent = parentEndpoint();
 serveRpc(parent instanceof Promise ? await parent : parent, {
-  init: async (init: WorkerInit) => {
+  init: async (init: WorkerInit): Promise<WorkerReady> => {
     const core = await loadCore({ simd: init.simd, wasm: init.wasm });
-    const reader = await openSafetensors(init.weights);
-    try {
-      if (init.part === "flow_lm") {
-        flow = await LocalFlowLm.create(core, reader, init.config, { quantize: init.quantize });
-      } else {
-        const path = typeof init.weights === "string" ? init.weights : undefined;
-        mimi = await LocalMimi.create(core, reader, init.config, init.encoder, path);
-      }
-    } finally {
-      await reader.close();
+    setup = { core, init };
+    if (init.flow) {
+      flow = await withReader(
+        init.weights,
+        (r) => LocalFlowLm.create(core, r, init.config, { quantize: init.quantize }),
+      );
     }
-    return core.variant;
+    return {
+      variant: core.variant,
+      plan: mimiDecoderPlan(core, init.config),
+      stepWeightBytes: flow?.stepWeightBytes ?? null,
+    };
   },
-  importVoice: (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
-  exportVoice: async (id: number) => {
+  loadMimi: async ({ stages, encoder }: MimiPartInit) => {
+    const { core, init } = need(setup, "core (call init first)");
+    const path = typeof init.weights === "string" ? init.weights : undefined;
+    mimi = await withReader(init.weights, (r) => LocalMimi.create(core, r, init.config, encoder, path, stages));
+  },
+  "flow.importVoice": (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
+  "flow.exportVoice": async (id: number) => {
     const bytes = await need(flow, "FlowLM").exportVoice(id);
     return transferring(bytes, [bytes.buffer as ArrayBuffer]); // a voice's KV state is MBs: moved, not copied
   },
-  emptyVoice: () => need(flow, "FlowLM").emptyVoice(),
-  freeVoice: (id: number) => need(flow, "FlowLM").freeVoice(id),
-  openStream: () => (flow ?? need(mimi, "model")).openStream(),
-  closeStream: (stream: number) => (flow ?? need(mimi, "model")).closeStream(stream),
-  beginChunk: (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
+  "flow.emptyVoice": () => need(flow, "FlowLM").emptyVoice(),
+  "flow.freeVoice": (id: number) => need(flow, "FlowLM").freeVoice(id),
+  "flow.openStream": () => need(flow, "FlowLM").openStream(),
+  "flow.closeStream": (stream: number) => need(flow, "FlowLM").closeStream(stream),
+  "flow.beginChunk": (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
     need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0),
-  step: (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
+  "flow.step": (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
     need(flow, "FlowLM").step(stream, input, x0, lsdSteps),
-  reset: (stream: number) => need(mimi, "Mimi").reset(stream),
-  decode: async (stream: number, latent: Float32Array) => {
-    const audio = await need(mimi, "Mimi").decode(stream, latent);
-    return transferring(audio, [audio.buffer as ArrayBuffer]);
+  "flow.importLatents": (latents: Float32Array, voiceId?: number) =>
+    need(flow, "FlowLM").importLatents(latents, voiceId),
+  "mimi.openStream": () => need(mimi, "Mimi").openStream(),
+  "mimi.closeStream": (stream: number) => need(mimi, "Mimi").closeStream(stream),
+  "mimi.reset": (stream: number) => need(mimi, "Mimi").reset(stream),
+  "mimi.decode": async (stream: number, input: Float32Array) => {
+    const out = await need(mimi, "Mimi").decode(stream, input);
+    return transferring(out, [out.buffer as ArrayBuffer]);
   },
-  importLatents: (latents: Float32Array, voiceId?: number) => need(flow, "FlowLM").importLatents(latents, voiceId),
-  openEncoding: () => need(mimi, "Mimi").openEncoding(),
-  encodeBlock: async (encoding: number, audio: Float32Array) => {
+  "mimi.parts": () => need(mimi, "Mimi").parts(),
+  "mimi.openEncoding": () => need(mimi, "Mimi").openEncoding(),
+  "mimi.encodeBlock": async (encoding: number, audio: Float32Array) => {
     const latents = await need(mimi, "Mimi").encodeBlock(encoding, audio);
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
-  closeEncoding: (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
+  "mimi.closeEncoding": (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
   dispose: async () => {
     await flow?.dispose();
     await mimi?.dispose();
     flow = mimi = null;
+    setup = null;
   },
 });

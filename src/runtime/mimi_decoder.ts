@@ -39,6 +39,11 @@ interface MimiExports {
   mimi_decoder_set_latent_stats(h: number, mean: number, std: number): number;
   mimi_decoder_frame_samples(h: number): number;
   mimi_decoder_latent_dim(h: number): number;
+  mimi_decoder_in_len(h: number): number;
+  mimi_plan_new(params: number, len: number): number;
+  mimi_plan_ptr(h: number): number;
+  mimi_plan_len(h: number): number;
+  mimi_plan_free(h: number): void;
   mimi_decoder_weight_bytes(h: number): number;
   mimi_decoder_macs_per_frame(h: number): number;
   mimi_decoder_tap_names_ptr(h: number): number;
@@ -61,6 +66,82 @@ export interface MimiDecoderOptions {
    * takes normalised latents and computes `x · std + mean` itself; otherwise it takes de-normalised latents.
    */
   latentStats?: { mean: Float32Array; std: Float32Array };
+  /**
+   * Only the stages `from..to` of {@link mimiDecoderPlan}'s list: one part of a decoder split between threads. It
+   * takes only its stages' weights; its input is the previous part's output (latents for the first part) and its
+   * output the next part's input (audio for the last). Default: the whole decoder.
+   */
+  stages?: { from: number; to: number };
+}
+
+/** One stage of the decoder's pipeline (see {@link mimiDecoderPlan}). */
+export interface MimiStage {
+  /**
+   * `input` (de-normalisation, quantizer projection, upsample), `transformer.{i}.attn` / `transformer.{i}.ff` (the
+   * two halves of layer `i`), or `seanet.{idx}.{conv0|up|res|last}` (module `idx` of the SEANet decoder).
+   */
+  name: string;
+  /** Multiply-accumulates per frame (projections and convolutions). */
+  macs: number;
+  /** Values it outputs per frame (what crosses between threads when the decoder is cut after it). */
+  outLen: number;
+  /** The narrowest matrix dimension of its GEMMs (channels, hidden width or head size). */
+  width: number;
+}
+
+/**
+ * The decoder's pipeline of stages for `config`, in order, computed by the core from the hyper-parameters alone
+ * (no weights): where a caller can cut the decoder into parts, and what each stage costs.
+ *
+ * @example
+ * ```ts
+ * const stages = mimiDecoderPlan(await loadCore(), config);
+ * const transformerMacs = stages.filter((s) => s.name.startsWith("transformer.")).reduce((a, s) => a + s.macs, 0);
+ * ```
+ */
+export function mimiDecoderPlan(core: PocketCore, config: PocketTtsConfig): MimiStage[] {
+  return readPlan(core, mimiDecoderParams(config)).stages;
+}
+
+/**
+ * The names of the `mimi.*` tensors the decoder's stages `from..to` take (default: all): what to load into a core
+ * that builds only that part.
+ *
+ * @example
+ * ```ts
+ * const names = new Set(mimiStageTensors(core, config, { from: 0, to: 3 }));
+ * await loadWeightsIntoCore(core, reader, (n) => names.has(n));
+ * ```
+ */
+export function mimiStageTensors(
+  core: PocketCore,
+  config: PocketTtsConfig,
+  stages?: { from: number; to: number },
+): string[] {
+  return readPlan(core, mimiDecoderParams(config, stages)).tensors;
+}
+
+/** The core's plan text: one `name macs out_len width` line per stage, an empty line, the part's tensor names. */
+function readPlan(core: PocketCore, params: string): { stages: MimiStage[]; tensors: string[] } {
+  const raw = core.raw as unknown as MimiExports;
+  const [pp, pn] = core.putString(params);
+  let h: number;
+  try {
+    h = core.check(raw.mimi_plan_new(pp, pn), "planning the Mimi decoder");
+  } finally {
+    if (pn) core.free(pp, pn);
+  }
+  try {
+    const text = new TextDecoder().decode(core.u8(raw.mimi_plan_ptr(h), raw.mimi_plan_len(h)).slice());
+    const [plan, tensors] = text.split("\n\n");
+    const stages = plan.split("\n").map((line) => {
+      const [name, macs, outLen, width] = line.split(" ");
+      return { name, macs: Number(macs), outLen: Number(outLen), width: Number(width) };
+    });
+    return { stages, tensors: tensors ? tensors.split("\n") : [] };
+  } finally {
+    raw.mimi_plan_free(h);
+  }
 }
 
 /** Options of {@link MimiDecoder.createState}. */
@@ -78,7 +159,7 @@ export interface MimiStateOptions {
  * @throws {ConfigError} for a config this decoder does not support (non-causal padding, transformer projections,
  *   mismatched widths)
  */
-export function mimiDecoderParams(config: PocketTtsConfig): string {
+export function mimiDecoderParams(config: PocketTtsConfig, stages?: { from: number; to: number }): string {
   const m = config.mimi, sn = m.seanet, tr = m.transformer;
   const outer = m.outer_dim ?? sn.dimension;
   if (sn.pad_mode !== "constant") {
@@ -130,6 +211,7 @@ export function mimiDecoderParams(config: PocketTtsConfig): string {
     dilation_base: sn.dilation_base,
     compress: sn.compress,
   };
+  if (stages) p.stages = `${stages.from},${stages.to}`;
   return Object.entries(p).map(([k, v]) => `${k}=${v}`).join(" ");
 }
 
@@ -139,8 +221,12 @@ export class MimiDecoder {
   readonly core: PocketCore;
   /** Values per latent frame (32). */
   readonly latentDim: number;
-  /** Audio samples per latent frame (1920). */
+  /** Values in per frame: `latentDim`, or for a later part of a split decoder the activation at its cut. */
+  readonly inLen: number;
+  /** Audio samples per latent frame (1920); for an earlier part of a split decoder, the activation at its cut. */
   readonly frameSamples: number;
+  /** The stages this decoder runs (indices into {@link mimiDecoderPlan}'s list). */
+  readonly stages: { from: number; to: number } | null;
   /** Whether `decode` takes normalised latents (created with `latentStats`). */
   readonly normalisedInput: boolean;
   /** Names of the intermediate outputs a state records with `setTaps(true)`, in order. */
@@ -151,12 +237,19 @@ export class MimiDecoder {
   #handle: number;
   #states = new Set<MimiDecoderState>();
 
-  private constructor(core: PocketCore, handle: number, normalised: boolean) {
+  private constructor(
+    core: PocketCore,
+    handle: number,
+    normalised: boolean,
+    stages: { from: number; to: number } | null,
+  ) {
     this.core = core;
     this.#raw = core.raw as unknown as MimiExports;
     this.#handle = handle;
     this.normalisedInput = normalised;
+    this.stages = stages;
     this.latentDim = this.#raw.mimi_decoder_latent_dim(handle);
+    this.inLen = this.#raw.mimi_decoder_in_len(handle);
     this.frameSamples = this.#raw.mimi_decoder_frame_samples(handle);
     const taps = readTapList(
       core,
@@ -177,7 +270,7 @@ export class MimiDecoder {
    */
   static create(core: PocketCore, config: PocketTtsConfig, options: MimiDecoderOptions = {}): MimiDecoder {
     const raw = core.raw as unknown as MimiExports;
-    const params = mimiDecoderParams(config);
+    const params = mimiDecoderParams(config, options.stages);
     const stats = options.latentStats, n = config.mimi.quantizer.dimension;
     if (stats && (stats.mean.length !== n || stats.std.length !== n)) {
       throw new WasmCoreError(
@@ -204,7 +297,7 @@ export class MimiDecoder {
         core.free(sp, n * 4);
       }
     }
-    return new MimiDecoder(core, handle, stats !== undefined);
+    return new MimiDecoder(core, handle, stats !== undefined, options.stages ?? null);
   }
 
   /** Bytes of packed weights in wasm memory. */
@@ -272,7 +365,7 @@ export class MimiDecoderState extends CoreStream {
       tapLen: (s: number, id: number) => raw.mimi_state_tap_len(s, id),
       tapPtr: (s: number, id: number) => raw.mimi_state_tap_ptr(s, id),
     };
-    const io = { inBytes: maxFrames * decoder.latentDim * 4, outBytes: maxFrames * decoder.frameSamples * 4 };
+    const io = { inBytes: maxFrames * decoder.inLen * 4, outBytes: maxFrames * decoder.frameSamples * 4 };
     const taps = { names: decoder.tapNames, channels: decoder.tapChannels };
     super(decoder.core, calls, handle, maxFrames, io, taps, "Mimi decoder state", onFree);
     this.decoder = decoder;
@@ -287,7 +380,7 @@ export class MimiDecoderState extends CoreStream {
    * @throws {WasmCoreError} when `latents` is not a whole number of frames or the state was freed
    */
   decode(latents: Float32Array): Float32Array {
-    const frames = Math.floor(latents.length / this.decoder.latentDim);
+    const frames = Math.floor(latents.length / this.decoder.inLen);
     const out = new Float32Array(frames * this.decoder.frameSamples);
     this.decodeInto(latents, out);
     return out;
@@ -301,17 +394,17 @@ export class MimiDecoderState extends CoreStream {
    */
   decodeInto(latents: Float32Array, out: Float32Array): void {
     const h = this.live();
-    const { latentDim, frameSamples, core } = this.decoder;
-    if (latents.length % latentDim !== 0) {
-      throw new WasmCoreError(`latents hold ${latents.length} values, not a multiple of ${latentDim} per frame`);
+    const { inLen, frameSamples, core } = this.decoder;
+    if (latents.length % inLen !== 0) {
+      throw new WasmCoreError(`latents hold ${latents.length} values, not a multiple of ${inLen} per frame`);
     }
-    const frames = latents.length / latentDim;
+    const frames = latents.length / inLen;
     if (out.length < frames * frameSamples) {
       throw new WasmCoreError(`audio buffer of ${out.length} samples is too short for ${frames} frames`);
     }
     for (let f0 = 0; f0 < frames; f0 += this.maxFrames) {
       const f = Math.min(this.maxFrames, frames - f0);
-      core.f32(this.inPtr, f * latentDim).set(latents.subarray(f0 * latentDim, (f0 + f) * latentDim));
+      core.f32(this.inPtr, f * inLen).set(latents.subarray(f0 * inLen, (f0 + f) * inLen));
       core.check(this.#raw.mimi_decode(this.#dec, h, this.inPtr, f, this.outPtr), "Mimi decode");
       out.set(core.f32(this.outPtr, f * frameSamples), f0 * frameSamples);
     }

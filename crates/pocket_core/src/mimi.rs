@@ -8,6 +8,7 @@
 //! state and every scratch buffer, sized at creation for up to `max_frames` frames per call, so decoding never
 //! allocates. Calls with more frames are split into chunks of `max_frames`.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{CoreError, Result};
@@ -16,7 +17,7 @@ use crate::kernels::linear::Linear;
 use crate::memory::zeros;
 use crate::mimi_transformer::{MimiTransformer, TransformerConfig, TransformerState};
 use crate::params::Params;
-use crate::seanet::{SeanetConfig, SeanetDecoder, SeanetState};
+use crate::seanet::{OpKind, SeanetConfig, SeanetDecoder, SeanetState, op_shapes};
 use crate::taps::{Taps, switch_taps};
 use crate::weights::WeightStore;
 
@@ -26,38 +27,38 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 const TRANSFORMER: &str = "mimi.decoder_transformer.transformer";
 const SEANET: &str = "mimi.decoder";
 
-/// The whole decoder's weights and dimensions.
-pub struct MimiDecoder {
-    id: u32,
-    pub latent_dim: usize,
-    /// Channels after the quantizer projection (= upsample, transformer and SEANet input width).
-    pub dim: usize,
-    /// Upsample factor between the latent rate and the SEANet rate.
-    pub stride: usize,
-    quantizer: Linear,
-    /// Upsample weight transposed to `[2·stride × dim]`.
-    upsample_wt: Vec<f32>,
-    transformer: MimiTransformer,
-    seanet: SeanetDecoder,
-    /// `(mean, std)` when inputs are normalised latents.
-    latent_stats: Option<(Vec<f32>, Vec<f32>)>,
-    /// Tap names and channel counts, one `name channels` line per tap, in tap order.
-    pub tap_names: String,
-    tap_shapes: Vec<(usize, usize)>,
+/// One stage of the decoder's pipeline, from the config alone: its name, its work and the size of its output.
+#[derive(Clone, Debug)]
+pub struct StagePlan {
+    /// `input` (de-normalisation, quantizer projection, upsample), `transformer.{i}.attn` / `.ff` (the two halves
+    /// of layer `i`), or `seanet.{idx}.{conv0|up|res|last}` (module `idx` of the SEANet decoder).
+    pub name: String,
+    /// Multiply-accumulates per frame (projections and convolutions; attention scores excluded).
+    pub macs: usize,
+    /// Values the stage outputs per frame (the last stage: the frame's audio samples).
+    pub out_len: usize,
+    /// The narrowest matrix dimension of its GEMMs (channels, hidden width or head size): narrow GEMMs reach a
+    /// lower multiply-accumulate rate, so a cost estimate needs it beside `macs`.
+    pub width: usize,
 }
 
-impl MimiDecoder {
-    /// Builds the decoder from the `mimi.*` tensors in the store. Parameters (`key=value`, see the TS wrapper):
-    /// `latent_dim outer_dim stride`, the transformer's (`d_model num_heads num_layers dim_feedforward context
-    /// max_period layer_scale`) and SEANet's (`dimension channels n_filters ratios kernel_size residual_kernel_size
-    /// last_kernel_size n_residual_layers dilation_base compress`).
-    pub fn from_store(s: &mut WeightStore, params: &str) -> Result<Self> {
-        let p = Params::parse(params)?;
+/// The hyper-parameters of a decoder and its pipeline of stages.
+struct Plan {
+    latent_dim: usize,
+    dim: usize,
+    stride: usize,
+    tcfg: TransformerConfig,
+    scfg: SeanetConfig,
+    stages: Vec<StagePlan>,
+}
+
+impl Plan {
+    fn from_params(p: &Params) -> Result<Self> {
         let latent_dim = p.usize("latent_dim")?;
         let dim = p.usize("outer_dim")?;
         let stride = p.usize("stride")?;
-        let tcfg = TransformerConfig::from_params(&p)?;
-        let scfg = SeanetConfig::from_params(&p)?;
+        let tcfg = TransformerConfig::from_params(p)?;
+        let scfg = SeanetConfig::from_params(p)?;
         if latent_dim == 0 || latent_dim > 1 << 14 || stride == 0 || stride > 1 << 10 {
             return Err(CoreError::new("latent_dim and stride must be positive and reasonably small"));
         }
@@ -68,45 +69,189 @@ impl MimiDecoder {
                 tcfg.d_model, scfg.dimension
             )));
         }
-        // Check every tensor before taking any, so a checkpoint that does not fit leaves the store untouched.
-        let mut expected = vec![
-            ("mimi.quantizer.output_proj.weight".to_string(), vec![dim, latent_dim, 1]),
-            ("mimi.upsample.convtr.convtr.weight".to_string(), vec![dim, 1, 2 * stride]),
-        ];
-        expected.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
-        expected.extend(crate::seanet::expected_tensors(SEANET, &scfg));
-        s.check_shapes(&expected)?;
-        let q = s.take("mimi.quantizer.output_proj.weight", &[dim, latent_dim, 1])?;
-        let quantizer = Linear::new(&q.data, None, dim, latent_dim);
-        let k = 2 * stride;
-        let up = s.take("mimi.upsample.convtr.convtr.weight", &[dim, 1, k])?;
-        let mut upsample_wt = zeros(k * dim)?;
-        for c in 0..dim {
-            for j in 0..k {
-                upsample_wt[j * dim + c] = up.data[c * k + j];
-            }
+        let ops = op_shapes(&scfg)?;
+        let mut stages = vec![StagePlan {
+            name: "input".into(),
+            macs: latent_dim * dim + 2 * stride * dim,
+            out_len: stride * dim,
+            width: latent_dim.min(dim),
+        }];
+        for h in 0..2 * tcfg.num_layers {
+            let attn = h % 2 == 0;
+            stages.push(StagePlan {
+                name: format!("transformer.{}.{}", h / 2, if attn { "attn" } else { "ff" }),
+                macs: stride * MimiTransformer::half_macs(&tcfg, h),
+                out_len: stride * dim,
+                width: if attn { tcfg.d_model / tcfg.num_heads } else { dim.min(tcfg.dim_feedforward) },
+            });
         }
-        let transformer = MimiTransformer::from_store(s, TRANSFORMER, tcfg)?;
-        let seanet = SeanetDecoder::from_store(s, SEANET, scfg)?;
-        let mut names: Vec<String> = vec!["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()];
-        let mut shapes = vec![(1, latent_dim), (1, dim), (stride, dim)];
+        for o in &ops {
+            let kind = match o.kind {
+                OpKind::Conv0 => "conv0",
+                OpKind::Up { .. } => "up",
+                OpKind::Res { .. } => "res",
+                OpKind::Last => "last",
+            };
+            let width = match o.kind {
+                OpKind::Res { .. } => o.c_out / scfg.compress,
+                _ => o.c_in.min(o.c_out),
+            };
+            stages.push(StagePlan {
+                name: format!("seanet.{}.{kind}", o.idx),
+                macs: stride * o.macs(&scfg),
+                out_len: stride * o.rows_out * o.c_out,
+                width,
+            });
+        }
+        Ok(Self { latent_dim, dim, stride, tcfg, scfg, stages })
+    }
+
+    /// Index of the first SEANet stage (after the input stage and the transformer's half-layers).
+    fn seanet0(&self) -> usize {
+        1 + 2 * self.tcfg.num_layers
+    }
+
+    /// The plan and the part `stages=FROM,TO` of `params` (the whole decoder without it).
+    fn part(params: &str) -> Result<(Self, usize, usize)> {
+        let p = Params::parse(params)?;
+        let plan = Self::from_params(&p)?;
+        let n = plan.stages.len();
+        if !p.has("stages") {
+            return Ok((plan, 0, n));
+        }
+        match p.usize_list("stages")?[..] {
+            [a, b] if a < b && b <= n => Ok((plan, a, b)),
+            _ => Err(CoreError::new(format!("stages must be FROM,TO with FROM < TO ≤ {n}"))),
+        }
+    }
+
+    /// The transformer half-layers and SEANet ops of the stages `from..to`.
+    fn split(&self, from: usize, to: usize) -> (Range<usize>, Range<usize>) {
+        let s0 = self.seanet0();
+        let h0 = from.max(1) - 1;
+        (h0..(to.min(s0).max(1) - 1).max(h0), from.max(s0) - s0..to.max(s0) - s0)
+    }
+
+    /// Every tensor the stages `from..to` take, with its shape.
+    fn tensors(&self, from: usize, to: usize) -> Vec<(String, Vec<usize>)> {
+        let (halves, ops) = self.split(from, to);
+        let mut v = Vec::new();
+        if from == 0 {
+            v.push(("mimi.quantizer.output_proj.weight".to_string(), vec![self.dim, self.latent_dim, 1]));
+            v.push(("mimi.upsample.convtr.convtr.weight".to_string(), vec![self.dim, 1, 2 * self.stride]));
+        }
+        v.extend(crate::mimi_transformer::expected_half_tensors(TRANSFORMER, &self.tcfg, halves));
+        v.extend(crate::seanet::expected_op_tensors(SEANET, &self.scfg, ops));
+        v
+    }
+}
+
+/// The decoder's pipeline for `params` (see [`MimiDecoder::from_store`]): one `name macs out_len width` line per stage,
+/// in order, then an empty line and the names of the tensors the part `stages` (default: all) takes, one per line.
+/// What a caller needs to choose where to split the decoder between threads, and to load only a part's tensors.
+pub fn plan_text(params: &str) -> Result<String> {
+    let (plan, from, to) = Plan::part(params)?;
+    let mut lines: Vec<String> = plan.stages.iter().map(|s| format!("{} {} {} {}", s.name, s.macs, s.out_len, s.width)).collect();
+    lines.push(String::new());
+    lines.extend(plan.tensors(from, to).into_iter().map(|(name, _)| name));
+    Ok(lines.join("\n"))
+}
+
+/// The decoder's weights and dimensions: all its stages, or a contiguous run of them (`stages=FROM,TO`), so that
+/// two threads can each run part of every frame, each holding only its own stages' weights and state. The parts
+/// chained run exactly the whole decoder's arithmetic, so their audio is bit-identical to it.
+pub struct MimiDecoder {
+    id: u32,
+    pub latent_dim: usize,
+    /// Channels after the quantizer projection (= upsample, transformer and SEANet input width).
+    pub dim: usize,
+    /// Upsample factor between the latent rate and the SEANet rate.
+    pub stride: usize,
+    /// The stages this part runs (indices into the plan).
+    pub from: usize,
+    pub to: usize,
+    /// Values in and out per frame: latents (`latent_dim`) in for the first part, audio out for the last; between
+    /// parts the activation at the cut.
+    pub in_len: usize,
+    pub out_len: usize,
+    /// Quantizer projection and the upsample weight transposed to `[2·stride × dim]` (when this part has them).
+    input: Option<(Linear, Vec<f32>)>,
+    transformer: MimiTransformer,
+    seanet: SeanetDecoder,
+    /// Values per SEANet input row of this part's input activation.
+    in_row: usize,
+    /// Index of the first SEANet stage; taps the transformer part records.
+    seanet0: usize,
+    transformer_taps: usize,
+    macs: usize,
+    /// `(mean, std)` when inputs are normalised latents.
+    latent_stats: Option<(Vec<f32>, Vec<f32>)>,
+    /// Tap names and channel counts, one `name channels` line per tap, in tap order.
+    pub tap_names: String,
+    tap_shapes: Vec<(usize, usize)>,
+}
+
+impl MimiDecoder {
+    /// Builds the decoder (or the part `stages=FROM,TO` of it: stages `FROM..TO`) from the `mimi.*` tensors in the store, taking only
+    /// the tensors of its stages. Parameters (`key=value`, see the TS wrapper): `latent_dim outer_dim stride`, the
+    /// transformer's (`d_model num_heads num_layers dim_feedforward context max_period layer_scale`), SEANet's
+    /// (`dimension channels n_filters ratios kernel_size residual_kernel_size last_kernel_size n_residual_layers
+    /// dilation_base compress`) and optionally `stages`.
+    pub fn from_store(s: &mut WeightStore, params: &str) -> Result<Self> {
+        let (plan, from, to) = Plan::part(params)?;
+        let Plan { latent_dim, dim, stride, .. } = plan;
+        let s0 = plan.seanet0();
+        let (halves, ops) = plan.split(from, to);
+        let out_tap = from < s0 && s0 <= to; // the part holding the transformer's last stage (or input, 0 layers)
+        // Check every tensor before taking any, so a checkpoint that does not fit leaves the store untouched.
+        let expected = plan.tensors(from, to);
+        s.check_shapes(&expected)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut shapes = Vec::new();
+        let input = if from == 0 {
+            let q = s.take("mimi.quantizer.output_proj.weight", &[dim, latent_dim, 1])?;
+            let quantizer = Linear::new(&q.data, None, dim, latent_dim);
+            let k = 2 * stride;
+            let up = s.take("mimi.upsample.convtr.convtr.weight", &[dim, 1, k])?;
+            let mut upsample_wt = zeros(k * dim)?;
+            for c in 0..dim {
+                for j in 0..k {
+                    upsample_wt[j * dim + c] = up.data[c * k + j];
+                }
+            }
+            names.extend(["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()]);
+            shapes.extend([(1, latent_dim), (1, dim), (stride, dim)]);
+            Some((quantizer, upsample_wt))
+        } else {
+            None
+        };
+        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap, false)?;
         for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
         }
+        let seanet = SeanetDecoder::from_store_ops(s, SEANET, plan.scfg.clone(), ops)?;
         names.extend(seanet.tap_names.iter().cloned());
         shapes.extend(seanet.tap_shapes(stride));
         // "name channels" per line: enough for TS to shape each tap.
         let names: Vec<String> = names.iter().zip(&shapes).map(|(n, &(_, c))| format!("{n} {c}")).collect();
+        let in_len = if from == 0 { latent_dim } else { plan.stages[from - 1].out_len };
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             latent_dim,
             dim,
             stride,
-            quantizer,
-            upsample_wt,
+            from,
+            to,
+            in_len,
+            out_len: plan.stages[to - 1].out_len,
+            input,
+            transformer_taps: transformer.tap_names("").len(),
             transformer,
             seanet,
+            in_row: if from < s0 { dim } else { in_len / stride },
+            seanet0: s0,
+            macs: plan.stages[from..to].iter().map(|s| s.macs).sum(),
             latent_stats: None,
             tap_names: names.join("\n"),
             tap_shapes: shapes,
@@ -122,77 +267,88 @@ impl MimiDecoder {
         Ok(())
     }
 
-    /// Audio samples per latent frame (all channels).
+    /// Values out per frame: audio samples (all channels) for the last part, the activation at the cut otherwise.
     pub fn frame_samples(&self) -> usize {
-        self.stride * self.seanet.cfg.hop() * self.seanet.cfg.channels
+        self.out_len
     }
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        self.quantizer.weight_bytes() + self.upsample_wt.len() * 4 + self.transformer.weight_bytes()
-            + self.seanet.weight_bytes()
+        let input = self.input.as_ref().map_or(0, |(q, up)| q.weight_bytes() + up.len() * 4);
+        input + self.transformer.weight_bytes() + self.seanet.weight_bytes()
     }
 
-    /// Multiply-accumulates per frame in the GEMMs and convolutions (for throughput figures; attention excluded).
+    /// Multiply-accumulates per frame in this part's GEMMs and convolutions (for throughput figures; attention
+    /// excluded).
     pub fn macs_per_frame(&self) -> usize {
-        let t = &self.transformer.cfg;
-        let rows = self.stride;
-        let mut n = self.latent_dim * self.dim + 2 * self.stride * self.dim;
-        n += rows * t.num_layers * (4 * t.d_model * t.d_model + 2 * t.d_model * t.dim_feedforward);
-        n + self.seanet.macs(rows)
+        self.macs
     }
 
-    /// Decodes `n_frames` latents (`[n_frames × latent_dim]`) into `out` (`[n_frames × frame_samples]`).
-    pub fn decode(&self, st: &mut MimiState, latents: &[f32], n_frames: usize, out: &mut [f32]) -> Result<()> {
+    /// Decodes `n_frames` inputs (`[n_frames × in_len]`: latents for the first part) into `out`
+    /// (`[n_frames × out_len]`: audio for the last part).
+    pub fn decode(&self, st: &mut MimiState, input: &[f32], n_frames: usize, out: &mut [f32]) -> Result<()> {
         if st.decoder_id != self.id {
             return Err(CoreError::new("this Mimi state belongs to another decoder"));
         }
-        let fs = self.frame_samples();
-        if latents.len() < n_frames * self.latent_dim || out.len() < n_frames * fs {
-            return Err(CoreError::new("latent or audio buffer too small"));
+        let (il, ol) = (self.in_len, self.out_len);
+        if input.len() < n_frames * il || out.len() < n_frames * ol {
+            return Err(CoreError::new("input or output buffer too small"));
         }
         let mut done = 0;
         while done < n_frames {
             let f = st.max_frames.min(n_frames - done);
-            let lat = &latents[done * self.latent_dim..(done + f) * self.latent_dim];
-            self.decode_chunk(st, lat, f, &mut out[done * fs..(done + f) * fs]);
+            self.decode_chunk(st, &input[done * il..(done + f) * il], f, &mut out[done * ol..(done + f) * ol]);
             done += f;
         }
         Ok(())
     }
 
-    fn decode_chunk(&self, st: &mut MimiState, latents: &[f32], f: usize, out: &mut [f32]) {
+    fn decode_chunk(&self, st: &mut MimiState, input: &[f32], f: usize, out: &mut [f32]) {
         let (ld, d, s) = (self.latent_dim, self.dim, self.stride);
         let t = f * s;
-        let z = &mut st.z[..f * ld];
-        match &self.latent_stats {
-            Some((mean, std)) => {
-                for (i, (zv, &x)) in z.iter_mut().zip(latents).enumerate() {
-                    *zv = x * std[i % ld] + mean[i % ld];
-                }
-            }
-            None => z.copy_from_slice(latents),
-        }
         let mut taps = st.taps.as_mut();
-        if let Some(tp) = taps.as_deref_mut() {
-            tp.put(0, z);
+        let mut tap = 0;
+        if let Some((quantizer, upsample_wt)) = &self.input {
+            let z = &mut st.z[..f * ld];
+            match &self.latent_stats {
+                Some((mean, std)) => {
+                    for (i, (zv, &x)) in z.iter_mut().zip(input).enumerate() {
+                        *zv = x * std[i % ld] + mean[i % ld];
+                    }
+                }
+                None => z.copy_from_slice(input),
+            }
+            if let Some(tp) = taps.as_deref_mut() {
+                tp.put(0, z);
+            }
+            quantizer.forward(z, &mut st.q, f);
+            if let Some(tp) = taps.as_deref_mut() {
+                tp.put(1, &st.q[..f * d]);
+            }
+            let x = st.seanet.input_mut(t * d);
+            upsample_depthwise_2s(&st.q, f, d, upsample_wt, s, &mut st.up_prev, x);
+            if let Some(tp) = taps.as_deref_mut() {
+                tp.put(2, x);
+            }
+            tap = 3;
+        } else {
+            st.seanet.input_mut(f * self.in_len).copy_from_slice(input);
         }
-        self.quantizer.forward(z, &mut st.q, f);
-        if let Some(tp) = taps.as_deref_mut() {
-            tp.put(1, &st.q[..f * d]);
+        if self.from < self.seanet0 {
+            let x = st.seanet.input_mut(t * d);
+            self.transformer.forward(&mut st.transformer, x, t, taps.as_deref_mut(), tap);
+            tap += self.transformer_taps;
         }
-        let x = st.seanet.input_mut(t, d);
-        upsample_depthwise_2s(&st.q, f, d, &self.upsample_wt, s, &mut st.up_prev, x);
-        if let Some(tp) = taps.as_deref_mut() {
-            tp.put(2, x);
+        if self.seanet.is_empty() {
+            out.copy_from_slice(&st.seanet.input_mut(out.len())[..]);
+        } else {
+            self.seanet.forward(&mut st.seanet, t, out, taps, tap);
         }
-        self.transformer.forward(&mut st.transformer, x, t, taps.as_deref_mut(), 3);
-        let tap0 = 4 + self.transformer.cfg.num_layers;
-        self.seanet.forward(&mut st.seanet, t, out, taps, tap0);
+        st.position += t;
     }
 }
 
-/// One stream's decoder state and scratch.
+/// One stream's state and scratch for one decoder (or part).
 pub struct MimiState {
     decoder_id: u32,
     pub max_frames: usize,
@@ -201,6 +357,7 @@ pub struct MimiState {
     up_prev: Vec<f32>,
     transformer: TransformerState,
     seanet: SeanetState,
+    position: usize,
     taps: Option<Taps>,
 }
 
@@ -211,14 +368,16 @@ impl MimiState {
             return Err(CoreError::new(format!("max_frames must be 1…256, got {max_frames}")));
         }
         let t = max_frames * dec.stride;
+        let has_input = dec.input.is_some();
         Ok(Self {
             decoder_id: dec.id,
             max_frames,
-            z: zeros(max_frames * dec.latent_dim)?,
-            q: zeros(max_frames * dec.dim)?,
-            up_prev: zeros(dec.dim)?,
+            z: zeros(if has_input { max_frames * dec.latent_dim } else { 0 })?,
+            q: zeros(if has_input { max_frames * dec.dim } else { 0 })?,
+            up_prev: zeros(if has_input { dec.dim } else { 0 })?,
             transformer: TransformerState::new(&dec.transformer, t)?,
-            seanet: SeanetState::new(&dec.seanet, t)?,
+            seanet: SeanetState::new(&dec.seanet, t, dec.in_row)?,
+            position: 0,
             taps: None,
         })
     }
@@ -228,6 +387,7 @@ impl MimiState {
         self.up_prev.fill(0.0);
         self.transformer.reset();
         self.seanet.reset();
+        self.position = 0;
     }
 
     /// Enables (allocating the buffers) or disables recording of intermediate outputs.
@@ -242,7 +402,7 @@ impl MimiState {
 
     /// Absolute 200 Hz position of the next step.
     pub fn position(&self) -> usize {
-        self.transformer.offset()
+        self.position
     }
 
     /// Bytes held (state and scratch).
@@ -322,6 +482,67 @@ mod tests {
         let mut c = vec![0.0; frames * 24];
         dec.decode(&mut one, &lat, frames, &mut c).unwrap();
         assert_eq!(a, c);
+    }
+
+    #[test]
+    fn split_parts_chained_equal_the_whole_decoder_bit_for_bit() {
+        let whole = MimiDecoder::from_store(&mut random_store(1), PARAMS).unwrap();
+        let text = plan_text(PARAMS).unwrap();
+        let (plan, tensors) = text.split_once("\n\n").unwrap();
+        let n = plan.lines().count();
+        assert_eq!(tensors.lines().count(), 2 + 2 * 10 + 8 * 2, "{tensors}");
+        assert!(tensors.lines().all(|t| random_store(1).contains(t)));
+        assert_eq!(n, 1 + 4 + 6, "input, 2 layers × 2 halves, conv0 + 2 × (up + res) + last:\n{plan}");
+        assert_eq!(plan.lines().last().unwrap(), "seanet.8.last 144 24 1");
+        let total: usize = plan.lines().map(|l| l.split(' ').nth(1).unwrap().parse::<usize>().unwrap()).sum();
+        assert_eq!(total, whole.macs_per_frame());
+        let frames = 7;
+        let lat = random_vec(frames * 4, 99);
+        let mut want = vec![0.0; frames * 24];
+        let mut st = MimiState::new(&whole, 1).unwrap();
+        for f in 0..frames {
+            whole.decode(&mut st, &lat[f * 4..], 1, &mut want[f * 24..]).unwrap();
+        }
+        // Every cut, and a three-way split: each part takes only its own tensors, the rest stay in the store.
+        let mut cuts: Vec<Vec<usize>> = (1..n).map(|k| vec![0, k, n]).collect();
+        cuts.push(vec![0, 2, 7, n]);
+        for cut in cuts {
+            let mut store = random_store(1);
+            let mut parts = Vec::new();
+            for w in cut.windows(2) {
+                let params = format!("{PARAMS} stages={},{}", w[0], w[1]);
+                let own = plan_text(&params).unwrap().split_once("\n\n").unwrap().1.to_string();
+                assert!(own.lines().all(|t| store.contains(t)));
+                parts.push(MimiDecoder::from_store(&mut store, &params).unwrap());
+                assert!(own.lines().all(|t| !store.contains(t)), "the part takes the tensors it lists");
+                // Only the last part takes the output conv.
+                assert_eq!(store.contains("mimi.decoder.model.8.conv.weight"), w[1] < n, "cut {cut:?}");
+            }
+            assert!(!store.contains("mimi.quantizer.output_proj.weight"));
+            let bytes: usize = parts.iter().map(MimiDecoder::weight_bytes).sum();
+            assert_eq!(bytes, whole.weight_bytes(), "cut {cut:?}");
+            let mut states: Vec<MimiState> = parts.iter().map(|p| MimiState::new(p, 1).unwrap()).collect();
+            for round in 0..2 {
+                let mut got = vec![0.0; frames * 24];
+                for f in 0..frames {
+                    let mut x = lat[f * 4..(f + 1) * 4].to_vec();
+                    for (p, st) in parts.iter().zip(&mut states) {
+                        assert_eq!(p.in_len, x.len());
+                        let mut y = vec![0.0; p.out_len];
+                        p.decode(st, &x, 1, &mut y).unwrap();
+                        x = y;
+                    }
+                    got[f * 24..(f + 1) * 24].copy_from_slice(&x);
+                }
+                assert_eq!(got, want, "cut {cut:?} round {round}");
+                states.iter_mut().for_each(MimiState::reset);
+            }
+        }
+        let mut store = random_store(1);
+        for bad in ["stages=3,3", "stages=0,12", "stages=2"] {
+            let e = MimiDecoder::from_store(&mut store, &format!("{PARAMS} {bad}")).err().unwrap();
+            assert!(e.0.contains("stages must be FROM,TO"), "{bad}: {}", e.0);
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! ring slot, and the softmax (vectorised `exp`) gives zero weight to slots outside each query's window. The
 //! shared scalar kernel `kernels::attention` is the reference it is tested against.
 
+use std::ops::Range;
+
 use crate::error::{CoreError, Result};
 use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
 use crate::kernels::linear::Linear;
@@ -76,40 +78,62 @@ impl TransformerConfig {
 
 /// Every tensor [`MimiTransformer::from_store`] takes, with its shape.
 pub fn expected_tensors(prefix: &str, cfg: &TransformerConfig) -> Vec<(String, Vec<usize>)> {
+    expected_half_tensors(prefix, cfg, 0..2 * cfg.num_layers)
+}
+
+/// The tensors of the half-layers `halves` (`2·i`: layer `i`'s attention block, `2·i + 1`: its feed-forward block).
+pub fn expected_half_tensors(prefix: &str, cfg: &TransformerConfig, halves: Range<usize>) -> Vec<(String, Vec<usize>)> {
     let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
     let mut v = Vec::new();
-    for i in 0..cfg.num_layers {
-        let p = format!("{prefix}.layers.{i}");
-        v.push((format!("{p}.self_attn.in_proj.weight"), vec![3 * d, d]));
-        v.push((format!("{p}.self_attn.out_proj.weight"), vec![d, d]));
-        v.push((format!("{p}.linear1.weight"), vec![ff, d]));
-        v.push((format!("{p}.linear2.weight"), vec![d, ff]));
-        let mut vecs = vec!["norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"];
-        if cfg.layer_scale {
-            vecs.extend(["layer_scale_1.scale", "layer_scale_2.scale"]);
+    for h in halves {
+        let (p, n) = (format!("{prefix}.layers.{}", h / 2), h % 2 + 1);
+        if n == 1 {
+            v.push((format!("{p}.self_attn.in_proj.weight"), vec![3 * d, d]));
+            v.push((format!("{p}.self_attn.out_proj.weight"), vec![d, d]));
+        } else {
+            v.push((format!("{p}.linear1.weight"), vec![ff, d]));
+            v.push((format!("{p}.linear2.weight"), vec![d, ff]));
         }
-        v.extend(vecs.into_iter().map(|n| (format!("{p}.{n}"), vec![d])));
+        v.push((format!("{p}.norm{n}.weight"), vec![d]));
+        v.push((format!("{p}.norm{n}.bias"), vec![d]));
+        if cfg.layer_scale {
+            v.push((format!("{p}.layer_scale_{n}.scale"), vec![d]));
+        }
     }
     v
 }
 
-struct Layer {
-    norm1: (Vec<f32>, Vec<f32>),
-    norm2: (Vec<f32>, Vec<f32>),
+/// `x += ls1 ⊙ out_proj(attn(…LN1(x)))`: the half of a layer that carries state (its KV ring).
+struct Attn {
+    norm: (Vec<f32>, Vec<f32>),
     q: Linear,
     k: Linear,
     v: Linear,
     out: Linear,
-    lin1: Linear,
-    lin2: Linear,
-    ls1: Option<Vec<f32>>,
-    ls2: Option<Vec<f32>>,
+    ls: Option<Vec<f32>>,
 }
 
-/// The decoder transformer's weights.
+/// `x += ls2 ⊙ linear2(gelu(linear1(LN2(x))))`: the stateless half.
+struct Ff {
+    norm: (Vec<f32>, Vec<f32>),
+    lin1: Linear,
+    lin2: Linear,
+    ls: Option<Vec<f32>>,
+}
+
+/// Half a layer: the decoder's pipeline may be cut between the two halves of a layer (see `mimi.rs`).
+enum Half {
+    Attn(Attn),
+    Ff(Ff),
+}
+
+/// The transformer's weights: all its layers, or the run of half-layers one part of a split decoder runs.
 pub struct MimiTransformer {
     pub cfg: TransformerConfig,
-    layers: Vec<Layer>,
+    /// `(index, half)`: index `2·i` is layer `i`'s attention block, `2·i + 1` its feed-forward block; in order.
+    halves: Vec<(usize, Half)>,
+    /// Whether the last half is the transformer's last (its output is the transformer's output tap).
+    out_tap: bool,
     freqs: Vec<f32>,
 }
 
@@ -122,91 +146,130 @@ impl MimiTransformer {
     /// As [`Self::from_store`]; with `compact`, each projection switches to BF16 panels as it is packed, when that
     /// loses nothing ([`Linear::compact`]: results stay bit-identical; half the bytes, no f32 copy of all of them).
     pub fn from_store_packed(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig, compact: bool) -> Result<Self> {
+        let all = 0..2 * cfg.num_layers;
+        Self::from_store_halves(s, prefix, cfg, all, true, compact)
+    }
+
+    /// Takes only the tensors of the half-layers `halves` (see [`expected_half_tensors`]); `out_tap`: this part
+    /// records the transformer's output tap; `compact` as in [`Self::from_store_packed`].
+    pub fn from_store_halves(
+        s: &mut WeightStore,
+        prefix: &str,
+        cfg: TransformerConfig,
+        halves: Range<usize>,
+        out_tap: bool,
+        compact: bool,
+    ) -> Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
         let pack = |w: &[f32], n_out: usize, n_in: usize| {
             let l = Linear::new(w, None, n_out, n_in);
             if compact { l.compact() } else { l }
         };
-        let mut layers = Vec::new();
-        for i in 0..cfg.num_layers {
-            let p = format!("{prefix}.layers.{i}");
+        let mut out = Vec::new();
+        for h in halves {
+            let (p, n) = (format!("{prefix}.layers.{}", h / 2), h % 2 + 1);
             let vec = |s: &mut WeightStore, n: &str| s.take(&format!("{p}.{n}"), &[d]).map(|t| t.data);
-            let in_proj = s.take(&format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?.data;
-            let out = s.take(&format!("{p}.self_attn.out_proj.weight"), &[d, d])?.data;
-            let lin1 = s.take(&format!("{p}.linear1.weight"), &[ff, d])?.data;
-            let lin2 = s.take(&format!("{p}.linear2.weight"), &[d, ff])?.data;
-            let (ls1, ls2) = if cfg.layer_scale {
-                (Some(vec(s, "layer_scale_1.scale")?), Some(vec(s, "layer_scale_2.scale")?))
-            } else {
-                (None, None)
-            };
-            layers.push(Layer {
-                norm1: (vec(s, "norm1.weight")?, vec(s, "norm1.bias")?),
-                norm2: (vec(s, "norm2.weight")?, vec(s, "norm2.bias")?),
-                // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
-                q: pack(&in_proj[..d * d], d, d),
-                k: pack(&in_proj[d * d..2 * d * d], d, d),
-                v: pack(&in_proj[2 * d * d..], d, d),
-                out: pack(&out, d, d),
-                lin1: pack(&lin1, ff, d),
-                lin2: pack(&lin2, d, ff),
-                ls1,
-                ls2,
-            });
+            let norm = (vec(s, &format!("norm{n}.weight"))?, vec(s, &format!("norm{n}.bias"))?);
+            let ls = if cfg.layer_scale { Some(vec(s, &format!("layer_scale_{n}.scale"))?) } else { None };
+            out.push((
+                h,
+                if n == 1 {
+                    let in_proj = s.take(&format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?.data;
+                    let o = s.take(&format!("{p}.self_attn.out_proj.weight"), &[d, d])?.data;
+                    Half::Attn(Attn {
+                        norm,
+                        // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
+                        q: pack(&in_proj[..d * d], d, d),
+                        k: pack(&in_proj[d * d..2 * d * d], d, d),
+                        v: pack(&in_proj[2 * d * d..], d, d),
+                        out: pack(&o, d, d),
+                        ls,
+                    })
+                } else {
+                    let lin1 = s.take(&format!("{p}.linear1.weight"), &[ff, d])?.data;
+                    let lin2 = s.take(&format!("{p}.linear2.weight"), &[d, ff])?.data;
+                    Half::Ff(Ff { norm, lin1: pack(&lin1, ff, d), lin2: pack(&lin2, d, ff), ls })
+                },
+            ));
         }
         let freqs = rope_freqs(cfg.head_dim(), cfg.max_period);
-        Ok(Self { cfg, layers, freqs })
+        Ok(Self { cfg, halves: out, out_tap, freqs })
     }
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
         let d = self.cfg.d_model;
-        self.layers
+        let lin = |ls: &[&Linear]| ls.iter().map(|x| x.weight_bytes()).sum::<usize>() + 3 * d * 4;
+        self.halves
             .iter()
-            .map(|l| {
-                [&l.q, &l.k, &l.v, &l.out, &l.lin1, &l.lin2].iter().map(|x| x.weight_bytes()).sum::<usize>() + 6 * d * 4
+            .map(|(_, h)| match h {
+                Half::Attn(a) => lin(&[&a.q, &a.k, &a.v, &a.out]),
+                Half::Ff(f) => lin(&[&f.lin1, &f.lin2]),
             })
             .sum()
     }
 
-    /// Runs every layer on `x` `[t × d_model]` in place, at positions continuing the state's.
+    /// Multiply-accumulates of half-layer `h` per row (projections; attention scores excluded).
+    pub fn half_macs(cfg: &TransformerConfig, h: usize) -> usize {
+        let d = cfg.d_model;
+        if h.is_multiple_of(2) { 4 * d * d } else { 2 * d * cfg.dim_feedforward }
+    }
+
+    /// Runs this part's half-layers on `x` `[t × d_model]` in place, at positions continuing the state's.
     pub fn forward(&self, st: &mut TransformerState, x: &mut [f32], t: usize, mut taps: Option<&mut Taps>, tap0: usize) {
         assert!(t <= st.max_t, "transformer: {t} rows exceed the state's {}", st.max_t);
         let (d, h_n, hd) = (self.cfg.d_model, self.cfg.num_heads, self.cfg.head_dim());
         let n = t * d;
         let x = &mut x[..n];
-        for (i, (l, ring)) in self.layers.iter().zip(st.rings.iter_mut()).enumerate() {
-            let pos0 = ring.offset;
-            layer_norm(x, &mut st.norm[..n], d, Some(&l.norm1.0), Some(&l.norm1.1), LN_EPS);
-            l.q.forward(&st.norm, &mut st.q, t);
-            l.k.forward(&st.norm, &mut st.k, t);
-            l.v.forward(&st.norm, &mut st.v, t);
-            apply_rope(&mut st.q[..n], t, h_n, hd, pos0, &self.freqs);
-            apply_rope(&mut st.k[..n], t, h_n, hd, pos0, &self.freqs);
-            ring.append(&st.k, &st.v, t);
-            ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.attn);
-            l.out.forward(&st.attn, &mut st.proj, t);
-            residual(x, &st.proj[..n], l.ls1.as_deref(), d);
-            layer_norm(x, &mut st.norm[..n], d, Some(&l.norm2.0), Some(&l.norm2.1), LN_EPS);
-            l.lin1.forward(&st.norm, &mut st.ff, t);
-            gelu_tanh(&mut st.ff[..t * self.cfg.dim_feedforward]);
-            l.lin2.forward(&st.ff, &mut st.proj, t);
-            residual(x, &st.proj[..n], l.ls2.as_deref(), d);
-            if let Some(tp) = taps.as_deref_mut() {
-                tp.put(tap0 + i, x);
+        let mut rings = st.rings.iter_mut();
+        let mut tap = tap0;
+        for (_, half) in &self.halves {
+            match half {
+                Half::Attn(l) => {
+                    let ring = rings.next().expect("one ring per attention block");
+                    let pos0 = ring.offset;
+                    layer_norm(x, &mut st.norm[..n], d, Some(&l.norm.0), Some(&l.norm.1), LN_EPS);
+                    l.q.forward(&st.norm, &mut st.q, t);
+                    l.k.forward(&st.norm, &mut st.k, t);
+                    l.v.forward(&st.norm, &mut st.v, t);
+                    apply_rope(&mut st.q[..n], t, h_n, hd, pos0, &self.freqs);
+                    apply_rope(&mut st.k[..n], t, h_n, hd, pos0, &self.freqs);
+                    ring.append(&st.k, &st.v, t);
+                    ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.attn);
+                    l.out.forward(&st.attn, &mut st.proj, t);
+                    residual(x, &st.proj[..n], l.ls.as_deref(), d);
+                }
+                Half::Ff(l) => {
+                    layer_norm(x, &mut st.norm[..n], d, Some(&l.norm.0), Some(&l.norm.1), LN_EPS);
+                    l.lin1.forward(&st.norm, &mut st.ff, t);
+                    gelu_tanh(&mut st.ff[..t * self.cfg.dim_feedforward]);
+                    l.lin2.forward(&st.ff, &mut st.proj, t);
+                    residual(x, &st.proj[..n], l.ls.as_deref(), d);
+                    if let Some(tp) = taps.as_deref_mut() {
+                        tp.put(tap, x);
+                    }
+                    tap += 1;
+                }
             }
         }
-        if let Some(tp) = taps {
-            tp.put(tap0 + self.layers.len(), x);
+        if let (true, Some(tp)) = (self.out_tap, taps) {
+            tp.put(tap, x);
         }
     }
 
-    /// Tap names [`Self::forward`] records: each layer's output (`{prefix}.layer{i}_out`), then the
-    /// transformer's (`{prefix}_out`).
+    /// Tap names [`Self::forward`] records: each whole layer's output (`{prefix}.layer{i}_out`, after its
+    /// feed-forward block), then the transformer's (`{prefix}_out`) when this part ends it.
     pub fn tap_names(&self, prefix: &str) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.layers.len()).map(|i| format!("{prefix}.layer{i}_out")).collect();
-        v.push(format!("{prefix}_out"));
+        let mut v: Vec<String> =
+            self.halves.iter().filter(|(h, _)| h % 2 == 1).map(|(h, _)| format!("{prefix}.layer{}_out", h / 2)).collect();
+        if self.out_tap {
+            v.push(format!("{prefix}_out"));
+        }
         v
+    }
+
+    fn attn_blocks(&self) -> usize {
+        self.halves.iter().filter(|(_, h)| matches!(h, Half::Attn(_))).count()
     }
 }
 
@@ -228,7 +291,7 @@ fn residual(x: &mut [f32], y: &[f32], ls: Option<&[f32]>, d: usize) {
     }
 }
 
-/// Per-stream transformer state: one KV ring per layer, plus scratch for up to `max_t` rows per call.
+/// Per-stream transformer state: one KV ring per attention block of the part, plus scratch for up to `max_t` rows per call.
 pub struct TransformerState {
     max_t: usize,
     rings: Vec<RingKv>,
@@ -253,7 +316,7 @@ impl TransformerState {
             return Err(CoreError::new("transformer KV cache would exceed 1 GiB"));
         }
         let mut rings = Vec::new();
-        for _ in 0..c.num_layers {
+        for _ in 0..tr.attn_blocks() {
             rings.push(RingKv::new(c.num_heads, c.head_dim(), cap)?);
         }
         Ok(Self {

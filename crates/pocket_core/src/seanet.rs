@@ -5,6 +5,8 @@
 //! A ResBlock computes `x + Conv_k1(ELU(Conv_k(ELU(x))))` with hidden width `dim / compress` and dilation
 //! `dilation_base^j` for the `j`-th block of a stage.
 
+use std::ops::Range;
+
 use crate::conv::{StreamConv1d, StreamConvTr1d};
 use crate::error::{CoreError, Result};
 use crate::kernels::activation::elu_simd as elu;
@@ -121,48 +123,120 @@ pub(crate) fn conv_macs(c: &StreamConv1d, t: usize) -> usize {
     t * c.gemm.c_out * c.gemm.c_in * c.gemm.k
 }
 
-struct Stage {
-    ratio: usize,
-    c_out: usize,
-    convtr: StreamConvTr1d,
-    res: Vec<ResBlock>,
+/// What one op of the decoder is, from the config alone (no weights): enough to list its tensors, size its
+/// buffers, count its work and name its tap.
+#[derive(Clone, Debug)]
+pub struct OpShape {
+    /// Module index in the checkpoint (`{prefix}.model.{idx}`); the tap is `seanet.model.{idx}`.
+    pub idx: usize,
+    pub kind: OpKind,
+    pub c_in: usize,
+    pub c_out: usize,
+    /// Rows in and out per SEANet input row (the product of the ratios before and after this op).
+    pub rows_in: usize,
+    pub rows_out: usize,
+}
+
+/// The four kinds of op, in the order they come.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OpKind {
+    /// The input conv (`kernel_size`).
+    Conv0,
+    /// ELU, then a transposed conv upsampling by `ratio` and halving the channels.
+    Up { ratio: usize },
+    /// A ResBlock with this dilation.
+    Res { dilation: usize },
+    /// ELU, then the output conv (`last_kernel_size`) to audio.
+    Last,
+}
+
+impl OpShape {
+    /// Multiply-accumulates per SEANet input row.
+    pub fn macs(&self, cfg: &SeanetConfig) -> usize {
+        let (ci, co) = (self.c_in, self.c_out);
+        match self.kind {
+            OpKind::Conv0 => ci * cfg.kernel_size * co,
+            OpKind::Up { ratio } => self.rows_in * ci * 2 * ratio * co,
+            OpKind::Res { .. } => {
+                let hidden = co / cfg.compress;
+                self.rows_out * (co * cfg.residual_kernel_size * hidden + hidden * co)
+            }
+            OpKind::Last => self.rows_out * ci * cfg.last_kernel_size * co,
+        }
+    }
+
+    /// The op's tensors and their shapes.
+    fn tensors(&self, prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<usize>)> {
+        let mut v = Vec::new();
+        let mut conv = |name: String, shape: [usize; 3], bias: usize| {
+            v.push((format!("{name}.weight"), shape.to_vec()));
+            v.push((format!("{name}.bias"), vec![bias]));
+        };
+        let (p, ci, co) = (format!("{prefix}.model.{}", self.idx), self.c_in, self.c_out);
+        match self.kind {
+            OpKind::Conv0 => conv(format!("{p}.conv"), [co, ci, cfg.kernel_size], co),
+            OpKind::Up { ratio } => conv(format!("{p}.convtr"), [ci, co, 2 * ratio], co),
+            OpKind::Res { .. } => {
+                let hidden = co / cfg.compress;
+                conv(format!("{p}.block.1.conv"), [hidden, co, cfg.residual_kernel_size], hidden);
+                conv(format!("{p}.block.3.conv"), [co, hidden, 1], co);
+            }
+            OpKind::Last => conv(format!("{p}.conv"), [co, ci, cfg.last_kernel_size], co),
+        }
+        v
+    }
+}
+
+/// The decoder's ops in order: conv k7, per ratio [ELU + ConvTranspose, ResBlocks], ELU + the final conv.
+pub fn op_shapes(cfg: &SeanetConfig) -> Result<Vec<OpShape>> {
+    let mut ops = Vec::new();
+    let mut ch = cfg.n_filters << cfg.ratios.len();
+    let mut rows = 1;
+    let op = |idx, kind, c_in, c_out, rows_in, rows_out| OpShape { idx, kind, c_in, c_out, rows_in, rows_out };
+    ops.push(op(0, OpKind::Conv0, cfg.dimension, ch, 1, 1));
+    let mut idx = 2; // model.1 is an ELU
+    for &r in &cfg.ratios {
+        let c_out = ch / 2;
+        if c_out == 0 || c_out / cfg.compress == 0 {
+            return Err(CoreError::new("seanet: n_filters too small for the ratios and compress"));
+        }
+        ops.push(op(idx, OpKind::Up { ratio: r }, ch, c_out, rows, rows * r));
+        rows *= r;
+        idx += 1;
+        for j in 0..cfg.n_residual_layers {
+            ops.push(op(idx, OpKind::Res { dilation: cfg.dilation_base.pow(j as u32) }, c_out, c_out, rows, rows));
+            idx += 1;
+        }
+        ch = c_out;
+        idx += 1; // the ELU before the next stage (or before the last conv)
+    }
+    ops.push(op(idx, OpKind::Last, ch, cfg.channels, rows, rows));
+    Ok(ops)
 }
 
 /// Every tensor [`SeanetDecoder::from_store`] takes, with its shape (to check a checkpoint before taking anything).
 pub fn expected_tensors(prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<usize>)> {
-    let mut v = Vec::new();
-    let mut conv = |name: String, shape: [usize; 3], bias: usize| {
-        v.push((format!("{name}.weight"), shape.to_vec()));
-        v.push((format!("{name}.bias"), vec![bias]));
-    };
-    let mut idx = 0;
-    let mut ch = cfg.n_filters << cfg.ratios.len();
-    conv(format!("{prefix}.model.{idx}.conv"), [ch, cfg.dimension, cfg.kernel_size], ch);
-    idx += 1;
-    for &r in &cfg.ratios {
-        idx += 1;
-        let c_out = ch / 2;
-        conv(format!("{prefix}.model.{idx}.convtr"), [ch, c_out, 2 * r], c_out);
-        idx += 1;
-        let hidden = c_out / cfg.compress;
-        for _ in 0..cfg.n_residual_layers {
-            conv(format!("{prefix}.model.{idx}.block.1.conv"), [hidden, c_out, cfg.residual_kernel_size], hidden);
-            conv(format!("{prefix}.model.{idx}.block.3.conv"), [c_out, hidden, 1], c_out);
-            idx += 1;
-        }
-        ch = c_out;
-    }
-    idx += 1;
-    conv(format!("{prefix}.model.{idx}.conv"), [cfg.channels, ch, cfg.last_kernel_size], cfg.channels);
-    v
+    let n = op_shapes(cfg).map_or(0, |o| o.len());
+    expected_op_tensors(prefix, cfg, 0..n)
 }
 
-/// The SEANet decoder's weights.
+/// The tensors of the ops `ops` (indices into [`op_shapes`]).
+pub fn expected_op_tensors(prefix: &str, cfg: &SeanetConfig, ops: Range<usize>) -> Vec<(String, Vec<usize>)> {
+    let shapes = op_shapes(cfg).unwrap_or_default();
+    shapes.get(ops).unwrap_or_default().iter().flat_map(|o| o.tensors(prefix, cfg)).collect()
+}
+
+enum Op {
+    Conv0(StreamConv1d),
+    Up(StreamConvTr1d),
+    Res(ResBlock),
+    Last(StreamConv1d),
+}
+
+/// The SEANet decoder's weights: all its ops, or the run of ops one part of a split decoder runs.
 pub struct SeanetDecoder {
     pub cfg: SeanetConfig,
-    conv0: StreamConv1d,
-    stages: Vec<Stage>,
-    last: StreamConv1d,
+    ops: Vec<(OpShape, Op)>,
     /// Names of the taps [`SeanetDecoder::forward`] records, in order (`seanet.model.{i}`).
     pub tap_names: Vec<String>,
 }
@@ -170,138 +244,109 @@ pub struct SeanetDecoder {
 impl SeanetDecoder {
     /// Takes the `{prefix}.model.*` tensors (e.g. prefix `mimi.decoder`).
     pub fn from_store(s: &mut WeightStore, prefix: &str, cfg: SeanetConfig) -> Result<Self> {
-        let mut idx = 0;
-        let mut tap_names = Vec::new();
-        let mut ch = cfg.n_filters << cfg.ratios.len();
-        let name = |i: usize, what: &str| format!("{prefix}.model.{i}.{what}");
-        let conv0 = StreamConv1d::from_store(s, &name(idx, "conv"), ch, cfg.dimension, cfg.kernel_size, 1, 1, true)?;
-        tap_names.push(format!("seanet.model.{idx}"));
-        idx += 1;
-        let mut stages = Vec::new();
-        for &r in &cfg.ratios {
-            idx += 1; // ELU
-            let c_out = ch / 2;
-            let convtr = StreamConvTr1d::from_store(s, &name(idx, "convtr"), ch, c_out, r)?;
-            tap_names.push(format!("seanet.model.{idx}"));
-            idx += 1;
-            let hidden = c_out / cfg.compress;
-            if c_out == 0 || hidden == 0 {
-                return Err(CoreError::new("seanet: n_filters too small for the ratios and compress"));
-            }
-            let mut res = Vec::new();
-            for j in 0..cfg.n_residual_layers {
-                let dil = cfg.dilation_base.pow(j as u32);
-                res.push(ResBlock::from_store(s, &format!("{prefix}.model.{idx}"), &cfg, c_out, dil)?);
-                tap_names.push(format!("seanet.model.{idx}"));
-                idx += 1;
-            }
-            stages.push(Stage { ratio: r, c_out, convtr, res });
-            ch = c_out;
-        }
-        idx += 1; // ELU
-        let last = StreamConv1d::from_store(s, &name(idx, "conv"), cfg.channels, ch, cfg.last_kernel_size, 1, 1, true)?;
-        tap_names.push(format!("seanet.model.{idx}"));
-        Ok(Self { cfg, conv0, stages, last, tap_names })
+        let n = op_shapes(&cfg)?.len();
+        Self::from_store_ops(s, prefix, cfg, 0..n)
     }
 
-    /// Width of the input (the transformer's `d_model`).
-    pub fn in_channels(&self) -> usize {
-        self.cfg.dimension
+    /// Takes only the tensors of the ops `ops` (indices into [`op_shapes`]).
+    pub fn from_store_ops(s: &mut WeightStore, prefix: &str, cfg: SeanetConfig, ops: Range<usize>) -> Result<Self> {
+        let shapes = op_shapes(&cfg)?;
+        let shapes = shapes.get(ops.clone()).ok_or_else(|| CoreError::new(format!("seanet ops {ops:?} out of range")))?;
+        let mut out = Vec::new();
+        for o in shapes {
+            let name = |what: &str| format!("{prefix}.model.{}.{what}", o.idx);
+            let (ci, co) = (o.c_in, o.c_out);
+            let op = match o.kind {
+                OpKind::Conv0 => Op::Conv0(StreamConv1d::from_store(s, &name("conv"), co, ci, cfg.kernel_size, 1, 1, true)?),
+                OpKind::Up { ratio } => Op::Up(StreamConvTr1d::from_store(s, &name("convtr"), ci, co, ratio)?),
+                OpKind::Res { dilation } => {
+                    Op::Res(ResBlock::from_store(s, &format!("{prefix}.model.{}", o.idx), &cfg, co, dilation)?)
+                }
+                OpKind::Last => Op::Last(StreamConv1d::from_store(s, &name("conv"), co, ci, cfg.last_kernel_size, 1, 1, true)?),
+            };
+            out.push((o.clone(), op));
+        }
+        let tap_names = out.iter().map(|(o, _)| format!("seanet.model.{}", o.idx)).collect();
+        Ok(Self { cfg, ops: out, tap_names })
+    }
+
+    /// Whether this part runs no op at all.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
     }
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        let mut n = self.conv0.gemm.weight_bytes() + self.last.gemm.weight_bytes();
-        for st in &self.stages {
-            n += st.convtr.gemm.weight_bytes();
-            n += st.res.iter().map(ResBlock::weight_bytes).sum::<usize>();
-        }
-        n
+        self.ops
+            .iter()
+            .map(|(_, op)| match op {
+                Op::Conv0(c) | Op::Last(c) => c.gemm.weight_bytes(),
+                Op::Up(c) => c.gemm.weight_bytes(),
+                Op::Res(rb) => rb.weight_bytes(),
+            })
+            .sum()
     }
 
-    /// Multiply-accumulates of the convolutions for `t0` input rows.
+    /// Multiply-accumulates of the convolutions for `t0` SEANet input rows.
     pub fn macs(&self, t0: usize) -> usize {
-        let mut n = conv_macs(&self.conv0, t0);
-        let mut t = t0;
-        for st in &self.stages {
-            n += t * st.convtr.gemm.c_in * 2 * st.ratio * st.c_out;
-            t *= st.ratio;
-            n += st.res.iter().map(|rb| rb.macs(t)).sum::<usize>();
-        }
-        n + conv_macs(&self.last, t)
+        self.ops.iter().map(|(o, _)| t0 * o.macs(&self.cfg)).sum()
     }
 
-    /// Rows and channels of each tap for `t0` input rows (same order as `tap_names`).
+    /// Rows and channels of each tap for `t0` SEANet input rows (same order as `tap_names`).
     pub fn tap_shapes(&self, t0: usize) -> Vec<(usize, usize)> {
-        let mut v = vec![(t0, self.conv0.gemm.c_out)];
-        let mut t = t0;
-        for st in &self.stages {
-            t *= st.ratio;
-            v.push((t, st.c_out));
-            for _ in &st.res {
-                v.push((t, st.c_out));
-            }
-        }
-        v.push((t, self.cfg.channels));
-        v
+        self.ops.iter().map(|(o, _)| (t0 * o.rows_out, o.c_out)).collect()
     }
 
-    /// `x` `[t0 × dimension]` (already in `st.input_mut(t0)`) → `audio` `[t0·hop × channels]`.
-    pub fn forward(&self, st: &mut SeanetState, t0: usize, audio: &mut [f32], mut taps: Option<&mut Taps>, tap0: usize) {
+    /// Runs the ops on the `t0·rows_in` rows of the first op's input, already in `st.input_mut(…)`, and writes
+    /// the last op's output (audio after the final conv) to `out`. `t0` counts SEANet input rows.
+    pub fn forward(&self, st: &mut SeanetState, t0: usize, out: &mut [f32], mut taps: Option<&mut Taps>, tap0: usize) {
         assert!(t0 <= st.max_in, "seanet: {t0} rows exceed the state's {}", st.max_in);
-        let mut tap = tap0;
-        let SeanetState { conv0_buf, conv0_out, partials, stage_out, res_bufs, last_buf, cols, g, h, tmp, .. } = st;
-        self.conv0.step(conv0_buf, t0, cols, conv0_out);
-        let c0 = self.conv0.gemm.c_out;
-        if let Some(tp) = taps.as_deref_mut() {
-            tp.put(tap, &conv0_out[..t0 * c0]);
-        }
-        tap += 1;
-        let mut t = t0;
-        let mut c = c0;
-        for (i, stage) in self.stages.iter().enumerate() {
-            // ELU in place on the previous output (not needed afterwards), then the transposed conv.
-            let (before, after) = stage_out.split_at_mut(i);
-            let x: &mut [f32] = if i == 0 { &mut conv0_out[..] } else { &mut before[i - 1][..] };
-            elu(&mut x[..t * c]);
-            let y = &mut after[0];
-            stage.convtr.step(x, t, g, &mut partials[i], y);
-            t *= stage.ratio;
-            c = stage.c_out;
-            if let Some(tp) = taps.as_deref_mut() {
-                tp.put(tap, &y[..t * c]);
-            }
-            tap += 1;
-            for (j, rb) in stage.res.iter().enumerate() {
-                rb.forward(y, t, &mut res_bufs[i][j], cols, h, tmp);
-                if let Some(tp) = taps.as_deref_mut() {
-                    tp.put(tap, &y[..t * c]);
+        let SeanetState { a, b, carried, cols, g, h, tmp, .. } = st;
+        // The current activation is in `x`; ops that change its shape write `y` and swap the two.
+        let (mut x, mut y) = (a, b);
+        for (k, (o, op)) in self.ops.iter().enumerate() {
+            let (t, ci, co) = (t0 * o.rows_in, o.c_in, o.c_out);
+            let buf = &mut carried[k];
+            let n_out = t0 * o.rows_out * co;
+            match op {
+                Op::Conv0(c) => {
+                    let p = c.prev * ci;
+                    buf[p..p + t * ci].copy_from_slice(&x[..t * ci]);
+                    c.step(buf, t, cols, y);
+                    std::mem::swap(&mut x, &mut y);
                 }
-                tap += 1;
+                Op::Up(c) => {
+                    // ELU in place on the previous output (not needed afterwards), then the transposed conv.
+                    elu(&mut x[..t * ci]);
+                    c.step(x, t, g, buf, y);
+                    std::mem::swap(&mut x, &mut y);
+                }
+                Op::Res(rb) => rb.forward(x, t, buf, cols, h, tmp),
+                Op::Last(c) => {
+                    let p = c.prev * ci;
+                    buf[p..p + t * ci].copy_from_slice(&x[..t * ci]);
+                    elu(&mut buf[p..p + t * ci]);
+                    c.step(buf, t, cols, y);
+                    std::mem::swap(&mut x, &mut y);
+                }
+            }
+            if let Some(tp) = taps.as_deref_mut() {
+                tp.put(tap0 + k, &x[..n_out]);
             }
         }
-        let x = if self.stages.is_empty() { &conv0_out[..] } else { &stage_out[self.stages.len() - 1][..] };
-        let p = self.last.prev * c;
-        last_buf[p..p + t * c].copy_from_slice(&x[..t * c]);
-        elu(&mut last_buf[p..p + t * c]);
-        self.last.step(last_buf, t, cols, audio);
-        if let Some(tp) = taps {
-            tp.put(tap, &audio[..t * self.cfg.channels]);
-        }
+        out.copy_from_slice(&x[..out.len()]);
     }
 }
 
-/// Per-stream SEANet state (carried conv rows and transposed-conv partials) plus scratch, sized for up to `max_in`
-/// input rows per call.
+/// Per-stream SEANet state (each op's carried conv rows or transposed-conv partial) plus scratch, sized for up to
+/// `max_in` SEANet input rows per call.
 pub struct SeanetState {
     max_in: usize,
-    conv0_buf: Vec<f32>,
-    conv0_prev: usize,
-    conv0_out: Vec<f32>,
-    partials: Vec<Vec<f32>>,
-    stage_out: Vec<Vec<f32>>,
-    res_bufs: Vec<Vec<Vec<f32>>>,
-    last_buf: Vec<f32>,
+    /// Two activation buffers, each large enough for any activation of the part.
+    a: Vec<f32>,
+    b: Vec<f32>,
+    /// One buffer per op: conv input rows (carried rows first), a transposed conv's partial, a ResBlock's rows.
+    carried: Vec<Vec<f32>>,
     cols: Vec<f32>,
     g: Vec<f32>,
     h: Vec<f32>,
@@ -309,39 +354,36 @@ pub struct SeanetState {
 }
 
 impl SeanetState {
-    /// A fresh state for calls of up to `max_in` input rows.
-    pub fn new(dec: &SeanetDecoder, max_in: usize) -> Result<Self> {
-        let c0 = dec.conv0.gemm.c_out;
-        let mut cols = dec.conv0.cols_len(max_in);
-        let (mut g, mut h, mut tmp) = (0usize, 0usize, 0usize);
-        let mut partials = Vec::new();
-        let mut stage_out = Vec::new();
-        let mut res_bufs = Vec::new();
-        let mut t = max_in;
-        for st in &dec.stages {
-            g = g.max(st.convtr.scratch_len(t));
-            partials.push(zeros(st.convtr.partial_len())?);
-            t *= st.ratio;
-            stage_out.push(zeros(t * st.c_out)?);
-            let mut bufs = Vec::new();
-            for rb in &st.res {
-                bufs.push(zeros(rb.conv1.buf_len(t))?);
-                cols = cols.max(rb.conv1.cols_len(t)).max(rb.conv2.cols_len(t));
-                h = h.max(t * rb.conv1.gemm.c_out);
-                tmp = tmp.max(t * st.c_out);
-            }
-            res_bufs.push(bufs);
+    /// A fresh state for calls of up to `max_in` SEANet input rows; `input` is the size of the part's input
+    /// activation per SEANet input row (it may start in the transformer, before the first op).
+    pub fn new(dec: &SeanetDecoder, max_in: usize, input: usize) -> Result<Self> {
+        let (mut act, mut cols, mut g, mut h, mut tmp) = (max_in * input, 0usize, 0usize, 0usize, 0usize);
+        let mut carried = Vec::new();
+        for (o, op) in &dec.ops {
+            let (t, t_out) = (max_in * o.rows_in, max_in * o.rows_out);
+            act = act.max(t * o.c_in).max(t_out * o.c_out);
+            carried.push(zeros(match op {
+                Op::Conv0(c) | Op::Last(c) => {
+                    cols = cols.max(c.cols_len(t));
+                    c.buf_len(t)
+                }
+                Op::Up(c) => {
+                    g = g.max(c.scratch_len(t));
+                    c.partial_len()
+                }
+                Op::Res(rb) => {
+                    cols = cols.max(rb.conv1.cols_len(t)).max(rb.conv2.cols_len(t));
+                    h = h.max(t * rb.conv1.gemm.c_out);
+                    tmp = tmp.max(t * o.c_out);
+                    rb.conv1.buf_len(t)
+                }
+            })?);
         }
-        cols = cols.max(dec.last.cols_len(t));
         Ok(Self {
             max_in,
-            conv0_buf: zeros(dec.conv0.buf_len(max_in))?,
-            conv0_prev: dec.conv0.prev * dec.cfg.dimension,
-            conv0_out: zeros(max_in * c0)?,
-            partials,
-            stage_out,
-            res_bufs,
-            last_buf: zeros(dec.last.buf_len(t))?,
+            a: zeros(act)?,
+            b: zeros(act)?,
+            carried,
             cols: zeros(cols)?,
             g: zeros(g)?,
             h: zeros(h)?,
@@ -349,31 +391,22 @@ impl SeanetState {
         })
     }
 
-    /// Where the caller writes the next `t` input rows (`[t × dimension]`).
-    pub fn input_mut(&mut self, t: usize, dimension: usize) -> &mut [f32] {
-        &mut self.conv0_buf[self.conv0_prev..self.conv0_prev + t * dimension]
+    /// Where the caller writes the part's input (the first `len` values of the activation buffer).
+    pub fn input_mut(&mut self, len: usize) -> &mut [f32] {
+        &mut self.a[..len]
     }
 
     /// Back to the start of a stream: zero carried rows and partials.
     pub fn reset(&mut self) {
-        self.conv0_buf.fill(0.0);
-        for p in &mut self.partials {
-            p.fill(0.0);
+        for c in &mut self.carried {
+            c.fill(0.0);
         }
-        for bufs in &mut self.res_bufs {
-            for b in bufs {
-                b.fill(0.0);
-            }
-        }
-        self.last_buf.fill(0.0);
     }
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        let mut n = self.conv0_buf.len() + self.conv0_out.len() + self.last_buf.len();
-        n += self.cols.len() + self.g.len() + self.h.len() + self.tmp.len();
-        n += self.partials.iter().map(Vec::len).sum::<usize>() + self.stage_out.iter().map(Vec::len).sum::<usize>();
-        n += self.res_bufs.iter().flatten().map(Vec::len).sum::<usize>();
+        let mut n = self.a.len() + self.b.len() + self.cols.len() + self.g.len() + self.h.len() + self.tmp.len();
+        n += self.carried.iter().map(Vec::len).sum::<usize>();
         n * 4
     }
 }

@@ -7,7 +7,7 @@
 use super::{drop_handle, guard, str_arg};
 use crate::error::{CoreError, Result};
 use crate::memory::{slice, slice_mut};
-use crate::mimi::{MimiDecoder, MimiState};
+use crate::mimi::{MimiDecoder, MimiState, plan_text};
 use crate::weights::with_store;
 
 /// # Safety
@@ -24,7 +24,9 @@ pub(crate) unsafe fn live_mut<'a, T>(h: *mut T, what: &str) -> Result<&'a mut T>
 
 /// Builds the decoder from the store. `params` (`key=value`): `latent_dim outer_dim stride d_model num_heads
 /// num_layers dim_feedforward context max_period layer_scale dimension channels n_filters ratios kernel_size
-/// residual_kernel_size last_kernel_size n_residual_layers dilation_base compress`. Null on error.
+/// residual_kernel_size last_kernel_size n_residual_layers dilation_base compress`, and optionally `stages=FROM,TO`
+/// (only the stages `FROM..TO` of [`mimi_plan_new`]'s list: one part of a decoder split between threads). Null on
+/// error.
 ///
 /// # Safety
 /// `params` points to `len` bytes.
@@ -35,6 +37,38 @@ pub unsafe extern "C" fn mimi_decoder_new(params: *const u8, len: usize) -> *mut
         let d = with_store(|s| MimiDecoder::from_store(s, p))?;
         Ok(Box::into_raw(Box::new(d)))
     })
+}
+
+/// The decoder's pipeline for `params` (as [`mimi_decoder_new`] takes them; no weights needed): a text handle
+/// (read it with `mimi_plan_ptr`/`mimi_plan_len`, free it with `mimi_plan_free`), one `name macs out_len width` line
+/// per stage, then an empty line and the tensors of the part `stages` (default: all). Null on error.
+///
+/// # Safety
+/// `params` points to `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_plan_new(params: *const u8, len: usize) -> *mut String {
+    guard(std::ptr::null_mut(), || Ok(Box::into_raw(Box::new(plan_text(unsafe { str_arg(params, len)? })?))))
+}
+
+/// # Safety
+/// `h` live or null.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_plan_ptr(h: *const String) -> *const u8 {
+    guard(std::ptr::null(), || Ok(unsafe { live(h, "Mimi plan") }?.as_ptr()))
+}
+
+/// # Safety
+/// `h` live or null.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_plan_len(h: *const String) -> usize {
+    guard(0, || Ok(unsafe { live(h, "Mimi plan") }?.len()))
+}
+
+/// # Safety
+/// `h` from [`mimi_plan_new`], freed once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_plan_free(h: *mut String) {
+    unsafe { drop_handle(h) }
 }
 
 /// # Safety
@@ -58,7 +92,8 @@ pub unsafe extern "C" fn mimi_decoder_set_latent_stats(h: *mut MimiDecoder, mean
     })
 }
 
-/// Audio samples per latent frame (0 for a null handle).
+/// Values out per frame: audio samples for a whole decoder or its last part, the activation at the cut for an
+/// earlier part (0 for a null handle).
 ///
 /// # Safety
 /// `h` live or null.
@@ -74,6 +109,16 @@ pub unsafe extern "C" fn mimi_decoder_frame_samples(h: *const MimiDecoder) -> us
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_latent_dim(h: *const MimiDecoder) -> usize {
     guard(0, || Ok(unsafe { live(h, "Mimi decoder") }?.latent_dim))
+}
+
+/// Values in per frame: `latent_dim` for a whole decoder or its first part, the activation at the cut for a later
+/// part (0 for a null handle).
+///
+/// # Safety
+/// `h` live or null.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_decoder_in_len(h: *const MimiDecoder) -> usize {
+    guard(0, || Ok(unsafe { live(h, "Mimi decoder") }?.in_len))
 }
 
 /// Bytes of packed weights.
@@ -194,8 +239,8 @@ pub unsafe extern "C" fn mimi_state_tap_len(s: *const MimiState, id: usize) -> u
     guard(0, || Ok(unsafe { live(s, "Mimi state") }?.tap(id).map_or(0, |t| t.len())))
 }
 
-/// Decodes `n_frames` latents (`[n_frames × latent_dim]` at `latents`) into `out` (`[n_frames × frame_samples]`).
-/// 1 on success, 0 on error.
+/// Decodes `n_frames` inputs (`[n_frames × in_len]` at `latents`: latents for the first part) into `out`
+/// (`[n_frames × frame_samples]`). 1 on success, 0 on error.
 ///
 /// # Safety
 /// `h`, `s` live or null; buffers of the stated sizes.
@@ -216,7 +261,7 @@ pub unsafe extern "C" fn mimi_decode(
         if latents.is_null() || out.is_null() {
             return Err(CoreError::new("null latent or audio buffer"));
         }
-        let lat = unsafe { slice(latents, n_frames * d.latent_dim) };
+        let lat = unsafe { slice(latents, n_frames * d.in_len) };
         let o = unsafe { slice_mut(out, n_frames * d.frame_samples()) };
         d.decode(st, lat, n_frames, o)?;
         Ok(1)

@@ -1,0 +1,216 @@
+// The Mimi decoder split between the two workers (design (a) of issue #14): the FlowLM worker runs the decoder's
+// first stages, the other worker the rest, each holding only its stages' weights and each stream's state for them.
+// Audio must equal one thread's bit for bit for every cut, interleaved streams must equal their solo audio, and an
+// abort or dispose mid-pipeline must leave no stream state behind. Tiny model everywhere; the full-size synthetic
+// checkpoint where its shape matters (its plan, and one short e2e run).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { TTSModel } from "../../mod.ts";
+import { resolveModel } from "../../src/model/assets.ts";
+import { createServices, workersAvailable } from "../../src/generate/create_services.ts";
+import { chooseMimiSplit } from "../../src/generate/mimi_split.ts";
+import { MimiDecoder, mimiDecoderPlan } from "../../src/runtime/mimi_decoder.ts";
+import { TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
+import { decoderCore, goldenCase, type ModelSize } from "../mimi/support.ts";
+import { fullModelDir } from "../support/full_weights.ts";
+
+const skip = workersAvailable() ? false : "no workers in this runtime";
+const TEXT = "Hello there, friend! How are you today?";
+
+/** The tiny model's plan (stage names, costs) from a local core. */
+async function plan(size: ModelSize) {
+  const { core, config } = await decoderCore(size, "baseline");
+  return mimiDecoderPlan(core, config);
+}
+
+describe("Mimi decoder stages (wasm)", () => {
+  for (const size of ["tiny", "full"] as const) {
+    test(`${size}: parts chained over every cut equal the whole decoder bit for bit`, async () => {
+      const golden = await goldenCase(size);
+      const latents = await golden.float32("latent_norm");
+      await golden.close();
+      const whole = await decoderCore(size, "baseline");
+      const stages = mimiDecoderPlan(whole.core, whole.config);
+      assert.equal(stages[0].name, "input");
+      assert.match(stages.at(-1)!.name, /^seanet\.\d+\.last$/);
+      const n = whole.config.mimi.transformer.num_layers;
+      assert.equal(stages.filter((s) => s.name.startsWith("transformer.")).length, 2 * n, "two halves per layer");
+      const stats = { mean: whole.mean, std: whole.std };
+      const dec = MimiDecoder.create(whole.core, whole.config, { latentStats: stats });
+      const frames = size === "full" ? 3 : 8;
+      const want = dec.createState().decode(latents.subarray(0, frames * dec.latentDim));
+      assert.equal(want.length, frames * 1920);
+      // Full size: a few cuts (each builds a core with the decoder's weights); tiny: every cut.
+      const cuts = size === "full" ? [1, 5, stages.length - 1] : stages.map((_, i) => i).slice(1);
+      for (const cut of cuts) {
+        const { core, config, mean, std } = await decoderCore(size, "baseline");
+        const front = MimiDecoder.create(core, config, { latentStats: { mean, std }, stages: { from: 0, to: cut } });
+        const back = MimiDecoder.create(core, config, { stages: { from: cut, to: stages.length } });
+        assert.equal(front.frameSamples, stages[cut - 1].outLen);
+        assert.equal(back.inLen, front.frameSamples);
+        assert.equal(front.weightBytes + back.weightBytes, dec.weightBytes, `cut ${cut}: each weight once`);
+        assert.equal(front.macsPerFrame + back.macsPerFrame, dec.macsPerFrame);
+        const [fs, bs] = [front.createState(), back.createState()];
+        const got = new Float32Array(frames * 1920);
+        for (let f = 0; f < frames; f++) {
+          const act = fs.decode(latents.subarray(f * dec.latentDim, (f + 1) * dec.latentDim));
+          got.set(bs.decode(act), f * 1920);
+        }
+        assert.deepEqual(got, want, `cut ${cut} (${stages[cut - 1].name} | ${stages[cut].name})`);
+        front.free();
+        back.free();
+      }
+      dec.free();
+    });
+  }
+
+  test("the cut balances the step against the decoder: a heavier step moves stages to the other worker", async () => {
+    const stages = await plan("full");
+    const none = chooseMimiSplit(stages, 0);
+    const bf16 = chooseMimiSplit(stages, 151e6);
+    const int8 = chooseMimiSplit(stages, 76e6);
+    assert.ok(none > int8 && int8 > bf16, `cuts: no step ${none}, int8 ${int8}, bf16 ${bf16}`);
+    assert.equal(chooseMimiSplit(stages, 1e12), 0, "a step heavier than the whole decoder: no split");
+    assert.ok(none < stages.length, "the second worker always runs the last stage");
+  });
+});
+
+describe("two workers with a split decoder", { skip }, () => {
+  test("every cut gives one thread's audio bit for bit (tiny)", async () => {
+    const single = await withTinyModel({ workers: 0 }, async (tts) => {
+      return await tts.generate(TEXT, { voice: await tts.loadVoice(TINY_VOICE), seed: 21 });
+    });
+    const n = (await plan("tiny")).length;
+    for (const mimiSplit of [0, 1, 3, 5, 6, n - 1]) {
+      const audio = await withTinyModel({ workers: 2, mimiSplit }, async (tts) => {
+        return await tts.generate(TEXT, { voice: await tts.loadVoice(TINY_VOICE), seed: 21 });
+      });
+      assert.deepEqual(audio, single, `mimiSplit ${mimiSplit}`);
+    }
+    await assert.rejects(
+      TTSModel.load({ model: TINY_MODEL_DIR, workers: 2, mimiSplit: n }),
+      (e: Error) => e.name === "ConfigError" && /mimiSplit/.test(e.message),
+    );
+  });
+
+  test("each worker holds only its stages: weights once, a state per stream in each part, freed on close", async () => {
+    const model = await resolveModel({ model: TINY_MODEL_DIR }, { cache: null, offline: true });
+    const local = await createServices(model, { workers: false, simd: "baseline" });
+    const [whole] = await local.mimi.parts();
+    await local.flow.dispose();
+    await local.mimi.dispose();
+    const n = (await plan("tiny")).length;
+    const auto = await createServices(model, { workers: true, simd: "baseline" });
+    const cut = (await auto.mimi.parts())[0].stages.to;
+    assert.ok(cut > 0 && cut < n, `the automatic cut splits the tiny decoder (cut ${cut} of ${n})`);
+    await Promise.all([auto.flow.dispose(), auto.mimi.dispose()]);
+    const { flow, mimi } = await createServices(model, { workers: true, simd: "baseline", mimiSplit: 4 });
+    try {
+      const [a, b] = await Promise.all([mimi.openStream(), mimi.openStream()]);
+      const parts = await mimi.parts();
+      assert.deepEqual(parts.map((p) => p.stages), [{ from: 0, to: 4 }, { from: 4, to: n }]);
+      assert.deepEqual(parts.map((p) => p.streams), [2, 2]);
+      assert.equal(parts[0].weightBytes + parts[1].weightBytes, whole.weightBytes, "every weight in one worker");
+      assert.ok(parts.every((p) => p.weightBytes > 0 && p.weightBytes < whole.weightBytes));
+      assert.ok(parts.every((p) => p.stateBytes > 0));
+      // Decoding works stream by stream; closing frees each part's state.
+      const latent = new Float32Array(model.config.mimi.quantizer.dimension).fill(0.1);
+      const [fa, fb] = await Promise.all([mimi.decode(a, latent.slice()), mimi.decode(b, latent.slice())]);
+      assert.deepEqual(fa, fb);
+      await mimi.closeStream(a);
+      await mimi.closeStream(b);
+      assert.deepEqual((await mimi.parts()).map((p) => [p.streams, p.stateBytes]), [[0, 0], [0, 0]]);
+      await assert.rejects(mimi.decode(a, latent), (e: Error & { code?: string }) => e.code === "stream_closed");
+    } finally {
+      await flow.dispose();
+      await mimi.dispose();
+    }
+  });
+
+  test("interleaved streams equal their solo audio with the automatic cut", async () => {
+    await withTinyModel({ workers: 2 }, async (tts) => {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const texts = ["Hello there, friend!", "The park is lovely.", "One, two, three."];
+      const options = (i: number) => ({ voice, seed: 31 + i, eosThreshold: 1e9, onWarning: () => {} });
+      const solo: Float32Array[] = [];
+      for (const [i, text] of texts.entries()) solo.push(await tts.generate(text, options(i)));
+      const together = await Promise.all(texts.map((text, i) => tts.generate(text, options(i))));
+      together.forEach((audio, i) => assert.deepEqual(audio, solo[i], `stream ${i}`));
+    });
+  });
+
+  test("calls made mid-pipeline keep their order: reset and close never overtake a frame; dispose rejects", async () => {
+    const model = await resolveModel({ model: TINY_MODEL_DIR }, { cache: null, offline: true });
+    const ld = model.config.mimi.quantizer.dimension;
+    const latents = Array.from({ length: 5 }, (_, i) => new Float32Array(ld).map((_, j) => Math.sin(i * 7 + j)));
+    const local = await createServices(model, { workers: false, simd: "baseline" });
+    const ls = await local.mimi.openStream();
+    const want: Float32Array[] = [];
+    for (const l of latents) want.push(await local.mimi.decode(ls, l.slice()));
+    await local.mimi.dispose();
+    await local.flow.dispose();
+    const { flow, mimi } = await createServices(model, { workers: true, simd: "baseline", mimiSplit: 3 });
+    try {
+      const s = await mimi.openStream();
+      for (let round = 0; round < 2; round++) {
+        // Five frames in flight, then a reset, all without waiting: every frame is decoded before the reset.
+        const got = latents.map((l) => mimi.decode(s, l.slice()));
+        const reset = mimi.reset(s);
+        assert.deepEqual(await Promise.all(got), want, `round ${round}`);
+        await reset;
+      }
+      const got = latents.map((l) => mimi.decode(s, l.slice()));
+      const closed = mimi.closeStream(s);
+      assert.deepEqual(await Promise.all(got), want, "frames in flight finish before the close");
+      await closed;
+      assert.deepEqual((await mimi.parts()).map((p) => p.streams), [0, 0], "nothing left open in either worker");
+      // Disposing with frames in flight rejects them (never a hang).
+      const t = await mimi.openStream();
+      const pending = Promise.allSettled(latents.map((l) => mimi.decode(t, l.slice())));
+      await Promise.all([flow.dispose(), mimi.dispose()]);
+      const settled = await pending;
+      assert.ok(settled.some((r) => r.status === "rejected"), "frames after the dispose are rejected");
+      for (const r of settled) {
+        if (r.status === "rejected") assert.equal((r.reason as { code?: string }).code, "disposed");
+      }
+    } finally {
+      await flow.dispose();
+      await mimi.dispose();
+    }
+  });
+
+  test("an abort mid-pipeline stops the stream and the next request is unaffected", async () => {
+    await withTinyModel({ workers: 2, mimiSplit: 3 }, async (tts) => {
+      const fresh = await tts.generate("Hi.", { seed: 4 });
+      const ac = new AbortController();
+      let frames = 0;
+      await assert.rejects(async () => {
+        for await (const _ of tts.stream("Hi.", { eosThreshold: 1e9, seed: 1, signal: ac.signal, onWarning() {} })) {
+          if (++frames === 2) ac.abort();
+        }
+      });
+      assert.ok(frames <= 4, `frames after abort: ${frames}`);
+      for await (const _ of tts.stream("Hi there.", { eosThreshold: 1e9, seed: 1, onWarning() {} })) break;
+      assert.equal(tts.activeStreams, 0);
+      assert.deepEqual(await tts.generate("Hi.", { seed: 4 }), fresh);
+    });
+  });
+
+  test("full-size checkpoint: the automatic split gives one thread's first frames bit for bit", async () => {
+    const model = await fullModelDir();
+    const frames = async (workers: 0 | 2) => {
+      const tts = await TTSModel.load({ model, workers });
+      try {
+        const out: Float32Array[] = [];
+        for await (const f of tts.stream("Hello there.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
+          if (out.push(f) === 4) break;
+        }
+        return out;
+      } finally {
+        tts.dispose();
+      }
+    };
+    const one = await frames(0);
+    assert.deepEqual(await frames(2), one);
+  });
+});
