@@ -15,7 +15,10 @@ export interface ServerLimits {
   maxJsonBytes: number;
   /** Largest multipart request body (a voice upload and its fields), in bytes (413 above). */
   maxUploadBytes: number;
-  /** Longest uploaded voice recording, in seconds (400 above). */
+  /**
+   * Longest uploaded (or fetched) voice recording, in seconds, whatever its format: decoding stops just past it, and a
+   * longer recording is a 400 `upload_too_long` (the operator's `--voices` recordings are cut there instead).
+   */
   maxUploadSeconds: number;
   /** Longest input text, in characters (400 above). */
   maxInputChars: number;

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { encodeWav } from "../../mod.ts";
+import { opusTone } from "../support/audio.ts";
 import { repoRoot } from "../support/fixtures.ts";
 import { errorOf, expectedAudio, speech, withServer } from "../support/server.ts";
 import { TINY_VOICE } from "../support/tiny_model.ts";
@@ -192,12 +193,15 @@ describe("server: the reference's /tts form, voices, health, page", () => {
           text: TEXT,
           voice_wav: new Blob([encodeWav(new Float32Array(24000 * 31), 24000) as Uint8Array<ArrayBuffer>]),
         }, "upload_too_long"],
+        // Every format has the duration limit: 10 minutes of Opus at 6 kbit/s fit the byte limit many times over.
+        [{ text: TEXT, voice_wav: new Blob([await opusTone(600)]) }, "upload_too_long"],
       ];
       for (const [fields, code] of cases) {
         const res = await post(fields);
         assert.equal(res.status, 400, code);
         const err = await errorOf(res);
         if (code) assert.equal(err.code, code); // (garbage bytes: whichever typed error the voice loader names)
+        if (code === "upload_too_long") assert.match(err.message, /limit of 30 s/);
       }
       const json = await fetch(`${base}/tts`, {
         method: "POST",
@@ -240,6 +244,12 @@ describe("server: the reference's /tts form, voices, health, page", () => {
         form.set("file", new Blob([readFileSync(TINY_VOICE)]));
         return fetch(`${base}/v1/voices`, { method: "POST", body: form });
       };
+      const tooLong = new FormData();
+      tooLong.set("name", "long");
+      tooLong.set("file", new Blob([await opusTone(31)]));
+      const long = await errorOf(await fetch(`${base}/v1/voices`, { method: "POST", body: tooLong }));
+      assert.equal(long.code, "upload_too_long");
+      assert.equal((long as { param?: string }).param, "file");
       assert.equal((await add("mine")).status, 201);
       assert.equal((await errorOf(await add("more"))).code, "too_many_voices");
       assert.equal((await errorOf(await add("../x"))).code, "invalid_voice_name");
