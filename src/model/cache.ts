@@ -59,6 +59,9 @@ export interface CacheExpectations {
   sha256?: string | null;
 }
 
+/** What a caller records with a download; the cache adds its size, sha256 and time. */
+export type CacheEntryInput = Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">;
+
 /** A store of downloaded model files. */
 export interface AssetCache {
   /** `"fs"` (a directory), `"browser"` (Cache API) or `"memory"` (nothing persisted). */
@@ -76,7 +79,7 @@ export interface AssetCache {
   put(
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    meta: CacheEntryInput,
     expect?: CacheExpectations,
   ): Promise<CachedFile>;
   /** Remove an entry (no error when absent). */
@@ -185,7 +188,7 @@ export class FsCache implements AssetCache {
   async put(
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    meta: CacheEntryInput,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
     const fs = await import("node:fs/promises");
@@ -253,7 +256,7 @@ const META_HEADER = "x-pocket-tts-meta";
 /** Collects a download in memory, checks size and sha256 against `expect`, and completes its metadata. */
 async function collectChecked(
   chunks: AsyncIterable<Uint8Array>,
-  meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+  meta: CacheEntryInput,
   expect: CacheExpectations,
 ): Promise<{ bytes: Uint8Array; full: CacheEntryMeta }> {
   const bytes = await collect(chunks, expect.size);
@@ -306,7 +309,7 @@ export class BrowserCache implements AssetCache {
   async put(
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    meta: CacheEntryInput,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
     const { bytes, full } = await collectChecked(chunks, meta, expect);
@@ -381,7 +384,7 @@ export class MemoryCache implements AssetCache {
   async put(
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    meta: CacheEntryInput,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
     const { bytes, full } = await collectChecked(chunks, meta, expect);
@@ -449,7 +452,7 @@ export class FsOrMemoryCache implements AssetCache {
   async put(
     key: string,
     chunks: AsyncIterable<Uint8Array>,
-    meta: Omit<CacheEntryMeta, "size" | "sha256" | "downloadedAt">,
+    meta: CacheEntryInput,
     expect: CacheExpectations = {},
   ): Promise<CachedFile> {
     if (this.#fsWorks) {

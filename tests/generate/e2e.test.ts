@@ -11,8 +11,15 @@ import { encodeWav, TTSModel } from "../../mod.ts";
 import type { ChunkReport } from "../../src/generate/generation.ts";
 import { workersAvailable } from "../../src/generate/create_services.ts";
 import { maxRelDiff, testVariants } from "../support/core.ts";
-import { e2eCase, maxLsbDiff, pcm16, TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
-import { replayNoise } from "../../src/generate/noise.ts";
+import {
+  e2eCase,
+  generateCase,
+  maxLsbDiff,
+  pcm16,
+  TINY_MODEL_DIR,
+  TINY_VOICE,
+  withTinyModel,
+} from "../support/tiny_model.ts";
 
 const modes: (0 | 2)[] = workersAvailable() ? [0, 2] : [0];
 
@@ -24,23 +31,12 @@ for (const variant of testVariants) {
           const c = await e2eCase(name);
           await withTinyModel({ workers, simd: variant }, async (tts) => {
             assert.equal(tts.usesWorkers, workers === 2);
-            const voice = await tts.loadVoice(TINY_VOICE);
-            const replay = replayNoise(c.noise);
-            const reports: ChunkReport[] = [];
-            const audio = await tts.generate(c.text, {
-              voice,
-              temperature: c.temperature,
-              lsdSteps: c.lsd_decode_steps,
-              maxTokens: c.max_tokens,
-              eosThreshold: c.eos_threshold,
-              noise: replay.noise,
-              onChunk: (r) => reports.push(r),
-            });
+            const { audio, reports, noiseRowsUsed } = await generateCase(tts, c);
             assert.deepEqual(
               reports.map((r) => [r.text, r.tokens, r.maxGenLen, r.eosStep, r.frames]),
               c.chunks.map((k) => [k.text, k.tokens.length, k.max_gen_len, k.eos_step, k.frames_emitted]),
             );
-            assert.equal(replay.used(), c.noise_rows_consumed);
+            assert.equal(noiseRowsUsed, c.noise_rows_consumed);
             assert.equal(audio.length, c.audio_samples);
             const rel = maxRelDiff(audio, c.audio);
             assert.ok(rel < 2e-5, `audio rel diff ${rel}`);

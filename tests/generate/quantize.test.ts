@@ -3,10 +3,8 @@
 // close to the reference's exact audio (SNR printed, ≥ 20 dB), and worker and single-thread modes agree bit for bit.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { ChunkReport } from "../../src/generate/generation.ts";
 import { workersAvailable } from "../../src/generate/create_services.ts";
-import { replayNoise } from "../../src/generate/noise.ts";
-import { e2eCase, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
+import { e2eCase, generateCase, withTinyModel } from "../support/tiny_model.ts";
 
 const modes: (0 | 2)[] = workersAvailable() ? [0, 2] : [0];
 
@@ -17,17 +15,7 @@ describe("int8 FlowLM (quantize) on the golden e2e cases", () => {
       const outputs: Float32Array[] = [];
       for (const workers of modes) {
         await withTinyModel({ workers, quantize: true }, async (tts) => {
-          const voice = await tts.loadVoice(TINY_VOICE);
-          const reports: ChunkReport[] = [];
-          const audio = await tts.generate(c.text, {
-            voice,
-            temperature: c.temperature,
-            lsdSteps: c.lsd_decode_steps,
-            maxTokens: c.max_tokens,
-            eosThreshold: c.eos_threshold,
-            noise: replayNoise(c.noise).noise,
-            onChunk: (r) => reports.push(r),
-          });
+          const { audio, reports } = await generateCase(tts, c);
           assert.deepEqual(
             reports.map((r) => [r.eosStep, r.frames]),
             c.chunks.map((k) => [k.eos_step, k.frames_emitted]),

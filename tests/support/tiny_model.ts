@@ -4,6 +4,8 @@
 import { fileURLToPath } from "node:url";
 import { parseSafetensors, toFloat32 } from "../../src/model/safetensors.ts";
 import { TTSModel, type TTSModelLoadOptions } from "../../src/generate/tts_model.ts";
+import type { ChunkReport } from "../../src/generate/generation.ts";
+import { replayNoise } from "../../src/generate/noise.ts";
 import { fixtureUrl, readFixture, readFixtureJson } from "./fixtures.ts";
 
 /** Local path of the tiny model directory (config.json + weights + tokenizer). */
@@ -79,4 +81,27 @@ export async function withTinyModel<T>(
   } finally {
     tts.dispose();
   }
+}
+
+/**
+ * Generates an e2e case with the tiny voice and the case's recorded noise and settings. Returns the audio, the chunk
+ * reports and how many noise rows were drawn.
+ */
+export async function generateCase(
+  tts: TTSModel,
+  c: E2eCase,
+): Promise<{ audio: Float32Array; reports: ChunkReport[]; noiseRowsUsed: number }> {
+  const voice = await tts.loadVoice(TINY_VOICE);
+  const replay = replayNoise(c.noise);
+  const reports: ChunkReport[] = [];
+  const audio = await tts.generate(c.text, {
+    voice,
+    temperature: c.temperature,
+    lsdSteps: c.lsd_decode_steps,
+    maxTokens: c.max_tokens,
+    eosThreshold: c.eos_threshold,
+    noise: replay.noise,
+    onChunk: (r) => reports.push(r),
+  });
+  return { audio, reports, noiseRowsUsed: replay.used() };
 }
