@@ -32,7 +32,10 @@ export interface HandlerOptions {
   limits?: Partial<ServerLimits>;
   /** Voices to register at start, by name: voice-state files (or recordings, when the model can clone). */
   voices?: Record<string, Uint8Array>;
-  /** The voice of `/tts` requests that name none (default: the model's default voice). */
+  /**
+   * The voice of requests that name none: `/tts` (default: the model's default voice) and `/v1/audio/speech` (default:
+   * none, the `voice` field is then required as in OpenAI's API).
+   */
   defaultVoice?: string;
   /** Allow clients to add (`POST /v1/voices`) and delete custom voices (default false). */
   voiceUploads?: boolean;

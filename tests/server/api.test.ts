@@ -216,6 +216,19 @@ describe("server: the reference's /tts form, voices, health, page", () => {
     });
   });
 
+  test("/v1/audio/speech may omit the voice only when the server has a default voice", async () => {
+    await withServer({}, async ({ base }) => {
+      const res = await speech(base, { input: TEXT, response_format: "pcm" });
+      assert.equal(res.status, 400);
+      assert.equal((await errorOf(res)).code, "invalid_value");
+    });
+    await withServer({ defaultVoice: "tiny" }, async ({ base, tts }) => {
+      const res = await speech(base, { input: TEXT, response_format: "pcm", seed: 3 });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await bytes(res), await expectedAudio(tts, TEXT, 3, "pcm"));
+    });
+  });
+
   test("voices: list, custom uploads off by default, bounded when on, delete; health; the page", async () => {
     await withServer({}, async ({ base }) => {
       const list = await (await fetch(`${base}/v1/voices`)).json();
