@@ -174,8 +174,8 @@ class WorkerFlowLm implements FlowLmService {
   step(stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) {
     return this.#w.rpc.call<{ latent: Float32Array; eosLogit: number }>("step", [stream, input, x0, lsdSteps]);
   }
-  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
-    return this.#w.rpc.call("importLatents", [latents, x0]);
+  importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef> {
+    return this.#w.rpc.call("importLatents", [latents, voiceId]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);
@@ -200,8 +200,14 @@ class WorkerMimi implements MimiService {
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
     return this.#w.rpc.call("decode", [stream, latent], [latent.buffer as ArrayBuffer]);
   }
-  encode(audio: Float32Array): Promise<Float32Array> {
-    return this.#w.rpc.call("encode", [audio]);
+  openEncoding(): Promise<number> {
+    return this.#w.rpc.call("openEncoding");
+  }
+  encodeBlock(encoding: number, audio: Float32Array): Promise<Float32Array> {
+    return this.#w.rpc.call("encodeBlock", [encoding, audio]);
+  }
+  closeEncoding(encoding: number): Promise<void> {
+    return this.#w.rpc.call("closeEncoding", [encoding]);
   }
   dispose(): Promise<void> {
     return stop(this.#w);

@@ -11,7 +11,7 @@ import { openSafetensors, type SafetensorsReader } from "../model/safetensors.ts
 import { FlowLM, type FlowLMOptions, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
 import { MimiDecoder, type MimiDecoderState } from "../runtime/mimi_decoder.ts";
-import { isEncoderTensor, MimiEncoder } from "../runtime/mimi_encoder.ts";
+import { ENCODE_BLOCK_FRAMES, isEncoderTensor, MimiEncoder, type MimiEncoderState } from "../runtime/mimi_encoder.ts";
 import type { PocketCore } from "../runtime/wasm.ts";
 import { readVoiceFile, serializeVoiceState, type VoiceFile } from "../voice/voice_state.ts";
 import type { EncoderLoading, FlowLmService, MimiService, VoiceRef } from "./services.ts";
@@ -70,21 +70,27 @@ export class LocalFlowLm implements FlowLmService {
     return this.#load(await readVoiceFile(bytes, "voice"), x0);
   }
 
-  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef> {
+  importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef> {
     const frames = latents.length / this.#innerDim;
     if (!Number.isInteger(frames) || frames < 1) {
       throw new RangeError(`latents must be [frames × ${this.#innerDim}], got ${latents.length} values`);
     }
     const conditioning = this.#model.speakerProject(latents, frames);
-    // From here on a clone is a v1.0 audio-prompt voice: the same prefill (after bos_before_voice) as its import.
+    if (voiceId !== undefined) {
+      const state = this.#voice(voiceId);
+      state.prefillEmbeddings(conditioning);
+      return Promise.resolve({ id: voiceId, positions: state.offset });
+    }
+    // The first piece starts a v1.0 audio-prompt voice: the same prefill (after bos_before_voice) as its import. The
+    // latent of a prefill is discarded, so no x₀ is consumed.
     const dModel = this.#model.dims.dModel;
-    return Promise.resolve(this.#load({ kind: "audio_prompt", frames, dModel, conditioning, source: "audio" }, x0));
+    return Promise.resolve(this.#load({ kind: "audio_prompt", frames, dModel, conditioning, source: "audio" }, null));
   }
 
-  #load(file: VoiceFile, x0: Float32Array): VoiceRef {
+  #load(file: VoiceFile, x0: Float32Array | null): VoiceRef {
     const state = this.#model.createState();
     try {
-      state.loadVoice(file, { x0 });
+      state.loadVoice(file, { x0: x0 ?? undefined });
     } catch (e) {
       state.free();
       throw e;
@@ -153,6 +159,7 @@ export class LocalFlowLm implements FlowLmService {
 export class LocalMimi implements MimiService {
   #decoder: MimiDecoder;
   #streams = new Map<number, MimiDecoderState>();
+  #encodings = new Map<number, MimiEncoderState>();
   #nextStream = 1;
   #disposed = false;
   #loadEncoder: (() => Promise<MimiEncoder>) | null;
@@ -160,7 +167,7 @@ export class LocalMimi implements MimiService {
 
   /**
    * Takes the decoder's `mimi.*` tensors (and the latent statistics) from `reader` into `core` and builds the
-   * decoder; and the encoder's as `encoder` says (`"lazy"` reopens `weightsPath` on the first {@link encode}).
+   * decoder; and the encoder's as `encoder` says (`"lazy"` reopens `weightsPath` on the first {@link openEncoding}).
    */
   static async create(
     core: PocketCore,
@@ -200,7 +207,7 @@ export class LocalMimi implements MimiService {
     this.#loadEncoder = loadEncoder;
   }
 
-  async encode(audio: Float32Array): Promise<Float32Array> {
+  async openEncoding(): Promise<number> {
     if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
     if (!this.#loadEncoder) throw new VoiceCloningUnavailableError();
     const load = this.#loadEncoder;
@@ -208,7 +215,20 @@ export class LocalMimi implements MimiService {
       this.#encoder = null;
       throw e;
     });
-    return (await this.#encoder).encodeAll(audio);
+    const state = (await this.#encoder).createState({ maxFrames: ENCODE_BLOCK_FRAMES });
+    const id = this.#nextStream++;
+    this.#encodings.set(id, state);
+    return id;
+  }
+
+  encodeBlock(encoding: number, audio: Float32Array): Promise<Float32Array> {
+    return Promise.resolve(streamState(this.#encodings, encoding, this.#disposed).encode(audio));
+  }
+
+  closeEncoding(encoding: number): Promise<void> {
+    this.#encodings.get(encoding)?.free();
+    this.#encodings.delete(encoding);
+    return Promise.resolve();
   }
 
   openStream(): Promise<number> {
@@ -236,8 +256,9 @@ export class LocalMimi implements MimiService {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const s of this.#streams.values()) s.free();
+    for (const s of [...this.#streams.values(), ...this.#encodings.values()]) s.free();
     this.#streams.clear();
+    this.#encodings.clear();
     this.#decoder.free();
     (await this.#encoder?.catch(() => null))?.free();
   }

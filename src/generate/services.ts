@@ -45,10 +45,11 @@ export interface FlowLmService {
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
   /**
-   * A voice from raw Mimi-encoder latents (`[frames × inner_dim]`, voice cloning): speaker projection, then the
-   * voice prefill after `bos_before_voice` (consumes one x₀ row, whose latent is discarded).
+   * Voice cloning, piece by piece: raw Mimi-encoder latents (`[frames × inner_dim]`) through the speaker projection
+   * and prefilled. Without `voiceId` a new voice starts (after `bos_before_voice`); with it, the rows are appended to
+   * that voice. Pieces give the same voice as one call (each row is projected and attended to alone).
    */
-  importLatents(latents: Float32Array, x0: Float32Array): Promise<VoiceRef>;
+  importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef>;
 }
 
 /** The Mimi decoder part. */
@@ -64,15 +65,19 @@ export interface MimiService {
   /** Frees the part's wasm state (and terminates its worker). */
   dispose(): Promise<void>;
   /**
-   * Voice cloning: the raw Mimi-encoder latents (`[frames × inner_dim]`) of 24 kHz mono audio, right-padded to whole
-   * frames. Rejects when this part was started without the encoder.
+   * Voice cloning: opens an encoding (a fresh encoder state; the encoder is loaded on first use). Rejects when this
+   * part was started without the encoder.
    */
-  encode(audio: Float32Array): Promise<Float32Array>;
+  openEncoding(): Promise<number>;
+  /** The raw latents (`[frames × inner_dim]`) of the encoding's next block (whole frames of 24 kHz mono audio). */
+  encodeBlock(encoding: number, audio: Float32Array): Promise<Float32Array>;
+  /** Frees the encoding's state (unknown ids are ignored). */
+  closeEncoding(encoding: number): Promise<void>;
 }
 
 /**
  * Where the Mimi part gets its encoder: `"eager"` loads it with the decoder, `"lazy"` from the same local weights
- * file on the first {@link MimiService.encode} (so models that never clone never hold it), `"none"`: the checkpoint
+ * file on the first {@link MimiService.openEncoding} (so models that never clone never hold it), `"none"`: the checkpoint
  * has no usable encoder.
  */
 export type EncoderLoading = "eager" | "lazy" | "none";

@@ -35,6 +35,7 @@ import {
   isSafetensorsFile,
   promptAudio,
 } from "../voice/clone.ts";
+import { encodeVoice } from "../voice/encode_voice.ts";
 
 /**
  * Whether the checkpoint really holds a Mimi encoder: present and not zeroed (the ungated release zeroes it).
@@ -318,8 +319,13 @@ export class TTSModel {
         const audio = await promptAudio(input, this.sampleRate, options);
         // Never fall back to another voice: without the encoder, cloning is an error.
         if (!this.hasVoiceCloning) throw new VoiceCloningUnavailableError();
-        const latents = await this.#mimi.encode(audio);
-        const ref = await this.#flow.importLatents(latents, new Float32Array(32)); // its latent is discarded
+        const parts = {
+          flow: this.#flow,
+          mimi: this.#mimi,
+          scheduler: this.#scheduler,
+          frameSamples: SAMPLES_PER_FRAME,
+        };
+        const ref = await encodeVoice(parts, audio, options.onProgress); // in turns: other streams go on meanwhile
         const cloned = new Voice(name, ref, await this.#flow.exportVoice(ref.id), this);
         this.#cloneKeys.set(cloned, key);
         return cloned;

@@ -69,11 +69,13 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     const audio = await need(mimi, "Mimi").decode(stream, latent);
     return transferring(audio, [audio.buffer as ArrayBuffer]);
   },
-  importLatents: (latents: Float32Array, x0: Float32Array) => need(flow, "FlowLM").importLatents(latents, x0),
-  encode: async (audio: Float32Array) => {
-    const latents = await need(mimi, "Mimi").encode(audio);
+  importLatents: (latents: Float32Array, voiceId?: number) => need(flow, "FlowLM").importLatents(latents, voiceId),
+  openEncoding: () => need(mimi, "Mimi").openEncoding(),
+  encodeBlock: async (encoding: number, audio: Float32Array) => {
+    const latents = await need(mimi, "Mimi").encodeBlock(encoding, audio);
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
+  closeEncoding: (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
   dispose: async () => {
     await flow?.dispose();
     await mimi?.dispose();

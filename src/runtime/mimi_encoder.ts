@@ -6,6 +6,8 @@
  * checkpoint's `mimi.encoder.*`, `mimi.encoder_transformer.*` and `mimi.downsample.*` tensors). {@link
  * MimiEncoder.encodeAll} does what the reference's `encode_to_latent` does for a whole prompt: right-pads it with
  * zeros to whole frames and encodes it from a fresh state, block by block, so memory does not grow with its length.
+ * {@link promptBlocks} cuts a prompt into those same blocks, so a caller can encode one block per call (voice cloning
+ * does, one scheduler turn each, so other streams advance between blocks) and get exactly `encodeAll`'s latents.
  * The latents are **raw** (not normalised): voice conditioning takes them through `speaker_proj_weight`.
  *
  * @example
@@ -51,8 +53,33 @@ export function isEncoderTensor(name: string): boolean {
   return /^mimi\.(encoder\.|encoder_transformer\.|downsample\.)/.test(name);
 }
 
-/** Frames per internal step of {@link MimiEncoder.encodeAll}: bounds scratch memory (about 6 MB per frame at full size). */
+/** Frames per encoder block (one call): bounds scratch memory (about 6 MB per frame at full size) and call time. */
 export const ENCODE_BLOCK_FRAMES = 2;
+
+/**
+ * The blocks a prompt is encoded in, in order: `ENCODE_BLOCK_FRAMES` frames each (the last one may be shorter), right-
+ * padded with zeros to whole frames as the reference pads. Whole blocks are views of `audio`; only the last, padded
+ * block is a copy. Encoding them in order on one fresh state is {@link MimiEncoder.encodeAll}.
+ *
+ * @example
+ * ```ts
+ * const state = encoder.createState({ maxFrames: ENCODE_BLOCK_FRAMES });
+ * for (const block of promptBlocks(audio, encoder.frameSamples)) latents.push(state.encode(block));
+ * ```
+ */
+export function* promptBlocks(audio: Float32Array, frameSamples: number): Generator<Float32Array> {
+  const step = ENCODE_BLOCK_FRAMES * frameSamples;
+  for (let i = 0; i < audio.length; i += step) {
+    const end = i + step;
+    if (end <= audio.length) {
+      yield audio.subarray(i, end);
+    } else {
+      const block = new Float32Array(Math.ceil((audio.length - i) / frameSamples) * frameSamples);
+      block.set(audio.subarray(i));
+      yield block;
+    }
+  }
+}
 
 /** The Mimi encoder's weights inside one core instance. */
 export class MimiEncoder {
@@ -137,17 +164,14 @@ export class MimiEncoder {
    * frames, from a fresh state. Returns `[ceil(samples / frameSamples) × innerDim]` raw latents, frame after frame.
    */
   encodeAll(audio: Float32Array): Float32Array {
-    const fs = this.frameSamples;
-    const frames = Math.ceil(audio.length / fs);
+    const frames = Math.ceil(audio.length / this.frameSamples);
     const state = this.createState({ maxFrames: Math.max(1, Math.min(ENCODE_BLOCK_FRAMES, frames)) });
     try {
       const out = new Float32Array(frames * this.innerDim);
-      const whole = Math.floor(audio.length / fs);
-      state.encodeInto(audio.subarray(0, whole * fs), out);
-      if (whole < frames) {
-        const last = new Float32Array(fs);
-        last.set(audio.subarray(whole * fs));
-        state.encodeInto(last, out.subarray(whole * this.innerDim));
+      let at = 0;
+      for (const block of promptBlocks(audio, this.frameSamples)) {
+        state.encodeInto(block, out.subarray(at));
+        at += (block.length / this.frameSamples) * this.innerDim;
       }
       return out;
     } finally {

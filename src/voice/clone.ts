@@ -24,6 +24,11 @@ export interface CloneOptions {
    * there. The reference's own voices use about 10 s; more than 30 s adds little.
    */
   maxSeconds?: number;
+  /**
+   * Called after each encoder block with the frames (80 ms each) encoded so far and the prompt's total. Not called
+   * when the clone comes from the cache.
+   */
+  onProgress?: (framesEncoded: number, frames: number) => void;
 }
 
 /** The default {@link CloneOptions.maxSeconds}. */

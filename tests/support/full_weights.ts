@@ -1,11 +1,14 @@
 /**
  * The full-size synthetic checkpoint (219,029,196 bytes), generated on demand into
  * `tests/fixtures/full/model.safetensors` (gitignored) from `tests/fixtures/model/full/config.json`, and checked
- * against the sha256 the golden README and MANIFEST record.
+ * against the sha256 the golden README and MANIFEST record. A verified file is stamped (`.verified`: size, mtime and
+ * hash), so later processes skip re-hashing 219 MB: that costs time in every test process and, in a benchmark,
+ * inflates the peak RSS it measures.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { fixtureUrl } from "./fixtures.ts";
 import { parseConfigText } from "../../src/model/config.ts";
@@ -35,6 +38,18 @@ export async function sha256File(path: string): Promise<string> {
 
 let ready: Promise<string> | null = null;
 
+function stampOf(s: { size: number; mtimeMs: number }): string {
+  return JSON.stringify({ size: s.size, mtimeMs: s.mtimeMs, sha256: FULL_WEIGHTS_SHA256 });
+}
+
+/** Records that the file at `path`, as it is now, has the expected hash; returns `path`. */
+async function stamp(path: string): Promise<string> {
+  const tmp = `${path}.verified.${process.pid}.tmp`;
+  await writeFile(tmp, stampOf(await stat(path)));
+  await rename(tmp, `${path}.verified`); // atomic: concurrent test processes never read half a stamp
+  return path;
+}
+
 /**
  * Make sure the full-size checkpoint exists and is right: generate it when absent (about 0.5 s) or when its size or
  * hash is wrong, then verify its sha256. Resolves to its path. Cached per process.
@@ -44,8 +59,11 @@ let ready: Promise<string> | null = null;
 export function ensureFullWeights(): Promise<string> {
   ready ??= (async () => {
     const path = fullWeightsPath();
-    const size = await stat(path).then((s) => s.size, () => -1);
-    if (size === FULL_WEIGHTS_BYTES && await sha256File(path) === FULL_WEIGHTS_SHA256) return path;
+    const found = await stat(path).catch(() => null);
+    if (found?.size === FULL_WEIGHTS_BYTES) {
+      if (await readFile(`${path}.verified`, "utf8").catch(() => "") === stampOf(found)) return path;
+      if (await sha256File(path) === FULL_WEIGHTS_SHA256) return await stamp(path);
+    }
     await mkdir(new URL(".", fixtureUrl("full/model.safetensors")), { recursive: true });
     const config = parseConfigText(new TextDecoder().decode(await readFile(fullConfigPath())), {
       source: fullConfigPath(),
@@ -55,7 +73,7 @@ export function ensureFullWeights(): Promise<string> {
     if (got !== FULL_WEIGHTS_SHA256) {
       throw new Error(`generated ${path} has sha256 ${got}, expected ${FULL_WEIGHTS_SHA256}`);
     }
-    return path;
+    return await stamp(path);
   })();
   ready.catch(() => (ready = null));
   return ready;
