@@ -20,6 +20,11 @@ import { decodeWav, toMono, WAV_UNKNOWN_LENGTH } from "./wav.ts";
 /**
  * The default {@link DecodeAudioOptions.maxSeconds}: 5 minutes, about 58 MB of mono float32 at 48 kHz. Longer files
  * are cut there (see {@link DecodedAudio.truncated}).
+ *
+ * @example
+ * ```ts
+ * const all = await decodeAudio(bytes, { maxSeconds: 2 * DEFAULT_MAX_DECODE_SECONDS }); // allow 10 minutes
+ * ```
  */
 export const DEFAULT_MAX_DECODE_SECONDS = 300;
 

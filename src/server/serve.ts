@@ -19,7 +19,14 @@ export interface ServeOptions {
   closeGraceMs?: number;
 }
 
-/** The default {@link ServeOptions.closeGraceMs}: 10 s. */
+/**
+ * The default {@link ServeOptions.closeGraceMs}: 10 s.
+ *
+ * @example
+ * ```ts
+ * const server = await serve(handler, { closeGraceMs: 2 * DEFAULT_CLOSE_GRACE_MS });
+ * ```
+ */
 export const DEFAULT_CLOSE_GRACE_MS = 10_000;
 
 /** A listening server. */
