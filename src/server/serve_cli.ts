@@ -37,6 +37,7 @@ Options:
   --max-streams N           Streams generated at once (default ${DEFAULT_LIMITS.maxStreams})
   --max-queue N             Requests waiting beyond that (default ${DEFAULT_LIMITS.maxQueue}; then 503)
   --max-input-chars N       Longest input text (default ${DEFAULT_LIMITS.maxInputChars})
+  --max-stall-seconds N     Drop a client that stops reading after N s (default ${DEFAULT_LIMITS.maxStallSeconds})
   --language NAME | --model DIR|URL, --simd, --workers, --quantize, --cache-dir, --offline   As for generation
 Generation settings for every request (requests may still set seed, temperature, lsd_steps):
 ${GENERATION_FLAGS_USAGE}
@@ -54,6 +55,7 @@ const OPTIONS = {
   "max-streams": { type: "string" },
   "max-queue": { type: "string" },
   "max-input-chars": { type: "string" },
+  "max-stall-seconds": { type: "string" },
   ...MODEL_FLAGS,
   ...GENERATION_FLAGS,
   help: { type: "boolean", short: "h" },
@@ -129,6 +131,7 @@ export async function runServe(
   set("maxStreams", count("max-streams", o["max-streams"], 1));
   set("maxQueue", count("max-queue", o["max-queue"], 0));
   set("maxInputChars", count("max-input-chars", o["max-input-chars"], 1));
+  set("maxStallSeconds", count("max-stall-seconds", o["max-stall-seconds"], 1));
   const loadOptions = modelLoadOptions(o, { onNotice: io.stderr });
   const generation = Object.fromEntries(
     Object.entries(generationFlagOptions(o)).filter(([, v]) => v !== undefined),

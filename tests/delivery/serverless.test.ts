@@ -1,11 +1,11 @@
-// Serverless: examples/serverless.ts (createHandler around a model loaded once per instance) deployed the way a user deploys it — copied into an empty project whose
-// deno.json maps "@pocket/tts" to the package served by a loopback static server (the publish set, as from JSR) —
-// and run by `deno serve --allow-net --allow-env --allow-read=<project dir>` with no HOME, no write permission and
-// a fresh DENO_DIR. The model and the instance's voice come from URLs (POCKET_TTS_MODEL, POCKET_TTS_VOICE) and are
-// kept in memory. /health answers; POST /v1/audio/speech without a voice speaks with the instance's voice, and its WAV
-// holds the local Deno CLI's samples: the same unknown-length header and PCM, where the CLI (as the reference's CLI)
-// then adds 200 ms of silence that the speech API does not send. Cold start (process start → first audio byte) and
-// peak RSS are printed.
+// Serverless: examples/serverless.ts (createHandler around a model loaded once per instance) deployed the way a user
+// deploys it — copied into an empty project whose deno.json maps "@pocket/tts" to the package served by a loopback
+// static server (the publish set, as from JSR) — and run by `deno serve --allow-net --allow-env
+// --allow-read=<project dir>` with no HOME, no write permission and a fresh DENO_DIR. The model and the instance's
+// voice come from URLs (POCKET_TTS_MODEL, POCKET_TTS_VOICE) and are kept in memory. /health answers; POST
+// /v1/audio/speech without a voice speaks with the instance's voice, and its WAV holds the local Deno CLI's samples:
+// the same unknown-length header and PCM, where the CLI (as the reference's CLI) then adds 200 ms of silence that the
+// speech API does not send. Cold start (process start → first audio byte) and peak RSS are printed.
 // Deno pass only (see tests/delivery/support.ts): 2 processes (reference, deno serve).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -42,7 +42,7 @@ function peakRssMb(pid: number): number | null {
 describe("serverless: deno serve with no write permission and no HOME", { skip: denoOnly }, () => {
   const suite = publishedPackage("pocket-serverless-");
 
-  test("examples/serverless.ts: /health, POST /v1/audio/speech with the instance's voice, the CLI's samples", async () => {
+  test("examples/serverless.ts: /health, POST /v1/audio/speech, the instance's voice, the CLI's samples", async () => {
     const { dir, server } = suite;
     const project = join(dir, "project");
     const denoJson = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
