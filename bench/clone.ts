@@ -8,6 +8,8 @@
  * - `clone.whole` (through `TTSModel.loadVoice({ samples, sampleRate })`, workers 2 where available and 0): from
  *   samples to a usable voice, the encoder's lazy first load excluded (a warm-up clone comes first);
  *   `clone.cached` the same recording again (the content-hash cache);
+ * - `clone.first_audio` (same model, same run): request → first frame with the cloned voice, beside a predefined-style
+ *   voice-state file (`voice` and its KV `positions` say which);
  * - `clone.peak_rss` / `clone.rss_over_generation`: peak RSS while cloning, and how far it rises above the peak of a
  *   short generation on the same model just before (clones are freed as they go, so the figure is the cloning
  *   machinery's: encoder weights, its scratch, prefill activations). Workers mode is measured first, in a fresh
@@ -17,6 +19,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import { TTSModel } from "../mod.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
 import { isEncoderTensor, MimiEncoder } from "../src/runtime/mimi_encoder.ts";
@@ -74,7 +77,31 @@ export async function run(): Promise<BenchResult[]> {
     }
     clearInterval(sampler);
     peak = Math.max(peak, rssMb());
+    // First audio (request → first 80 ms frame) with the cloned voice, then with a predefined-style voice-state
+    // file, alternating so both see the same machine.
+    const cloned = await tts.loadVoice(variantOf(0)); // cached: the voice cloned above
+    const predefined = await tts.loadVoice(
+      fileURLToPath(new URL("../tests/fixtures/full/voice_state.safetensors", import.meta.url)),
+    );
+    const first: Record<"cloned" | "predefined", number[]> = { cloned: [], predefined: [] };
+    for (let i = 0; i <= RUNS; i++) {
+      for (const [which, voice] of [["cloned", cloned], ["predefined", predefined]] as const) {
+        const t0 = performance.now();
+        for await (const _ of tts.stream("Hello there, how are you today?", { voice, seed: 1 })) break;
+        if (i > 0) first[which].push(performance.now() - t0); // the first round warms up
+      }
+    }
     tts.dispose();
+    for (const [which, voice] of [["cloned", cloned], ["predefined", predefined]] as const) {
+      results.push({
+        name: "clone.first_audio",
+        ...common,
+        ...stats(first[which]),
+        unit: "ms",
+        voice: which === "cloned" ? `cloned (${SECONDS} s prompt)` : "predefined (voice-state file)",
+        positions: voice.positions,
+      });
+    }
     results.push({ name: "clone.whole", ...common, ...stats(whole), unit: "ms", audio_s: SECONDS });
     results.push({ name: "clone.cached", ...common, ...stats(cached), unit: "ms" });
     results.push({ name: "clone.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });

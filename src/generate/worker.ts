@@ -55,7 +55,10 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     return core.variant;
   },
   importVoice: (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
-  exportVoice: (id: number) => need(flow, "FlowLM").exportVoice(id),
+  exportVoice: async (id: number) => {
+    const bytes = await need(flow, "FlowLM").exportVoice(id);
+    return transferring(bytes, [bytes.buffer as ArrayBuffer]); // a voice's KV state is MBs: moved, not copied
+  },
   emptyVoice: () => need(flow, "FlowLM").emptyVoice(),
   freeVoice: (id: number) => need(flow, "FlowLM").freeVoice(id),
   openStream: () => (flow ?? need(mimi, "model")).openStream(),

@@ -81,7 +81,9 @@ export async function promptAudio(
       throw new InvalidAudioError("invalid_audio", "the recording holds NaN or infinite samples");
     }
   }
-  return audio.sampleRate === sampleRate ? samples.slice() : resample(samples, audio.sampleRate, sampleRate);
+  if (audio.sampleRate !== sampleRate) return resample(samples, audio.sampleRate, sampleRate);
+  // Decoded here: ours already. The caller's samples: copied, so changing them later cannot change the clone.
+  return input instanceof Uint8Array ? samples : samples.slice();
 }
 
 /** A hex SHA-256 key of a clone's input and options (the same recording and options give the same key). */
@@ -93,9 +95,13 @@ export async function cloneKey(input: Uint8Array | AudioSamples, options: CloneO
   const body = input instanceof Uint8Array
     ? input
     : new Uint8Array(input.samples.buffer, input.samples.byteOffset, input.samples.byteLength);
-  const all = new Uint8Array(head.length + body.length);
+  // A digest of the head and the body's digest: the body (the whole recording) is never copied into one buffer.
+  // (WebCrypto takes no views of shared memory: those are copied.)
+  const plain = body.buffer instanceof ArrayBuffer ? body as Uint8Array<ArrayBuffer> : body.slice();
+  const inner = new Uint8Array(await crypto.subtle.digest("SHA-256", plain));
+  const all = new Uint8Array(head.length + inner.length);
   all.set(head);
-  all.set(body, head.length);
+  all.set(inner, head.length);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -17,7 +17,7 @@ use crate::memory::zeros;
 use crate::mimi_transformer::{MimiTransformer, TransformerConfig, TransformerState};
 use crate::params::Params;
 use crate::seanet::{SeanetConfig, SeanetDecoder, SeanetState};
-use crate::taps::Taps;
+use crate::taps::{Taps, switch_taps};
 use crate::weights::WeightStore;
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -232,15 +232,7 @@ impl MimiState {
 
     /// Enables (allocating the buffers) or disables recording of intermediate outputs.
     pub fn set_taps(&mut self, dec: &MimiDecoder, on: bool) -> Result<()> {
-        if dec.id != self.decoder_id {
-            return Err(CoreError::new("this Mimi state belongs to another decoder"));
-        }
-        self.taps = if on {
-            Some(Taps::new(&dec.tap_shapes, self.max_frames)?)
-        } else {
-            None
-        };
-        Ok(())
+        switch_taps(&mut self.taps, (dec.id, self.decoder_id), "Mimi decoder", &dec.tap_shapes, self.max_frames, on)
     }
 
     /// Tap `id` of the last call (time-major), if taps are on.

@@ -114,9 +114,19 @@ pub struct MimiTransformer {
 }
 
 impl MimiTransformer {
-    /// Takes `{prefix}.layers.{i}.*` (e.g. prefix `mimi.decoder_transformer.transformer`).
+    /// Takes `{prefix}.layers.{i}.*` (e.g. prefix `mimi.decoder_transformer.transformer`), with f32 panels.
     pub fn from_store(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig) -> Result<Self> {
+        Self::from_store_packed(s, prefix, cfg, false)
+    }
+
+    /// As [`Self::from_store`]; with `compact`, each projection switches to BF16 panels as it is packed, when that
+    /// loses nothing ([`Linear::compact`]: results stay bit-identical; half the bytes, no f32 copy of all of them).
+    pub fn from_store_packed(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig, compact: bool) -> Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
+        let pack = |w: &[f32], n_out: usize, n_in: usize| {
+            let l = Linear::new(w, None, n_out, n_in);
+            if compact { l.compact() } else { l }
+        };
         let mut layers = Vec::new();
         for i in 0..cfg.num_layers {
             let p = format!("{prefix}.layers.{i}");
@@ -134,12 +144,12 @@ impl MimiTransformer {
                 norm1: (vec(s, "norm1.weight")?, vec(s, "norm1.bias")?),
                 norm2: (vec(s, "norm2.weight")?, vec(s, "norm2.bias")?),
                 // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
-                q: Linear::new(&in_proj[..d * d], None, d, d),
-                k: Linear::new(&in_proj[d * d..2 * d * d], None, d, d),
-                v: Linear::new(&in_proj[2 * d * d..], None, d, d),
-                out: Linear::new(&out, None, d, d),
-                lin1: Linear::new(&lin1, None, ff, d),
-                lin2: Linear::new(&lin2, None, d, ff),
+                q: pack(&in_proj[..d * d], d, d),
+                k: pack(&in_proj[d * d..2 * d * d], d, d),
+                v: pack(&in_proj[2 * d * d..], d, d),
+                out: pack(&out, d, d),
+                lin1: pack(&lin1, ff, d),
+                lin2: pack(&lin2, d, ff),
                 ls1,
                 ls2,
             });

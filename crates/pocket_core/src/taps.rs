@@ -1,6 +1,6 @@
 //! Recording of intermediate outputs (for tests against golden data), shared by the Mimi decoder and encoder.
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::memory::zeros;
 
 /// Copies of intermediate outputs of the last call (for tests against golden data). Buffers are allocated when
@@ -31,4 +31,21 @@ impl Taps {
     pub fn get(&self, id: usize) -> Option<&[f32]> {
         Some(&self.bufs.get(id)?[..self.lens[id]])
     }
+}
+
+/// A stream state's taps, turned on (buffers for `shapes` × `units`) or off by the model part that created the state:
+/// `owner` is (the part's id, the id the state was created by); `what` names the part in the error.
+pub fn switch_taps(
+    slot: &mut Option<Taps>,
+    owner: (u32, u32),
+    what: &str,
+    shapes: &[(usize, usize)],
+    units: usize,
+    on: bool,
+) -> Result<()> {
+    if owner.0 != owner.1 {
+        return Err(CoreError::new(format!("this {what} state belongs to another {what}")));
+    }
+    *slot = if on { Some(Taps::new(shapes, units)?) } else { None };
+    Ok(())
 }
