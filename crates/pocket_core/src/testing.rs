@@ -19,3 +19,21 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
     a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
+
+/// A random linear-layer case: weights `[n × k]` (seed 1), inputs `[m × k]` (seed 2), a bias `[n]` (seed 3) when
+/// `with_bias`, and `want`, their product by the scalar reference.
+pub struct GemmCase {
+    pub w: Vec<f32>,
+    pub x: Vec<f32>,
+    pub bias: Option<Vec<f32>>,
+    pub want: Vec<f32>,
+}
+
+/// Builds a [`GemmCase`] of `m` rows, `n` outputs and `k` inputs.
+pub fn gemm_case(m: usize, n: usize, k: usize, with_bias: bool) -> GemmCase {
+    let (w, x) = (random_vec(n * k, 1), random_vec(m * k, 2));
+    let bias = with_bias.then(|| random_vec(n, 3));
+    let mut want = vec![0.0; m * n];
+    crate::kernels::linear::matmul_ref(&x, &w, bias.as_deref(), &mut want, m, n, k);
+    GemmCase { w, x, bias, want }
+}

@@ -7,7 +7,8 @@
 //! - **Conv1d** (no padding: the streaming wrapper prepends the carried `previous` rows) is im2col + one GEMM: the
 //!   im2col row of output step `t` is the concatenation of the `k` input rows `t·stride + j·dilation`, so the packed
 //!   weight has `W'[c][j·c_in + i] = W[c][i][j]`. With `dilation = 1` the window is already contiguous in a
-//!   time-major buffer and [`Conv1dGemm::forward`] skips the copy for single-output convs.
+//!   time-major buffer: [`Conv1dGemm::forward`] hands the GEMM overlapping rows (`Linear::forward_strided`) and
+//!   copies nothing.
 //! - **ConvTranspose1d** is one GEMM `[T × c_in]·[c_in × (k·c_out)]` giving, for each input step, the `k` output
 //!   rows it contributes to, followed by an overlap-add at stride `s`. Mimi only has `k = 2s`, where each output row
 //!   receives exactly two contributions ([`overlap_add_2s`]).
@@ -210,9 +211,10 @@ impl Conv1dGemm {
         Self { c_in, c_out, k, stride, dilation, lin: Some(lin), row: Vec::new(), bias0: 0.0 }
     }
 
-    /// Scratch floats [`Self::forward`] needs in `cols` for `t_out` output steps.
+    /// Scratch floats [`Self::forward`] needs in `cols` for `t_out` output steps (none without dilation: the
+    /// GEMM reads the windows in place).
     pub fn cols_len(&self, t_out: usize) -> usize {
-        if self.lin.is_none() && self.dilation == 1 { 0 } else { t_out * self.k * self.c_in }
+        if self.dilation == 1 { 0 } else { t_out * self.k * self.c_in }
     }
 
     /// `y[t_out × c_out] = conv(x)` without padding; `x` holds at least `(t_out − 1)·stride + (k − 1)·dilation + 1`
@@ -232,13 +234,11 @@ impl Conv1dGemm {
                     *yt = dot(c, &self.row) + self.bias0;
                 }
             }
+            // Without dilation, the im2col row of step t is x[t·stride·c_in ..][..k·c_in]: read in place.
+            Some(lin) if self.dilation == 1 => lin.forward_strided(x, self.stride * self.c_in, y, t_out),
             Some(lin) => {
-                if self.k == 1 && self.stride == 1 {
-                    lin.forward(x, y, t_out);
-                } else {
-                    im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
-                    lin.forward(cols, y, t_out);
-                }
+                im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
+                lin.forward(cols, y, t_out);
             }
         }
     }
@@ -397,7 +397,8 @@ mod tests {
         conv_case(32, 16, 3, 1, 1, 96); // ResBlock k3
         conv_case(16, 32, 1, 1, 1, 50); // ResBlock k1: no im2col
         conv_case(64, 1, 3, 1, 1, 200); // output conv: single channel (dot path)
-        conv_case(24, 5, 3, 2, 3, 9); // stride and dilation
+        conv_case(24, 5, 3, 2, 3, 9); // stride and dilation (im2col)
+        conv_case(12, 20, 4, 2, 1, 7); // stride without dilation: overlapping GEMM rows read in place
         conv_case(7, 1, 4, 3, 2, 11); // single channel with dilation (im2col + dot)
         conv_case(13, 19, 5, 1, 1, 3); // ragged widths
     }

@@ -89,129 +89,145 @@ impl Linear {
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b`. Rows of `x` and `y` are contiguous.
     pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize) {
+        self.forward_strided(x, self.n_in, y, m);
+    }
+
+    /// [`Self::forward`] with row `r` of `x` starting at `r·stride` (rows may overlap: a convolution's sliding
+    /// window in a time-major buffer, read in place instead of copied out by im2col).
+    pub fn forward_strided(&self, x: &[f32], stride: usize, y: &mut [f32], m: usize) {
         let (n, k) = (self.n_out, self.n_in);
-        assert!(x.len() >= m * k && y.len() >= m * n, "linear buffer sizes");
+        let x_len = if m == 0 { 0 } else { (m - 1) * stride + k };
+        assert!(x.len() >= x_len && y.len() >= m * n, "linear buffer sizes");
         for p in 0..n.div_ceil(PANEL) {
             let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
-            let width = PANEL.min(n - c0);
+            let rows = Rows { x: &x[..x_len], stride, m };
             match &self.panels {
-                Panels::F32(w) => self.panel_rows(&x[..m * k], y, m, c0, width, || f32_rows(&w[range.clone()])),
-                Panels::Bf16(w) => self.panel_rows(&x[..m * k], y, m, c0, width, || bf16_rows(&w[range.clone()])),
+                Panels::F32(w) => self.panel_rows(&w[range], rows, y, c0),
+                Panels::Bf16(w) => self.panel_rows(&w[range], rows, y, c0),
             }
         }
     }
 
-    /// All rows of `x` against one panel, whose rows `rows()` yields (two input rows per pass, then one).
+    /// All rows of `x` against one panel (two input rows per pass, then one).
     #[inline(always)]
-    fn panel_rows<I: Iterator<Item = [F32x4; 4]>>(
-        &self,
-        x: &[f32],
-        y: &mut [f32],
-        m: usize,
-        c0: usize,
-        width: usize,
-        rows: impl Fn() -> I,
-    ) {
-        let (n, k) = (self.n_out, self.n_in);
+    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], c0: usize) {
         let mut r = 0;
-        while r + 2 <= m {
-            let acc = tile2(rows(), &x[r * k..(r + 2) * k], k);
-            self.write_row(&acc[0], &mut y[r * n..], c0, width);
-            self.write_row(&acc[1], &mut y[(r + 1) * n..], c0, width);
+        while r + 2 <= x.m {
+            self.tile_rows::<2, P>(panel, x, y, r, c0);
             r += 2;
         }
-        if r < m {
-            let acc = tile1(rows(), &x[r * k..(r + 1) * k]);
-            self.write_row(&acc, &mut y[r * n..], c0, width);
+        if r < x.m {
+            self.tile_rows::<1, P>(panel, x, y, r, c0);
         }
     }
 
-    #[inline(always)]
-    fn write_row(&self, acc: &[F32x4; 4], y_row: &mut [f32], c0: usize, width: usize) {
-        let mut out = [0.0f32; PANEL];
-        for (j, a) in acc.iter().enumerate() {
-            a.store(&mut out, j * 4);
-        }
-        if let Some(b) = &self.bias {
-            for j in 0..width {
-                out[j] += b[c0 + j];
+    /// Rows `r..r + R` against one panel, written to columns `c0..c0 + 16` (clipped to `n_out`) with the bias.
+    /// Not inlined: V8 allocates registers per function, and the tile loop keeps its accumulators and weights in
+    /// the 15 vector registers only inside a small one.
+    #[inline(never)]
+    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], r: usize, c0: usize) {
+        let (n, k) = (self.n_out, self.n_in);
+        let acc = tile::<R, P>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
+        for (i, a) in acc.iter().enumerate() {
+            let y_row = &mut y[(r + i) * n..(r + i + 1) * n];
+            if c0 + PANEL <= n {
+                for (j, v) in a.iter().enumerate() {
+                    let v = match &self.bias {
+                        Some(b) => v.add(F32x4::load(b, c0 + 4 * j)),
+                        None => *v,
+                    };
+                    v.store(y_row, c0 + 4 * j);
+                }
+            } else {
+                // the zero-padded last panel
+                let mut out = [0.0f32; PANEL];
+                for (j, v) in a.iter().enumerate() {
+                    v.store(&mut out, 4 * j);
+                }
+                for (j, o) in out[..n - c0].iter().enumerate() {
+                    y_row[c0 + j] = o + self.bias.as_ref().map_or(0.0, |b| b[c0 + j]);
+                }
             }
         }
-        y_row[c0..c0 + width].copy_from_slice(&out[..width]);
     }
 }
 
-// The tiles iterate over panel rows (`chunks_exact`) rather than indexing: the loops compile without bounds checks
-// and with fewer induction variables, which V8 turns into ~11% faster code on the Mimi GEMM shapes (relaxed build;
-// the results are bit-identical). Bigger tiles (3–6 rows) and unrolling were tried and were slower: LLVM hoists
-// the loads, and with more than ~15 live vectors V8 spills.
-
-/// The rows of an f32 panel, four vectors each.
-#[inline(always)]
-fn f32_rows(panel: &[f32]) -> impl Iterator<Item = [F32x4; 4]> + '_ {
-    panel.chunks_exact(PANEL).map(|w| [F32x4::load(w, 0), F32x4::load(w, 4), F32x4::load(w, 8), F32x4::load(w, 12)])
+/// The input rows of a GEMM: `m` rows of `n_in` values, row `r` at `x[r·stride..]`.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    x: &'a [f32],
+    stride: usize,
+    m: usize,
 }
 
-/// The rows of a BF16 panel, widened to four f32 vectors each.
-#[inline(always)]
-fn bf16_rows(panel: &[u16]) -> impl Iterator<Item = [F32x4; 4]> + '_ {
-    panel.chunks_exact(PANEL).map(|w| {
-        let (a, b) = F32x4::load_bf16x8(w, 0);
-        let (c, d) = F32x4::load_bf16x8(w, 8);
+/// A packed panel: `rows()` rows of [`PANEL`] weights, each widened to four f32 vectors.
+trait PanelRows: Copy {
+    fn rows(self) -> usize;
+    /// Row `i`; the caller guarantees `i < rows()`.
+    fn row(self, i: usize) -> [F32x4; 4];
+}
+
+impl PanelRows for &[f32] {
+    #[inline(always)]
+    fn rows(self) -> usize {
+        self.len() / PANEL
+    }
+    #[inline(always)]
+    fn row(self, i: usize) -> [F32x4; 4] {
+        let o = i * PANEL;
+        [F32x4::load(self, o), F32x4::load(self, o + 4), F32x4::load(self, o + 8), F32x4::load(self, o + 12)]
+    }
+}
+
+impl PanelRows for &[u16] {
+    #[inline(always)]
+    fn rows(self) -> usize {
+        self.len() / PANEL
+    }
+    #[inline(always)]
+    fn row(self, i: usize) -> [F32x4; 4] {
+        let (a, b) = F32x4::load_bf16x8(self, i * PANEL);
+        let (c, d) = F32x4::load_bf16x8(self, i * PANEL + 8);
         [a, b, c, d]
-    })
+    }
 }
 
-/// One input row against one panel: 4 accumulators, one pass over the panel.
-#[inline(always)]
-fn tile1(rows: impl Iterator<Item = [F32x4; 4]>, x: &[f32]) -> [F32x4; 4] {
-    let mut a = [F32x4::zero(); 4];
-    for (w, &xv) in rows.zip(x) {
-        let s = F32x4::splat(xv);
-        a[0] = s.madd(w[0], a[0]);
-        a[1] = s.madd(w[1], a[1]);
-        a[2] = s.madd(w[2], a[2]);
-        a[3] = s.madd(w[3], a[3]);
-    }
-    a
-}
+// The micro-kernel is bound by the multiply-add latency: its 4·R accumulators are 4·R independent chains, and the
+// 8 of the two-row tile reach ~24 of the ~28 GMAC/s one core gives (V8, relaxed build; measured with a plain loop
+// of N chains: 8 → 24, 12 → 27). More rows or columns would hide the latency, but they need 12+ accumulators,
+// which leave V8 (15 allocatable vector registers on x64) no room for LLVM's operation order: the loop spills and
+// runs at half speed (3×16, 4×8 with broadcast lanes, 5×8 and 6×8 tiles were measured). Each row's splat is read
+// without a bounds check (the range is asserted once per tile), which the loop needs to stay in registers.
 
-/// Two input rows against one panel: 8 accumulators; each loaded weight vector is used twice.
+/// `R` input rows of `k` values (row `r` at `x[r·stride..]`) against one panel: `4·R` accumulators, one pass over
+/// the panel; each loaded weight vector is used `R` times.
 #[inline(always)]
-fn tile2(rows: impl Iterator<Item = [F32x4; 4]>, x: &[f32], k: usize) -> [[F32x4; 4]; 2] {
-    let mut a = [F32x4::zero(); 4];
-    let mut b = [F32x4::zero(); 4];
-    let (x0, x1) = x[..2 * k].split_at(k);
-    for ((w, &u), &v) in rows.zip(x0).zip(x1) {
-        let u = F32x4::splat(u);
-        a[0] = u.madd(w[0], a[0]);
-        a[1] = u.madd(w[1], a[1]);
-        a[2] = u.madd(w[2], a[2]);
-        a[3] = u.madd(w[3], a[3]);
-        let v = F32x4::splat(v);
-        b[0] = v.madd(w[0], b[0]);
-        b[1] = v.madd(w[1], b[1]);
-        b[2] = v.madd(w[2], b[2]);
-        b[3] = v.madd(w[3], b[3]);
+fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usize) -> [[F32x4; 4]; R] {
+    assert!(x.len() >= (R - 1) * stride + k && panel.rows() >= k);
+    let mut acc = [[F32x4::zero(); 4]; R];
+    for i in 0..k {
+        let w = panel.row(i);
+        for (r, a) in acc.iter_mut().enumerate() {
+            // SAFETY: r < R and i < k, so r·stride + i < (R − 1)·stride + k <= x.len() (asserted above).
+            let s = F32x4::splat(unsafe { *x.get_unchecked(r * stride + i) });
+            for (v, w) in a.iter_mut().zip(&w) {
+                *v = s.madd(*w, *v);
+            }
+        }
     }
-    [a, b]
+    acc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{max_rel_diff, random_vec};
+    use crate::testing::{gemm_case, max_rel_diff, random_vec};
 
     fn check(m: usize, n: usize, k: usize, with_bias: bool) {
-        let w = random_vec(n * k, 1);
-        let x = random_vec(m * k, 2);
-        let b = random_vec(n, 3);
-        let bias = with_bias.then_some(&b[..]);
-        let mut want = vec![0.0; m * n];
+        let c = gemm_case(m, n, k, with_bias);
         let mut got = vec![0.0; m * n];
-        matmul_ref(&x, &w, bias, &mut want, m, n, k);
-        Linear::new(&w, bias, n, k).forward(&x, &mut got, m);
-        let rel = max_rel_diff(&got, &want);
+        Linear::new(&c.w, c.bias.as_deref(), n, k).forward(&c.x, &mut got, m);
+        let rel = max_rel_diff(&got, &c.want);
         assert!(rel < 1e-5, "m={m} n={n} k={k}: rel {rel}");
     }
 
@@ -225,8 +241,9 @@ mod tests {
     #[test]
     fn gemm_shapes() {
         check(16, 2048, 512, false);
-        check(3, 40, 17, true);
+        check(3, 40, 17, true); // a zero-padded last panel
         check(5, 16, 1, false);
+        check(7, 48, 9, true); // whole panels with a bias
     }
 
     #[test]

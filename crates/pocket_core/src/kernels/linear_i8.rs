@@ -286,19 +286,17 @@ fn simd_dot_is_exact() -> bool {
 mod tests {
     use super::*;
     use crate::kernels::linear::matmul_ref;
-    use crate::testing::random_vec;
+    use crate::testing::gemm_case;
 
     /// `y` against the f32 product of the *dequantised* weights and activations (exact up to f32 rounding).
     fn check(m: usize, n: usize, k: usize, with_bias: bool) {
-        let w = random_vec(n * k, 1);
-        let x = random_vec(m * k, 2);
-        let b = random_vec(n, 3);
-        let bias = with_bias.then_some(&b[..]);
-        let l = LinearI8::new(&w, bias, n, k);
+        let c = gemm_case(m, n, k, with_bias);
+        let (x, bias) = (&c.x, c.bias.as_deref());
+        let l = LinearI8::new(&c.w, bias, n, k);
         let (mut got, mut refr) = (vec![0.0; m * n], vec![0.0; m * n]);
         let mut acts = QuantActs::default();
-        l.forward(&x, &mut got, m, &mut acts);
-        l.forward_ref(&x, &mut refr, m, &mut acts);
+        l.forward(x, &mut got, m, &mut acts);
+        l.forward_ref(x, &mut refr, m, &mut acts);
         assert_eq!(got, refr, "SIMD and scalar reference agree bit for bit");
         // dequantised operands in f64
         let wd: Vec<f32> = (0..n * k).map(|j| l.weight(j / k, j % k)).collect();
@@ -317,8 +315,7 @@ mod tests {
             assert!((g - e).abs() <= 1e-5 * scale, "m={m} n={n} k={k}: {g} vs {e}");
         }
         // and against the unquantised product, loosely (int8 error)
-        matmul_ref(&x, &w, bias, &mut want, m, n, k);
-        let err = got.iter().zip(&want).fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
+        let err = got.iter().zip(&c.want).fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
         assert!(err <= 0.02 * scale, "quantisation error {err} vs scale {scale}");
     }
 
