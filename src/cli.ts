@@ -13,7 +13,7 @@ import { createProgressBar } from "./model/progress_bar.ts";
 import { parseSafetensors, toFloat32 } from "./model/safetensors.ts";
 import { WavStreamWriter } from "./audio/wav.ts";
 import { replayNoise } from "./generate/noise.ts";
-import { TTSModel } from "./generate/tts_model.ts";
+import { type GenerateOptions, TTSModel } from "./generate/tts_model.ts";
 import { runExportVoice } from "./voice/export_voice_cli.ts";
 import {
   flagNumber,
@@ -43,6 +43,7 @@ export const USAGE = `Usage: pocket-tts [options] [TEXT | -]
        pocket-tts export-voice AUDIO OUT.safetensors [--model DIR|URL | --language NAME] [--max-seconds S] [-q]
 
 Speak TEXT (or standard input with -) with Kyutai's Pocket TTS and write a 24 kHz WAV file.
+With --stream-input, speech starts while standard input is still arriving (e.g. piped from a language model).
 
 Options:
   --text TEXT               The text (instead of the positional argument)
@@ -54,6 +55,8 @@ Options:
   -o, --output-path FILE    Output WAV (default ./tts_output.wav; - streams the WAV to stdout)
 ${GENERATION_FLAGS_USAGE}
   --seed N                  Seed for reproducible output
+  --stream-input            Read the text from standard input as it arrives and speak each chunk as soon as it is
+                            decided (tts.streamText); the audio is the same as for the whole text at once
   --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
   --workers auto|0|2        Run FlowLM and the decoder in two workers (default auto)
@@ -78,6 +81,7 @@ const OPTIONS = {
   "output-path": { type: "string", short: "o" },
   ...GENERATION_FLAGS,
   seed: { type: "string" },
+  "stream-input": { type: "boolean" },
   normalize: { type: "boolean" },
   "list-voices": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
@@ -97,16 +101,23 @@ function stderrIsTerminal(): boolean {
   }
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Uint8Array[] = [];
+/** Standard input as text deltas, as they arrive (a UTF-8 sequence split between reads is held back whole). */
+async function* stdinText(): AsyncGenerator<string> {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  if (g.Deno) {
-    for await (const c of g.Deno.stdin.readable) chunks.push(c);
-  } else {
-    for await (const c of g.process.stdin) chunks.push(c);
+  const decoder = new TextDecoder();
+  for await (const bytes of g.Deno ? g.Deno.stdin.readable : g.process.stdin) {
+    const text = decoder.decode(bytes as Uint8Array, { stream: true });
+    if (text) yield text;
   }
-  return new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+  const tail = decoder.decode();
+  if (tail) yield tail;
+}
+
+async function readStdin(): Promise<string> {
+  let text = "";
+  for await (const delta of stdinText()) text += delta;
+  return text;
 }
 
 /** A byte sink: a file or standard output. */
@@ -198,10 +209,14 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     }
     if (positionals.length > 1) throw new ConfigError("give the text as one argument (quote it)");
     let text = o.text ?? positionals[0];
-    if (text === undefined) {
+    const streamInput = o["stream-input"] ?? false;
+    if (streamInput && (text ?? "-") !== "-") {
+      throw new ConfigError("--stream-input reads standard input: give no text, or -");
+    }
+    if (text === undefined && !streamInput) {
       throw new ConfigError("no text given (pass it as an argument, with --text, or - for stdin)");
     }
-    if (text === "-") text = await readStdin();
+    if (text === "-" && !streamInput) text = await readStdin();
 
     const bar = createProgressBar((s) => !quiet && io.stderr(s), { isTTY: stderrIsTerminal() });
     const started = performance.now();
@@ -219,16 +234,16 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     await sink.write(writer.header());
     const t0 = performance.now();
     let firstAudio = 0, samples = 0;
-    for await (
-      const frame of tts.stream(text, {
-        voice,
-        ...generationFlagOptions(o),
-        seed: flagNumber("seed", o.seed, true),
-        normalize: o.normalize ? "en" : undefined,
-        noise,
-        onWarning: (m) => note(`warning: ${m}`),
-      })
-    ) {
+    const options: GenerateOptions = {
+      voice,
+      ...generationFlagOptions(o),
+      seed: flagNumber("seed", o.seed, true),
+      normalize: o.normalize ? "en" : undefined,
+      noise,
+      onWarning: (m) => note(`warning: ${m}`),
+    };
+    // Standard input is read only now, with the model ready: the first sentence is spoken as soon as it ends.
+    for await (const frame of streamInput ? tts.streamText(stdinText(), options) : tts.stream(text!, options)) {
       if (samples === 0) firstAudio = performance.now() - t0;
       samples += frame.length;
       await sink.write(writer.encode(frame));

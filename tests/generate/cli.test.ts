@@ -4,7 +4,7 @@
 // this process), and bad input is a one-line error with exit code 1.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +24,10 @@ const runners: Record<string, string[]> = {
   bun: [join(tools, "bun"), join(root, "mod.ts")],
 };
 const self = g.Deno ? "deno" : g.Bun ? "bun" : null;
+
+async function* whole(text: string): AsyncGenerator<string> {
+  yield text;
+}
 
 function cli(runtime: string, args: string[], input?: string) {
   const [cmd, ...pre] = runners[runtime];
@@ -77,6 +81,48 @@ describe("CLI", { skip: self === null ? "Node 20 cannot run mod.ts (TypeScript)"
     }
   });
 
+  test("--stream-input speaks the first sentence while stdin is still open; the audio is streamText's", async () => {
+    const first = "Hello there, my friend. ";
+    const rest = "The weather is lovely today, so we walk in the park. Then we rest.";
+    const [cmd, ...pre] = runners[self!];
+    const args = ["--stream-input", "--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--seed", "7", "-o", "-", "-q"];
+    const child = spawn(cmd, [...pre, ...args], { cwd: root, env: { ...g.process?.env, NO_COLOR: "1" } });
+    let stderr = "";
+    child.stderr.on("data", (d: Uint8Array) => stderr += String(d));
+    const parts: Uint8Array[] = [];
+    let received = 0;
+    let firstAudio: () => void;
+    const audioBeforeRest = new Promise<void>((resolve) => firstAudio = resolve);
+    child.stdout.on("data", (d: Uint8Array) => {
+      parts.push(new Uint8Array(d));
+      received += d.length;
+      if (received >= 44 + 1920 * 2) firstAudio(); // the WAV header and one whole frame
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    child.stdin.write(first);
+    // Only once a frame has arrived does the rest of the text exist: a CLI that waited for the end would hang here
+    // (the guard fails the test instead of hanging).
+    const guard = setTimeout(() => child.kill(), 120_000);
+    await Promise.race([audioBeforeRest, exited]);
+    assert.ok(received >= 44 + 1920 * 2, `no audio before the rest of the text was written: ${stderr}`);
+    child.stdin.end(rest);
+    assert.equal(await exited, 0, stderr);
+    clearTimeout(guard);
+    const out = new Uint8Array(received);
+    parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+    const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
+    try {
+      const voice = await tts.loadVoice(TINY_VOICE);
+      const frames: Float32Array[] = [];
+      for await (const f of tts.streamText(whole(first + rest), { voice, seed: 7 })) frames.push(f);
+      const audio = new Float32Array(frames.length * 1920);
+      frames.forEach((f, i) => audio.set(f, i * 1920));
+      assert.deepEqual(out, encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 }));
+    } finally {
+      tts.dispose();
+    }
+  });
+
   test("bad input: one-line error, exit code 1", () => {
     const cases: [string[], RegExp][] = [
       [["   ", "--model", TINY_MODEL_DIR], /empty|no text/i],
@@ -85,6 +131,7 @@ describe("CLI", { skip: self === null ? "Node 20 cannot run mod.ts (TypeScript)"
       [["Hi", "--temperature", "warm", "--model", TINY_MODEL_DIR], /--temperature must be a number/],
       [["Hi", "--bogus"], /bogus/],
       [[], /no text given/],
+      [["Hi", "--stream-input"], /--stream-input reads standard input/],
     ];
     for (const [args, re] of cases) {
       const r = cli(self!, [...args, "-o", join(tmpdir(), "unused.wav")]);
