@@ -1,4 +1,4 @@
-// Voice cloning in a real browser (Debian's headless Chromium driven by playwright-core): a page loads the npm build as plain
+// Voice cloning in a real browser (headless Chromium, tests/support/chromium.ts): a page loads the npm build as plain
 // ES modules (no bundler) and the FLAC decoder package from node_modules through an import map, as a site would serve
 // them; it clones a 22.05 kHz WAV and a FLAC from URLs (decoded, resampled and encoded in the page, the model parts in
 // module workers, then on one thread) and exports the voices. Each must be byte for byte the voice state Deno's CLI
@@ -8,10 +8,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { listFiles } from "../../scripts/publish_files.ts";
+import { launchChromium, watchedPage } from "../support/chromium.ts";
 import {
   DENO,
   denoOnly,
@@ -132,20 +132,10 @@ describe("browser: voice cloning with the npm build in headless Chromium", { ski
   });
 
   test("a WAV and a FLAC clone in the page to Deno's voice state, in workers and on one thread", async () => {
-    // (the launch of tests/delivery/browser.test.ts; a shared launcher is on its way in tests/support/)
-    const { chromium } = createRequire(import.meta.url)("playwright-core");
-    const context = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    });
+    const context = await launchChromium(join(dir, "profile"));
     const problems: string[] = [];
     try {
-      const page = context.pages()[0] ?? await context.newPage();
-      page.on("console", (m: { type(): string; text(): string }) => {
-        if (m.type() === "error") problems.push(`console: ${m.text()}`);
-      });
-      page.on("pageerror", (e: Error) => problems.push(`page error: ${e.message}`));
+      const page = await watchedPage(context, problems);
       await page.goto(`${server.origin}/clone.html`);
       await page.waitForFunction(() => (globalThis as { pageReady?: boolean }).pageReady, null, { timeout: 60_000 });
       for (const workers of [2, 0]) {
