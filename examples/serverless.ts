@@ -1,34 +1,32 @@
 /**
  * A serverless text-to-speech function: `export default { fetch }`, for `deno serve`, Deno Deploy, Supabase/Netlify
- * edge functions and any platform that calls a fetch handler. It needs no write permission and no home directory:
- * the model is fetched from a URL into memory once per instance, on the first request.
+ * edge functions and any platform that calls a fetch handler. It is the library's server (`createHandler`: the same
+ * routes, limits, errors and streaming as `pocket-tts serve`) around a model loaded once per instance, on the first
+ * request. It needs no write permission and no home directory: the model is fetched from a URL into memory.
  *
  *   POCKET_TTS_MODEL=https://…/model/   model directory or URL holding config.json (default: English, from Hugging Face)
- *   POCKET_TTS_VOICE=https://…/v.safetensors   the instance's voice (default: the model's own)
+ *   POCKET_TTS_VOICE=NAME|URL           the instance's voice, used when a request names none (default: the model's)
  *   POCKET_TTS_WORKERS=0|2              threads for the model parts (default 0: one thread, the least memory)
+ *   POCKET_TTS_API_KEY=KEY              require "Authorization: Bearer KEY" (default: none)
  *
  *   deno serve --allow-net --allow-env --allow-read=. examples/serverless.ts
  *   curl -X POST localhost:8000/v1/audio/speech -H 'content-type: application/json' \
  *     -d '{"model":"pocket-tts","input":"Hello from the edge.","response_format":"wav"}' > hello.wav
  *
- * Routes: `GET /health`; `POST /v1/audio/speech` (OpenAI's request body; `voice` may be omitted for the instance's
- * voice, or a predefined voice name; `seed` for reproducible audio) → a WAV streamed as it is generated.
+ * Routes: those of `createHandler` (`GET /health`, `POST /v1/audio/speech`, `POST /tts`, `GET /v1/voices`, the page);
+ * `voice` may be omitted for the instance's voice.
  *
  * @module
  */
-import { TTSModel, type Voice, WavStreamWriter } from "@pocket/tts";
+import { TTSModel } from "@pocket/tts";
+import { createHandler, type SpeechHandler } from "@pocket/tts/server";
 
 const env = (name: string): string | undefined => Deno.env.get(name)?.trim() || undefined;
 
-interface Instance {
-  tts: TTSModel;
-  voice: Voice | undefined;
-}
+let instance: Promise<SpeechHandler> | null = null;
 
-let instance: Promise<Instance> | null = null;
-
-/** The model, loaded once per instance (a failed load is retried by the next request). */
-function load(): Promise<Instance> {
+/** The model and its handler, made once per instance (a failed load is retried by the next request). */
+function load(): Promise<SpeechHandler> {
   instance ??= (async () => {
     const model = env("POCKET_TTS_MODEL");
     const tts = await TTSModel.load({
@@ -36,62 +34,39 @@ function load(): Promise<Instance> {
       workers: env("POCKET_TTS_WORKERS") === "2" ? 2 : 0,
       onNotice: (m) => console.warn(m),
     });
-    const voiceSource = env("POCKET_TTS_VOICE");
-    return { tts, voice: voiceSource ? await tts.loadVoice(voiceSource) : undefined };
+    // The instance's voice (the operator's setting, never a request's): a predefined name as is, anything else
+    // loaded once and registered as "default".
+    const source = env("POCKET_TTS_VOICE");
+    const voices: Record<string, Uint8Array> = {};
+    if (source && !tts.predefinedVoices.includes(source)) {
+      const voice = await tts.loadVoice(source);
+      voices.default = tts.exportVoice(voice);
+      await tts.freeVoice(voice);
+    }
+    const handler = createHandler(tts, {
+      voices,
+      defaultVoice: source && !voices.default ? source : voices.default ? "default" : undefined,
+      apiKey: env("POCKET_TTS_API_KEY"),
+    });
+    await handler.ready;
+    return handler;
   })();
-  instance.catch(() => instance = null);
-  return instance;
-}
-
-function error(status: number, message: string, code: string): Response {
-  return Response.json({ error: { message, type: "invalid_request_error", code } }, { status });
-}
-
-async function speech(req: Request): Promise<Response> {
-  const body = await req.json().catch(() => null);
-  if (!body || typeof body.input !== "string") return error(400, 'give {"input": "…"}', "invalid_request");
-  if ((body.response_format ?? "wav") !== "wav") return error(400, "response_format must be wav", "invalid_format");
-  const { tts, voice } = await load();
-  if (body.voice !== undefined && !tts.predefinedVoices.includes(body.voice)) {
-    return error(400, `voice must be one of: ${tts.predefinedVoices.join(", ") || "(none)"}`, "invalid_voice");
-  }
-  const frames = tts.stream(body.input, {
-    voice: body.voice ? await tts.loadVoice(body.voice) : voice,
-    seed: typeof body.seed === "number" ? body.seed : undefined,
-    signal: req.signal,
+  instance.catch((e) => {
+    console.error("pocket-tts: the model could not be loaded:", e);
+    instance = null;
   });
-  const writer = new WavStreamWriter(tts.sampleRate);
-  const first = await frames.next();
-  return new Response(
-    new ReadableStream<Uint8Array>({
-      start(c) {
-        c.enqueue(writer.header());
-        if (!first.done) c.enqueue(writer.encode(first.value));
-      },
-      async pull(c) {
-        const next = await frames.next();
-        if (next.done) {
-          c.enqueue(writer.silence(200));
-          c.close();
-        } else c.enqueue(writer.encode(next.value));
-      },
-      cancel: () => void frames.return(undefined),
-    }),
-    { headers: { "content-type": "audio/wav" } },
-  );
+  return instance;
 }
 
 export default {
   async fetch(req: Request): Promise<Response> {
-    const url = new URL(req.url);
-    if (url.pathname === "/health") return Response.json({ status: "ok" });
-    if (url.pathname !== "/v1/audio/speech") return error(404, "not found", "not_found");
-    if (req.method !== "POST") return error(405, "use POST", "method_not_allowed");
+    let handler: SpeechHandler;
     try {
-      return await speech(req);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      return code ? error(400, (e as Error).message, code) : error(500, "internal error", "internal");
+      handler = await load();
+    } catch {
+      const error = { message: "the model is not available; retry later", type: "server_error", code: "unavailable" };
+      return Response.json({ error }, { status: 503, headers: { "retry-after": "5" } });
     }
+    return await handler(req);
   },
 } satisfies Deno.ServeDefaultExport;

@@ -15,6 +15,14 @@ import { WavStreamWriter } from "./audio/wav.ts";
 import { replayNoise } from "./generate/noise.ts";
 import { TTSModel } from "./generate/tts_model.ts";
 import { runExportVoice } from "./voice/export_voice_cli.ts";
+import {
+  flagNumber,
+  GENERATION_FLAGS,
+  GENERATION_FLAGS_USAGE,
+  generationFlagOptions,
+  MODEL_FLAGS,
+  modelLoadOptions,
+} from "./model_flags.ts";
 import { VERSION } from "./version.ts";
 
 /** Where the CLI reads and writes; injectable for tests. */
@@ -44,11 +52,7 @@ Options:
   --language NAME           Published language (default: english)
   --model DIR|URL           Custom model: a directory or URL holding config.json, weights and tokenizer
   -o, --output-path FILE    Output WAV (default ./tts_output.wav; - streams the WAV to stdout)
-  --temperature T           Noise temperature (default: the model's, else 0.7)
-  --lsd-decode-steps N      Flow-head decoding steps (default 1)
-  --eos-threshold X         End-of-speech logit threshold (default -4)
-  --frames-after-eos N      Frames generated after the end of speech (default: by word count)
-  --max-tokens N            Maximum tokens per text chunk (default 50)
+${GENERATION_FLAGS_USAGE}
   --seed N                  Seed for reproducible output
   --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
@@ -70,21 +74,11 @@ const OPTIONS = {
   text: { type: "string" },
   voice: { type: "string" },
   "max-seconds": { type: "string" },
-  language: { type: "string" },
-  model: { type: "string" },
+  ...MODEL_FLAGS,
   "output-path": { type: "string", short: "o" },
-  temperature: { type: "string" },
-  "lsd-decode-steps": { type: "string" },
-  "eos-threshold": { type: "string" },
-  "frames-after-eos": { type: "string" },
-  "max-tokens": { type: "string" },
+  ...GENERATION_FLAGS,
   seed: { type: "string" },
   normalize: { type: "boolean" },
-  simd: { type: "string" },
-  workers: { type: "string" },
-  quantize: { type: "boolean" },
-  "cache-dir": { type: "string" },
-  offline: { type: "boolean" },
   "list-voices": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
@@ -92,15 +86,6 @@ const OPTIONS = {
   // Undocumented (tests): a safetensors file whose `noise` tensor [rows, 32] gives each FlowLM call's x₀.
   "noise-file": { type: "string" },
 } as const;
-
-function number(name: string, v: string | undefined, integer = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new ConfigError(`--${name} must be ${integer ? "an integer" : "a number"}, got "${v}"`);
-  }
-  return n;
-}
 
 function stderrIsTerminal(): boolean {
   // deno-lint-ignore no-explicit-any
@@ -205,12 +190,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     }
     const quiet = o.quiet ?? false;
     const note = (s: string) => !quiet && io.stderr(s);
-    if (o.simd && !["auto", "baseline", "relaxed"].includes(o.simd)) {
-      throw new ConfigError(`--simd must be auto, baseline or relaxed, got "${o.simd}"`);
-    }
-    if (o.workers && !["auto", "0", "2"].includes(o.workers)) {
-      throw new ConfigError(`--workers must be auto, 0 or 2, got "${o.workers}"`);
-    }
+    const loadOptions = modelLoadOptions(o);
     if (o["list-voices"]) {
       const { PREDEFINED_VOICES } = await import("./model/builtin_configs.ts");
       io.stdout(o.model ? "(a custom model has no predefined voices)" : PREDEFINED_VOICES.join("\n"));
@@ -225,19 +205,9 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
 
     const bar = createProgressBar((s) => !quiet && io.stderr(s), { isTTY: stderrIsTerminal() });
     const started = performance.now();
-    tts = await TTSModel.load({
-      language: o.language,
-      model: o.model,
-      cacheDir: o["cache-dir"],
-      offline: o.offline,
-      onProgress: quiet ? undefined : bar,
-      onNotice: note,
-      simd: o.simd as "auto" | "baseline" | "relaxed" | undefined,
-      workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
-      quantize: o.quantize,
-    });
+    tts = await TTSModel.load({ ...loadOptions, onProgress: quiet ? undefined : bar, onNotice: note });
     bar.end();
-    const maxSeconds = number("max-seconds", o["max-seconds"]);
+    const maxSeconds = flagNumber("max-seconds", o["max-seconds"]);
     const voice = o.voice !== undefined ? await tts.loadVoice(o.voice, { maxSeconds }) : undefined;
     const noise = o["noise-file"] !== undefined
       ? noiseFromFile(new Uint8Array(await (await import("node:fs/promises")).readFile(o["noise-file"])))
@@ -252,12 +222,8 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     for await (
       const frame of tts.stream(text, {
         voice,
-        temperature: number("temperature", o.temperature),
-        lsdSteps: number("lsd-decode-steps", o["lsd-decode-steps"], true),
-        eosThreshold: number("eos-threshold", o["eos-threshold"]),
-        framesAfterEos: number("frames-after-eos", o["frames-after-eos"], true),
-        maxTokens: number("max-tokens", o["max-tokens"], true),
-        seed: number("seed", o.seed, true),
+        ...generationFlagOptions(o),
+        seed: flagNumber("seed", o.seed, true),
         normalize: o.normalize ? "en" : undefined,
         noise,
         onWarning: (m) => note(`warning: ${m}`),

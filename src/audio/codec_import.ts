@@ -52,17 +52,24 @@ export interface DecodedChannels {
   bitDepth?: number;
 }
 
-/** The decoder instances of the family: `ready`, one whole-file decode, `free`. */
-export interface FileDecoder {
+/**
+ * The decoder instances of the family, used as streams: `ready`, then the file in pieces (each call returns the audio
+ * of the frames completed so far), `flush` for what the last piece left (MPEG has none), `free`.
+ */
+export interface StreamDecoder {
   /** Resolves when the decoder's WebAssembly is compiled. */
   ready: Promise<void>;
+  /** Decode the next piece of the file. */
+  decode(piece: Uint8Array): DecodedChannels | Promise<DecodedChannels>;
+  /** Decode what is left buffered at the end of the file. */
+  flush?(): Promise<DecodedChannels>;
   /** Free the decoder's WebAssembly memory. */
   free(): void;
 }
 
 /** `@wasm-audio-decoders/flac` (FLAC and Ogg FLAC). */
 export const loadFlacDecoder: () => Promise<{
-  FLACDecoder: new () => FileDecoder & { decodeFile(data: Uint8Array): Promise<DecodedChannels> };
+  FLACDecoder: new () => StreamDecoder;
 }> = lazy(
   "@wasm-audio-decoders/flac",
   "FLAC",
@@ -72,7 +79,7 @@ export const loadFlacDecoder: () => Promise<{
 
 /** `mpg123-decoder` (MPEG-1/2 layers I–III). */
 export const loadMpegDecoder: () => Promise<{
-  MPEGDecoder: new () => FileDecoder & { decode(data: Uint8Array): DecodedChannels };
+  MPEGDecoder: new () => StreamDecoder;
 }> = lazy(
   "mpg123-decoder",
   "MP3",
@@ -82,7 +89,7 @@ export const loadMpegDecoder: () => Promise<{
 
 /** `ogg-opus-decoder`. */
 export const loadOggOpusDecoder: () => Promise<{
-  OggOpusDecoder: new () => FileDecoder & { decodeFile(data: Uint8Array): Promise<DecodedChannels> };
+  OggOpusDecoder: new () => StreamDecoder;
 }> = lazy(
   "ogg-opus-decoder",
   "Ogg Opus",
@@ -92,7 +99,7 @@ export const loadOggOpusDecoder: () => Promise<{
 
 /** `@wasm-audio-decoders/ogg-vorbis`. */
 export const loadOggVorbisDecoder: () => Promise<{
-  OggVorbisDecoder: new () => FileDecoder & { decodeFile(data: Uint8Array): Promise<DecodedChannels> };
+  OggVorbisDecoder: new () => StreamDecoder;
 }> = lazy(
   "@wasm-audio-decoders/ogg-vorbis",
   "Ogg Vorbis",

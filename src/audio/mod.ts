@@ -28,6 +28,7 @@
 export {
   type DecodedWav,
   decodeWav,
+  type DecodeWavOptions,
   encodeWav,
   type EncodeWavOptions,
   toMono,
@@ -39,7 +40,7 @@ export {
   WavStreamWriter,
   type WavStreamWriterOptions,
 } from "./wav.ts";
-export { decodeAudio, type DecodedAudio } from "./decode.ts";
+export { decodeAudio, type DecodeAudioOptions, type DecodedAudio, DEFAULT_MAX_DECODE_SECONDS } from "./decode.ts";
 export { type AudioFormat, detectAudioFormat } from "./detect.ts";
 export { resample, resamplePoly } from "./resample.ts";
 export {

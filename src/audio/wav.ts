@@ -76,13 +76,22 @@ export interface WavStreamWriterOptions {
   channels?: number;
 }
 
+/** Options of {@link decodeWav}. */
+export interface DecodeWavOptions {
+  /**
+   * Decode at most this many sample frames (default: all); the rest of the `data` chunk is left undecoded, so a
+   * caller that needs only the start of a long file never holds all of it as floats.
+   */
+  maxFrames?: number;
+}
+
 /** A decoded WAV file. */
 export interface DecodedWav {
   /** Samples per second. */
   sampleRate: number;
   /** Number of interleaved channels. */
   channels: number;
-  /** Samples per channel (`samples.length / channels`). */
+  /** Samples per channel (`samples.length / channels`; at most `maxFrames`). */
   length: number;
   /**
    * Every sample as float32, channel-interleaved (`[l0, r0, l1, r1, …]`), scaled to [−1, 1): integer PCM is divided
@@ -486,13 +495,14 @@ function decodeSamples(
  * ```
  *
  * @param bytes the whole file
+ * @param options `maxFrames`: decode only the first frames
  * @returns the sample rate, channels, channel-interleaved float32 samples, and whether the data was cut short
  * @throws {InvalidAudioError} `"not_wav"` (not RIFF/WAVE); `"truncated_wav"` (the file ends inside the RIFF header,
  *   inside the `fmt ` chunk, or — before both `fmt ` and `data` were found — inside a chunk or short of its RIFF size);
  *   `"missing_wav_chunk"` (a complete file without `fmt ` or `data`); `"unsupported_wav"` (format code, bit depth,
  *   RIFX/RF64); `"invalid_wav"` (0 channels, 0 Hz, a short `fmt ` chunk)
  */
-export function decodeWav(bytes: Uint8Array | ArrayBuffer): DecodedWav {
+export function decodeWav(bytes: Uint8Array | ArrayBuffer, options: DecodeWavOptions = {}): DecodedWav {
   const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   const n = b.length;
   if (n < 12) {
@@ -553,7 +563,7 @@ export function decodeWav(bytes: Uint8Array | ArrayBuffer): DecodedWav {
   const sampleBytes = fmt.bits / 8;
   const frameBytes = fmt.channels * sampleBytes;
   const available = Math.min(data.size, n - data.start);
-  const length = Math.floor(available / frameBytes);
+  const length = Math.min(Math.floor(available / frameBytes), options.maxFrames ?? Infinity);
   const encoding: WavSampleEncoding = fmt.formatCode === FORMAT_IEEE_FLOAT
     ? (fmt.bits === 64 ? "float64" : "float32")
     : (`pcm${fmt.bits}` as WavSampleEncoding);

@@ -8,6 +8,7 @@
  */
 
 import type { GenerateOptions, TTSModel, Voice } from "../generate/tts_model.ts";
+import type { AudioSamples } from "../voice/clone.ts";
 import { bearerAuth } from "./auth.ts";
 import { type CorsOptions, corsPolicy } from "./cors.ts";
 import { errorResponse, HttpError, jsonResponse } from "./errors.ts";
@@ -31,7 +32,10 @@ export interface HandlerOptions {
   limits?: Partial<ServerLimits>;
   /** Voices to register at start, by name: voice-state files (or recordings, when the model can clone). */
   voices?: Record<string, Uint8Array>;
-  /** The voice of `/tts` requests that name none (default: the model's default voice). */
+  /**
+   * The voice of requests that name none: `/tts` (default: the model's default voice) and `/v1/audio/speech` (default:
+   * none, the `voice` field is then required as in OpenAI's API).
+   */
   defaultVoice?: string;
   /** Allow clients to add (`POST /v1/voices`) and delete custom voices (default false). */
   voiceUploads?: boolean;
@@ -118,12 +122,13 @@ function health(s: ServerState): Response {
 }
 
 /**
- * Clones an uploaded recording into a voice owned by one caller. The model's clone cache shares one voice per
- * recording; the server copies it (voice-state bytes) and frees the shared one at once, so a lease's release frees
- * everything, and recordings sent by strangers never accumulate in the model.
+ * Clones a decoded recording (the registry decoded at most `maxSeconds` of it) into a voice owned by one caller.
+ * The model's clone cache shares one voice per recording; the server copies it (voice-state bytes) and frees the
+ * shared one at once, so a lease's release frees everything, and recordings sent by strangers never accumulate in the
+ * model.
  */
-async function cloneForServer(tts: TTSModel, audio: Uint8Array): Promise<Voice> {
-  const shared = await tts.loadVoice(audio);
+async function cloneForServer(tts: TTSModel, audio: AudioSamples, maxSeconds: number): Promise<Voice> {
+  const shared = await tts.loadVoice(audio, { maxSeconds });
   const state = tts.exportVoice(shared); // (reads the voice's bytes held here: valid even once freed)
   await tts.freeVoice(shared).catch(() => {}); // (a concurrent upload of the same bytes may have freed it first)
   return await tts.loadVoice(state);
@@ -153,7 +158,7 @@ export function createHandler(tts: TTSModel, options: HandlerOptions = {}): Spee
   const voices = new VoiceRegistry(tts, {
     limits,
     voiceUrlOrigins: options.voiceUrlOrigins,
-    cloneVoice: tts.hasVoiceCloning ? (audio) => cloneForServer(tts, audio) : undefined,
+    cloneVoice: tts.hasVoiceCloning ? (audio) => cloneForServer(tts, audio, limits.maxUploadSeconds) : undefined,
   });
   const state: ServerState = {
     tts,

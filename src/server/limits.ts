@@ -15,7 +15,10 @@ export interface ServerLimits {
   maxJsonBytes: number;
   /** Largest multipart request body (a voice upload and its fields), in bytes (413 above). */
   maxUploadBytes: number;
-  /** Longest uploaded voice recording, in seconds (400 above). */
+  /**
+   * Longest uploaded (or fetched) voice recording, in seconds, whatever its format: decoding stops just past it, and a
+   * longer recording is a 400 `upload_too_long` (the operator's `--voices` recordings are cut there instead).
+   */
   maxUploadSeconds: number;
   /** Longest input text, in characters (400 above). */
   maxInputChars: number;
@@ -25,6 +28,11 @@ export interface ServerLimits {
   maxQueue: number;
   /** The `Retry-After` seconds of a 503. */
   retryAfterSeconds: number;
+  /**
+   * Longest a stream waits for its client to take more audio (a client that stopped reading), in seconds; then the
+   * stream is ended with a `client_stalled` error (the connection is dropped) and its slot freed for others.
+   */
+  maxStallSeconds: number;
   /** Custom voices kept at once (when uploads are enabled). */
   maxCustomVoices: number;
   /** Total bytes of the custom voices' files (when uploads are enabled). */
@@ -33,8 +41,8 @@ export interface ServerLimits {
 
 /**
  * The defaults: a 64 KiB JSON body, 10 MiB uploads of at most 30 s of audio (the reference truncates prompts to
- * 30 s), 4096 characters of input (OpenAI's limit), 20 streams at once with room for 32 more waiting, 16 custom
- * voices in at most 64 MiB.
+ * 30 s), 4096 characters of input (OpenAI's limit), 20 streams at once with room for 32 more waiting, 30 s for a
+ * stalled client, 16 custom voices in at most 64 MiB.
  *
  * @example
  * ```ts
@@ -49,6 +57,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxStreams: 20,
   maxQueue: 32,
   retryAfterSeconds: 2,
+  maxStallSeconds: 30,
   maxCustomVoices: 16,
   maxCustomVoiceBytes: 64 * 1024 * 1024,
 });
@@ -61,6 +70,7 @@ export function checkLimits(limits: ServerLimits): ServerLimits {
     }
   }
   if (limits.maxStreams < 1) throw new RangeError("server limit maxStreams must be at least 1");
+  if (!(limits.maxStallSeconds > 0)) throw new RangeError("server limit maxStallSeconds must be positive");
   return limits;
 }
 

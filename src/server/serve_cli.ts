@@ -9,6 +9,13 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { TTSModel } from "../generate/tts_model.ts";
+import {
+  GENERATION_FLAGS,
+  GENERATION_FLAGS_USAGE,
+  generationFlagOptions,
+  MODEL_FLAGS,
+  modelLoadOptions,
+} from "../model_flags.ts";
 import { createHandler } from "./handler.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
 import { serve } from "./serve.ts";
@@ -22,7 +29,7 @@ Options:
   --host HOST               Interface to bind (default 127.0.0.1)
   --port N                  Port (default 8000; 0 picks a free one)
   --voices DIR              Register every voice file in DIR under its file stem (e.g. DIR/anna.safetensors → "anna")
-  --default-voice NAME      Voice of /tts requests that name none (default: the model's)
+  --default-voice NAME      Voice of requests that name none (default: the model's for /tts; none for the speech API)
   --api-key KEY             Require "Authorization: Bearer KEY" (default $POCKET_TTS_API_KEY; none if unset)
   --cors-origin ORIGIN      Allow browser calls from ORIGIN (repeatable; "*" for any; default none)
   --voice-url-origin ORIGIN Let requests name voice files by URL on ORIGIN (repeatable; default none)
@@ -30,7 +37,10 @@ Options:
   --max-streams N           Streams generated at once (default ${DEFAULT_LIMITS.maxStreams})
   --max-queue N             Requests waiting beyond that (default ${DEFAULT_LIMITS.maxQueue}; then 503)
   --max-input-chars N       Longest input text (default ${DEFAULT_LIMITS.maxInputChars})
-  --language NAME | --model DIR|URL, --simd, --workers, --cache-dir, --offline   As for generation
+  --max-stall-seconds N     Drop a client that stops reading after N s (default ${DEFAULT_LIMITS.maxStallSeconds})
+  --language NAME | --model DIR|URL, --simd, --workers, --quantize, --cache-dir, --offline   As for generation
+Generation settings for every request (requests may still set seed, temperature, lsd_steps):
+${GENERATION_FLAGS_USAGE}
   -h, --help                Show this help`;
 
 const OPTIONS = {
@@ -45,12 +55,9 @@ const OPTIONS = {
   "max-streams": { type: "string" },
   "max-queue": { type: "string" },
   "max-input-chars": { type: "string" },
-  language: { type: "string" },
-  model: { type: "string" },
-  simd: { type: "string" },
-  workers: { type: "string" },
-  "cache-dir": { type: "string" },
-  offline: { type: "boolean" },
+  "max-stall-seconds": { type: "string" },
+  ...MODEL_FLAGS,
+  ...GENERATION_FLAGS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -124,21 +131,15 @@ export async function runServe(
   set("maxStreams", count("max-streams", o["max-streams"], 1));
   set("maxQueue", count("max-queue", o["max-queue"], 0));
   set("maxInputChars", count("max-input-chars", o["max-input-chars"], 1));
-  if (o.workers && !["auto", "0", "2"].includes(o.workers)) {
-    throw new ConfigError(`--workers must be auto, 0 or 2, got "${o.workers}"`);
-  }
+  set("maxStallSeconds", count("max-stall-seconds", o["max-stall-seconds"], 1));
+  const loadOptions = modelLoadOptions(o, { onNotice: io.stderr });
+  const generation = Object.fromEntries(
+    Object.entries(generationFlagOptions(o)).filter(([, v]) => v !== undefined),
+  );
   const apiKey = o["api-key"] ?? (g.Deno ? g.Deno.env.get("POCKET_TTS_API_KEY") : g.process?.env?.POCKET_TTS_API_KEY);
   const voices = o.voices !== undefined ? await readVoiceDir(o.voices, io.stderr) : {};
 
-  const tts = await TTSModel.load({
-    language: o.language,
-    model: o.model,
-    cacheDir: o["cache-dir"],
-    offline: o.offline,
-    onNotice: io.stderr,
-    simd: o.simd as "auto" | "baseline" | "relaxed" | undefined,
-    workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
-  });
+  const tts = await TTSModel.load(loadOptions);
   try {
     const handler = createHandler(tts, {
       apiKey: apiKey || undefined,
@@ -148,6 +149,7 @@ export async function runServe(
       defaultVoice: o["default-voice"],
       voices,
       limits,
+      generation,
       onError: (e) => io.stderr(`error: ${(e as Error)?.stack ?? e}`),
     });
     await handler.ready;

@@ -1,8 +1,9 @@
 /**
  * `POST /v1/audio/speech`: OpenAI's speech API. JSON fields: `model` (accepted, reported back in `x-model`),
- * `input`, `voice` (a name, or `{"id": name}`), `response_format` (default `mp3` as OpenAI's, so clients that rely
- * on the default get MP3), `speed` (0.25–4, a pitch-preserving WSOLA time-stretch), `instructions` (must be empty: Pocket TTS takes
- * no style prompt), `stream_format` (`audio` or `sse`), and the extensions `seed`, `temperature`, `lsd_steps`.
+ * `input`, `voice` (a name, or `{"id": name}`; optional when the server has a default voice), `response_format`
+ * (default `mp3` as OpenAI's, so clients that rely on the default get MP3), `speed` (0.25–4, a pitch-preserving WSOLA
+ * time-stretch), `instructions` (must be empty: Pocket TTS takes no style prompt), `stream_format` (`audio` or
+ * `sse`), and the extensions `seed`, `temperature`, `lsd_steps`.
  *
  * @module
  */
@@ -35,7 +36,8 @@ export async function handleSpeech(state: ServerState, req: Request): Promise<Re
     throw new HttpError(400, "invalid_json", "the request body must be a JSON object");
   }
   const text = inputText(body.input, "input", state.limits.maxInputChars);
-  const voice = voiceName(body.voice);
+  // OpenAI requires a voice; a server with a default voice lets requests leave it out.
+  const voice = body.voice == null && state.defaultVoice ? state.defaultVoice : voiceName(body.voice);
   if (typeof body.instructions === "string" ? body.instructions.trim() !== "" : body.instructions != null) {
     throw new HttpError(
       400,

@@ -44,6 +44,11 @@ export interface SpeechSocketLimits {
   idleTimeoutMs: number;
   /** Bytes queued on the socket above which generation waits for the client to read (default 1 MiB). */
   maxBufferedBytes: number;
+  /**
+   * Longest wait for a client that stopped reading (the queue stays above `maxBufferedBytes`), in ms (default
+   * 30 000); then the session ends with a `stalled` error and frees its stream slot.
+   */
+  stallTimeoutMs: number;
 }
 
 /** The defaults of {@link SpeechSocketLimits}. */
@@ -52,6 +57,7 @@ export const DEFAULT_SPEECH_SOCKET_LIMITS: Readonly<SpeechSocketLimits> = Object
   maxMessageBytes: 64 * 1024,
   idleTimeoutMs: 30_000,
   maxBufferedBytes: 1024 * 1024,
+  stallTimeoutMs: 30_000,
 });
 
 /** Options of {@link openSpeechSocket}. */
@@ -180,7 +186,13 @@ export function openSpeechSocket(
   armIdle();
 
   const drained = async () => {
-    while (open && socket.bufferedAmount > limits.maxBufferedBytes) await new Promise((r) => setTimeout(r, 10));
+    const since = Date.now();
+    while (open && socket.bufferedAmount > limits.maxBufferedBytes) {
+      if (Date.now() - since > limits.stallTimeoutMs) {
+        throw new ProtocolError("stalled", `the client read nothing for ${limits.stallTimeoutMs} ms`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   };
 
   const run = async (start: Record<string, unknown>) => {

@@ -11,7 +11,8 @@
 
 import type { GenerateOptions, TTSModel } from "../generate/tts_model.ts";
 import type { ResponseEncoder } from "./formats.ts";
-import type { StreamGate } from "./limits.ts";
+import type { ServerLimits, StreamGate } from "./limits.ts";
+import { HttpError } from "./errors.ts";
 import type { VoiceLease } from "./voices.ts";
 
 /** What every speech response needs from the server. */
@@ -24,6 +25,8 @@ export interface StreamContext {
   onError: (e: unknown) => void;
   /** The operator's generation settings, under each request's own. */
   generation: GenerateOptions;
+  /** `maxStallSeconds`: how long a stream waits for a client that stopped reading. */
+  limits: Pick<ServerLimits, "maxStallSeconds">;
 }
 
 /** One request's speech job. */
@@ -120,38 +123,76 @@ export async function streamSpeech(ctx: StreamContext, req: Request, job: Speech
     const usage = { input_tokens: tokens, output_tokens: frameCount, total_tokens: tokens + frameCount };
     return concat(wrap(tail), event({ type: "speech.audio.done", usage }));
   };
+  // Every ending of the body but an error is a clean end: the encoder's tail (so MP3/Ogg/FLAC/WAV data is whole),
+  // the slot freed before the close (tests and clients see it free once the body has ended). A stream cut short by
+  // shutdown ends the same way, without SSE's `speech.audio.done`, so an SSE client can tell it was cut.
+  let ended = false, pulling = false;
+  let bodyController: ReadableStreamDefaultController<Uint8Array> | null = null;
+  const endBody = async (controller: ReadableStreamDefaultController<Uint8Array>, complete: boolean) => {
+    if (ended) return;
+    ended = true;
+    try {
+      controller.enqueue(complete ? ending() : wrap(enc.end()));
+    } catch { /* the body was cancelled */ }
+    await finish(); // before close: Deno aborts `req.signal` once the response is complete
+    try {
+      controller.close();
+    } catch { /* the body was cancelled */ }
+  };
+  // Shutdown while no frame is being pulled (the client reads slowly): end the body now.
+  ac.signal.addEventListener("abort", () => {
+    if (!pulling && bodyController) void endBody(bodyController, false);
+  }, { once: true });
+  // A client that stops reading stops the pulls (the runtime asks for more only when its buffers have room). If no
+  // pull comes for `maxStallSeconds`, the stream errors (the runtime drops the connection) and its slot is freed.
+  let stall: ReturnType<typeof setTimeout> | undefined;
+  const armStall = () => {
+    clearTimeout(stall);
+    stall = setTimeout(() => {
+      if (ended || pulling || !bodyController) return;
+      ended = true;
+      bodyController.error(
+        new HttpError(408, "client_stalled", `the client read nothing for ${ctx.limits.maxStallSeconds} s`),
+      );
+      void finish();
+    }, ctx.limits.maxStallSeconds * 1000);
+  };
+  ac.signal.addEventListener("abort", () => clearTimeout(stall), { once: true });
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
+      bodyController = controller;
       let head = enc.start();
       if (!first.done) {
         frameCount++;
         head = concat(head, enc.frame(first.value));
       }
       controller.enqueue(wrap(head));
-      if (first.done) {
-        controller.enqueue(ending());
-        await finish(); // before close: Deno aborts `req.signal` once the response is complete
-        controller.close();
-      }
+      if (first.done) await endBody(controller, true);
+      else if (ac.signal.aborted) await endBody(controller, false);
+      else armStall();
     },
     async pull(controller) {
+      if (ended) return;
+      clearTimeout(stall);
+      pulling = true;
       try {
         const next = await frames.next();
-        if (next.done) {
-          controller.enqueue(ending());
-          await finish();
-          controller.close();
-          return;
-        }
+        if (next.done || ac.signal.aborted) return await endBody(controller, next.done === true && !ac.signal.aborted);
         frameCount++;
         controller.enqueue(wrap(enc.frame(next.value)));
+        armStall();
       } catch (e) {
-        if (!ac.signal.aborted) ctx.onError(e);
+        if (ac.signal.aborted) return await endBody(controller, false); // shutdown or the client left
+        ctx.onError(e);
+        ended = true;
         controller.error(e);
         await finish();
+      } finally {
+        pulling = false;
       }
     },
     async cancel() {
+      ended = true;
       await finish();
     },
   }, { highWaterMark: 0 });

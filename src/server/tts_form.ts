@@ -8,7 +8,6 @@
  * @module
  */
 
-import { decodeWav } from "../audio/wav.ts";
 import { HttpError } from "./errors.ts";
 import { createEncoder } from "./formats.ts";
 import { readBody } from "./limits.ts";
@@ -42,23 +41,6 @@ export async function uploadedFile(form: FormData, field: string): Promise<Uint8
   return bytes.length ? bytes : null;
 }
 
-/** Refuses WAV recordings longer than the upload limit (other containers are checked by the cloning decoder). */
-export function checkUploadDuration(bytes: Uint8Array, maxSeconds: number, param: string): void {
-  if (!(bytes[0] === 0x52 && bytes[1] === 0x49 && bytes[2] === 0x46 && bytes[3] === 0x46)) return; // "RIFF"
-  const wav = decodeWav(bytes);
-  const seconds = wav.length / wav.sampleRate;
-  if (seconds > maxSeconds) {
-    throw new HttpError(
-      400,
-      "upload_too_long",
-      `the recording lasts ${seconds.toFixed(1)} s; at most ${maxSeconds} s`,
-      {
-        param,
-      },
-    );
-  }
-}
-
 /** Handles `POST /tts`. */
 export async function handleTtsForm(state: ServerState, req: Request): Promise<Response> {
   const form = await readForm(req, state.limits.maxUploadBytes);
@@ -76,7 +58,6 @@ export async function handleTtsForm(state: ServerState, req: Request): Promise<R
   const params = generationParams((k) => form.get(k) ?? undefined);
   let lease: VoiceLease;
   if (upload) {
-    checkUploadDuration(upload, state.limits.maxUploadSeconds, "voice_wav");
     lease = await state.voices.oneOff(upload, "voice_wav");
   } else lease = await state.voices.resolve(voiceUrl || state.defaultVoice, "voice_url");
   return await streamSpeech(state, req, {

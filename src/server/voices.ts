@@ -10,7 +10,9 @@
  * @module
  */
 
+import { decodeAudio } from "../audio/decode.ts";
 import type { TTSModel, Voice } from "../generate/tts_model.ts";
+import type { AudioSamples } from "../voice/clone.ts";
 import { HttpError } from "./errors.ts";
 import { readCapped, type ServerLimits } from "./limits.ts";
 
@@ -29,8 +31,11 @@ export interface VoiceRegistryOptions {
   limits: ServerLimits;
   /** Origins (e.g. `"https://voices.example"`) whose voice-file URLs requests may name. Default: none. */
   voiceUrlOrigins?: string[];
-  /** Loads an uploaded recording as a cloned voice; absent when the model cannot clone (uploads then get a 400). */
-  cloneVoice?: (audio: Uint8Array) => Promise<Voice>;
+  /**
+   * Clones a decoded recording (at most `limits.maxUploadSeconds` of it); absent when the model cannot clone
+   * (recordings then get a 400).
+   */
+  cloneVoice?: (audio: AudioSamples) => Promise<Voice>;
 }
 
 /** Names of registered and custom voices: a letter or digit, then letters, digits, `_`, `-` or `.`; ≤ 64. */
@@ -88,8 +93,12 @@ export class VoiceRegistry {
     return out;
   }
 
-  /** Loads a voice file (voice state, or a recording when cloning is available). */
-  async load(bytes: Uint8Array, param: string): Promise<Voice> {
+  /**
+   * Loads a voice file (voice state, or a recording when cloning is available). A recording is decoded only up to
+   * `maxUploadSeconds` (whatever its format, decoding stops there); a longer one is refused (`"reject"`, for what
+   * clients send) or cut there (`"truncate"`, for the operator's own voices).
+   */
+  async load(bytes: Uint8Array, param: string, tooLong: "reject" | "truncate" = "reject"): Promise<Voice> {
     if (looksLikeAudio(bytes)) {
       if (!this.#options.cloneVoice) {
         throw new HttpError(
@@ -99,14 +108,24 @@ export class VoiceRegistry {
           { param },
         );
       }
-      return await this.#options.cloneVoice(bytes);
+      const maxSeconds = this.#options.limits.maxUploadSeconds;
+      const audio = await decodeAudio(bytes, { maxSeconds });
+      if (audio.truncated && tooLong === "reject") {
+        throw new HttpError(
+          400,
+          "upload_too_long",
+          `the recording is longer than the server's limit of ${maxSeconds} s (maxUploadSeconds)`,
+          { param },
+        );
+      }
+      return await this.#options.cloneVoice(audio);
     }
     return await this.#tts.loadVoice(bytes);
   }
 
   /** Registers an operator's voice under `name` (replacing nothing: names are unique). */
   async register(name: string, bytes: Uint8Array): Promise<void> {
-    await this.#add(name, bytes, "registered");
+    await this.#add(name, bytes, "registered", "truncate");
   }
 
   /** Adds a client's custom voice, within the custom-voice count and byte limits. */
@@ -124,7 +143,7 @@ export class VoiceRegistry {
     this.#pending.count++;
     this.#pending.bytes += bytes.byteLength;
     try {
-      await this.#add(name, bytes, "custom");
+      await this.#add(name, bytes, "custom", "reject");
     } finally {
       this.#pending.count--;
       this.#pending.bytes -= bytes.byteLength;
@@ -142,9 +161,14 @@ export class VoiceRegistry {
     }
   }
 
-  async #add(name: string, bytes: Uint8Array, kind: "registered" | "custom"): Promise<void> {
+  async #add(
+    name: string,
+    bytes: Uint8Array,
+    kind: "registered" | "custom",
+    tooLong: "reject" | "truncate",
+  ): Promise<void> {
     this.#checkName(name);
-    const voice = await this.load(bytes, "file");
+    const voice = await this.load(bytes, "file", tooLong);
     if (this.#named.has(name)) { // a concurrent upload of the same name won
       await this.#tts.freeVoice(voice);
       throw new HttpError(409, "voice_exists", `a voice named "${name}" already exists`, { param: "name" });

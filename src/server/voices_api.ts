@@ -8,7 +8,7 @@
 
 import { HttpError, jsonResponse } from "./errors.ts";
 import type { ServerState } from "./state.ts";
-import { checkUploadDuration, readForm, uploadedFile } from "./tts_form.ts";
+import { readForm, uploadedFile } from "./tts_form.ts";
 
 /** Handles `GET /v1/voices`. */
 export function listVoices(state: ServerState): Response {
@@ -36,7 +36,6 @@ export async function addVoice(state: ServerState, req: Request): Promise<Respon
   }
   const file = await uploadedFile(form, "file");
   if (!file) throw new HttpError(400, "invalid_value", "file must be the uploaded voice file", { param: "file" });
-  checkUploadDuration(file, state.limits.maxUploadSeconds, "file");
   await state.voices.addCustom(name, file);
   return jsonResponse({ id: name, name, type: "custom" }, 201);
 }

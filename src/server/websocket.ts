@@ -6,7 +6,8 @@
  * - **Bun**: serve with `fetch: bunFetch(handler)` and `websocket: bunWebSocketHandlers` (Bun upgrades through
  *   `server.upgrade(req)` and delivers messages to those callbacks, not to the socket);
  * - **Node**: {@link attachNodeWebSocket} answers the `http.Server`'s `upgrade` event by calling the same handler,
- *   with the `ws` package's `WebSocketServer` passed in (the library itself has no dependency).
+ *   with the `ws` package's `WebSocketServer` passed in (the library itself has no dependency; `serve()` passes it
+ *   when `ws` is installed).
  *
  * So routing, API keys and limits run in the handler as for any other request, whatever the runtime.
  *
@@ -165,7 +166,8 @@ export interface NodeWebSocketServerClass {
 /**
  * Node: answers WebSocket upgrades on an `http.Server` by calling `handler` with the upgrade request; a route that
  * calls {@link upgradeWebSocket} gets the socket (through the `ws` package), any other response is written back
- * and the connection closed.
+ * and the connection closed. Without `WebSocketServer` (`null`: `ws` is not installed), routes cannot upgrade and
+ * their answer (e.g. a 501) is written back.
  *
  * @example
  * ```ts
@@ -176,10 +178,10 @@ export interface NodeWebSocketServerClass {
 export function attachNodeWebSocket(
   // deno-lint-ignore no-explicit-any
   server: { on(event: "upgrade", listener: (req: any, socket: any, head: any) => void): unknown },
-  WebSocketServer: NodeWebSocketServerClass,
+  WebSocketServer: NodeWebSocketServerClass | null,
   handler: (req: Request) => Response | Promise<Response>,
 ): void {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const wss = WebSocketServer && new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   // deno-lint-ignore no-explicit-any
   server.on("upgrade", async (inc: any, socket: any, head: any) => {
     socket.on("error", () => {});
@@ -188,10 +190,12 @@ export function attachNodeWebSocket(
       for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) headers.append(k, one);
     }
     const req = new Request(`http://${headers.get("host") ?? "localhost"}${inc.url ?? "/"}`, { headers });
-    upgraders.set(req, (start) => {
-      // deno-lint-ignore no-explicit-any
-      wss.handleUpgrade(inc, socket, head, (ws: any) => runOn(ws, start));
-    });
+    if (wss) {
+      upgraders.set(req, (start) => {
+        // deno-lint-ignore no-explicit-any
+        wss.handleUpgrade(inc, socket, head, (ws: any) => runOn(ws, start));
+      });
+    }
     let response: Response;
     try {
       response = await handler(req);

@@ -70,7 +70,7 @@ export async function promptAudio(
 ): Promise<Float32Array> {
   const maxSeconds = options.maxSeconds ?? DEFAULT_MAX_SECONDS;
   checkMaxSeconds(maxSeconds);
-  const audio = input instanceof Uint8Array ? await decodeAudio(input) : input;
+  const audio = input instanceof Uint8Array ? await decodeAudio(input, { maxSeconds }) : input; // decodes no further
   if (!Number.isInteger(audio.sampleRate) || audio.sampleRate < 1) {
     throw new InvalidAudioError("invalid_audio", `sampleRate must be a positive integer, got ${audio.sampleRate}`);
   }

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, PocketTtsError } from "../errors.ts";
 import { TTSModel } from "../generate/tts_model.ts";
+import { MODEL_FLAGS, modelLoadOptions } from "../model_flags.ts";
 
 /** The subcommand's `--help` text. */
 export const EXPORT_VOICE_USAGE =
@@ -50,12 +51,12 @@ export async function runExportVoice(
         allowPositionals: true,
         strict: true,
         options: {
-          language: { type: "string" },
-          model: { type: "string" },
+          language: MODEL_FLAGS.language,
+          model: MODEL_FLAGS.model,
           "max-seconds": { type: "string" },
-          "cache-dir": { type: "string" },
-          offline: { type: "boolean" },
-          simd: { type: "string" },
+          "cache-dir": MODEL_FLAGS["cache-dir"],
+          offline: MODEL_FLAGS.offline,
+          simd: MODEL_FLAGS.simd,
           quiet: { type: "boolean", short: "q" },
           help: { type: "boolean", short: "h" },
         },
@@ -74,20 +75,11 @@ export async function runExportVoice(
     if (maxSeconds !== undefined && !(maxSeconds > 0 && Number.isFinite(maxSeconds))) {
       throw new ConfigError(`--max-seconds must be a positive number, got "${o["max-seconds"]}"`);
     }
-    if (o.simd && !["auto", "baseline", "relaxed"].includes(o.simd)) {
-      throw new ConfigError(`--simd must be auto, baseline or relaxed, got "${o.simd}"`);
-    }
     const note = (s: string) => !o.quiet && io.stderr(s);
+    // One short job: a single instance starts faster than two workers.
+    const loadOptions = modelLoadOptions(o, { onNotice: note, workers: 0 });
     const started = performance.now();
-    tts = await TTSModel.load({
-      language: o.language,
-      model: o.model,
-      cacheDir: o["cache-dir"],
-      offline: o.offline,
-      onNotice: note,
-      simd: o.simd as "auto" | "baseline" | "relaxed" | undefined,
-      workers: 0, // one short job: a single instance starts faster than two workers
-    });
+    tts = await TTSModel.load(loadOptions);
     const voice = await tts.loadVoice(audio, { maxSeconds });
     const fs = await import("node:fs/promises");
     const tmp = `${out}.partial`;

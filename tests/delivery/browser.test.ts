@@ -8,10 +8,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { listFiles } from "../../scripts/publish_files.ts";
+import { launchChromium, watchedPage } from "../support/chromium.ts";
 import {
   DENO,
   denoOnly,
@@ -65,27 +65,10 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
   });
 
   test("speaks the Deno CLI's bytes in two workers, then from the Cache API on one thread", async () => {
-    const { chromium } = createRequire(import.meta.url)("playwright-core");
-    const context = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-      ],
-    });
+    const context = await launchChromium(join(dir, "profile"));
     const problems: string[] = [];
     try {
-      const page = context.pages()[0] ?? await context.newPage();
-      page.on("console", (m: { type(): string; text(): string; location(): unknown }) => {
-        if (m.type() === "error") problems.push(`console: ${m.text()} (${JSON.stringify(m.location())})`);
-      });
-      page.on("pageerror", (e: Error) => problems.push(`page error: ${e.message}`));
+      const page = await watchedPage(context, problems);
       const query = new URLSearchParams({
         text: TEXT,
         model: TINY_MODEL_PATH,

@@ -4,44 +4,28 @@
 // the model downloads show progress, the WAV equals the local Deno CLI's bytes (same seed and variant), and nothing
 // is written outside the cache dir and the output file.
 // Deno pass only (see tests/delivery/support.ts): 2 processes (reference, remote run).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { listFiles, publishFiles } from "../../scripts/publish_files.ts";
+import { listFiles } from "../../scripts/publish_files.ts";
 import {
   DENO,
   denoOnly,
+  publishedPackage,
   referenceWav,
   requestArgs,
-  ROOT,
   run,
-  serveStatic,
-  type StaticServer,
   TINY_MODEL_PATH,
   TINY_VOICE_PATH,
-  tinyModelFiles,
 } from "./support.ts";
 
 describe("remote run from a static server (JSR-style)", { skip: denoOnly }, () => {
-  let dir = "";
-  let server: StaticServer;
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pocket-remote-"));
-    const files = new Map(publishFiles(DENO).map((f) => [`/${f}`, join(ROOT, f)]));
-    for (const [path, file] of tinyModelFiles()) files.set(path, file);
-    server = await serveStatic(files);
-  });
-
-  after(async () => {
-    await server?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const suite = publishedPackage("pocket-remote-");
 
   test("deno run -A <URL>/mod.ts: remote workers and wasm, download progress, the local CLI's bytes", async () => {
+    const { dir, server } = suite;
     const [home, work, cache, denoDir] = ["home", "work", "cache", "deno_dir"].map((d) => join(dir, d));
     for (const d of [home, work]) mkdirSync(d);
     const origin = server.origin;

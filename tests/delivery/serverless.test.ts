@@ -1,43 +1,33 @@
-// Serverless: examples/serverless.ts deployed the way a user deploys it — copied into an empty project whose
-// deno.json maps "@pocket/tts" to the package served by a loopback static server (the publish set, as from JSR) —
-// and run by `deno serve --allow-net --allow-env --allow-read=<project dir>` with no HOME, no write permission and
-// a fresh DENO_DIR. The model and the instance's voice come from URLs (POCKET_TTS_MODEL, POCKET_TTS_VOICE) and are
-// kept in memory. /health answers; POST /v1/audio/speech without a voice speaks with the instance's voice and its
-// WAV equals the local Deno CLI's bytes. Cold start (process start → first audio byte) and peak RSS are printed.
+// Serverless: examples/serverless.ts (createHandler around a model loaded once per instance) deployed the way a user
+// deploys it — copied into an empty project whose deno.json maps "@pocket/tts" to the package served by a loopback
+// static server (the publish set, as from JSR) — and run by `deno serve --allow-net --allow-env
+// --allow-read=<project dir>` with no HOME, no write permission and a fresh DENO_DIR. The model and the instance's
+// voice come from URLs (POCKET_TTS_MODEL, POCKET_TTS_VOICE) and are kept in memory. /health answers; POST
+// /v1/audio/speech without a voice speaks with the instance's voice, and its WAV holds the local Deno CLI's samples:
+// the same unknown-length header and PCM, where the CLI (as the reference's CLI) then adds 200 ms of silence that the
+// speech API does not send. Cold start (process start → first audio byte) and peak RSS are printed.
 // Deno pass only (see tests/delivery/support.ts): 2 processes (reference, deno serve).
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { publishFiles } from "../../scripts/publish_files.ts";
+import { freePort, startService } from "../support/process.ts";
 import {
   cleanEnv,
   DENO,
   denoOnly,
+  publishedPackage,
   referenceWav,
   ROOT,
   SEED,
-  serveStatic,
-  type StaticServer,
   TEXT,
   TINY_MODEL_PATH,
   TINY_VOICE_PATH,
-  tinyModelFiles,
 } from "./support.ts";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** The CLI's trailing silence: 200 ms at 24 kHz. */
+const tailSamples = 4800;
 
 /** Peak resident set of a Linux process in MB (VmHWM), or null elsewhere. */
 function peakRssMb(pid: number): number | null {
@@ -50,22 +40,10 @@ function peakRssMb(pid: number): number | null {
 }
 
 describe("serverless: deno serve with no write permission and no HOME", { skip: denoOnly }, () => {
-  let dir = "";
-  let server: StaticServer;
+  const suite = publishedPackage("pocket-serverless-");
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "pocket-serverless-"));
-    const files = new Map(publishFiles(DENO).map((f) => [`/${f}`, join(ROOT, f)]));
-    for (const [path, file] of tinyModelFiles()) files.set(path, file);
-    server = await serveStatic(files);
-  });
-
-  after(async () => {
-    await server?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  test("examples/serverless.ts: /health, POST /v1/audio/speech with the instance's voice, the CLI's bytes", async () => {
+  test("examples/serverless.ts: /health, POST /v1/audio/speech, the instance's voice, the CLI's samples", async () => {
+    const { dir, server } = suite;
     const project = join(dir, "project");
     const denoJson = JSON.parse(readFileSync(join(ROOT, "deno.json"), "utf8"));
     const imports: Record<string, string> = {};
@@ -80,14 +58,13 @@ describe("serverless: deno serve with no write permission and no HOME", { skip: 
 
     const port = await freePort();
     const started = performance.now();
-    const child = spawn(DENO, [
+    const service = startService(DENO, [
       ...["serve", "--allow-net", "--allow-env", `--allow-read=${project}`, "--port", String(port)],
       // jsr.io is on Deno's default import allow-list; this stand-in for it has to be named.
       `--allow-import=${new URL(server.origin).host}`,
       "serverless.ts",
     ], {
       cwd: project,
-      stdio: ["ignore", "pipe", "pipe"],
       env: cleanEnv({
         PATH: process.env.PATH,
         DENO_DIR: join(dir, "deno_dir"),
@@ -95,10 +72,7 @@ describe("serverless: deno serve with no write permission and no HOME", { skip: 
         POCKET_TTS_VOICE: `${server.origin}${TINY_VOICE_PATH}`,
       }),
     });
-    let stderr = "";
-    child.stderr.on("data", (b: Uint8Array) => stderr += String(b));
-    child.stdout.on("data", () => {});
-    const exited = new Promise<number | null>((r) => child.on("close", r));
+    const { child, output } = service;
     try {
       const url = `http://127.0.0.1:${port}`;
       // Ask for speech as soon as the port accepts connections: the model loads on the first request.
@@ -111,7 +85,7 @@ describe("serverless: deno serve with no write permission and no HOME", { skip: 
             body: JSON.stringify({ model: "pocket-tts", input: TEXT, response_format: "wav", seed: SEED }),
           });
         } catch {
-          if (child.exitCode !== null) throw new Error(`deno serve exited: ${stderr}`);
+          if (child.exitCode !== null) throw new Error(`deno serve exited: ${output.stderr}`);
           await new Promise((r) => setTimeout(r, 50));
         }
       }
@@ -130,7 +104,12 @@ describe("serverless: deno serve with no write permission and no HOME", { skip: 
       }
       const wav = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
       parts.reduce((o, p) => (wav.set(p, o), o + p.length), 0);
-      assert.deepEqual(wav, await reference);
+      // The CLI's bytes without its 200 ms trailing silence (4800 zero samples, pcm16), which the CLI adds as the
+      // reference's CLI does and the speech API does not.
+      const cli = await reference;
+      const tail = 2 * tailSamples;
+      assert.deepEqual(cli.subarray(cli.length - tail), new Uint8Array(tail));
+      assert.deepEqual(wav, cli.subarray(0, cli.length - tail));
       const health = await fetch(`${url}/health`);
       assert.equal(health.status, 200);
       await health.body?.cancel();
@@ -140,10 +119,10 @@ describe("serverless: deno serve with no write permission and no HOME", { skip: 
           `peak RSS ${rss?.toFixed(0) ?? "?"} MB`,
       );
       assert.deepEqual(readdirSync(project).sort(), ["deno.json", "serverless.ts"]);
-      assert.doesNotMatch(stderr, /NotCapable|PermissionDenied|Requires \w+ access|Uncaught|^error/im);
+      assert.doesNotMatch(output.stderr, /NotCapable|PermissionDenied|Requires \w+ access|Uncaught|^error/im);
     } finally {
-      child.kill("SIGTERM");
-      await exited;
+      service.signal("SIGTERM");
+      await service.exited;
     }
   });
 });

@@ -7,12 +7,15 @@
  * Wiring: these tests spawn deno, bun, node and chromium. Only the Deno pass of `scripts/test.sh` runs them; under
  * Bun and Node (`bun test`, the esbuild bundles) every suite is skipped through {@link denoOnly}.
  */
+import { after, before } from "node:test";
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { publishFiles } from "../../scripts/publish_files.ts";
 
 /** The repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
@@ -154,4 +157,28 @@ export function tinyModelFiles(): Map<string, string> {
     ["/models/text/tokenizer.model", join(TINY_MODEL_DIR, "../text/tokenizer.model")],
     [TINY_VOICE_PATH, TINY_VOICE],
   ]);
+}
+
+/** What {@link publishedPackage} gives a suite's tests (set once its `before` hook ran). */
+export interface PublishedPackage {
+  /** A fresh temp dir, removed after the suite. */
+  dir: string;
+  /** Serves the publish set (what `deno publish --dry-run` lists, as JSR would) and the tiny model and voice. */
+  server: StaticServer;
+}
+
+/** Inside a `describe`: a temp dir and a loopback server of the published package, for the suite's tests. */
+export function publishedPackage(prefix: string): PublishedPackage {
+  const suite = { dir: "", server: undefined as unknown as StaticServer };
+  before(async () => {
+    suite.dir = mkdtempSync(join(tmpdir(), prefix));
+    const files = new Map(publishFiles(DENO).map((f) => [`/${f}`, join(ROOT, f)]));
+    for (const [path, file] of tinyModelFiles()) files.set(path, file);
+    suite.server = await serveStatic(files);
+  });
+  after(async () => {
+    await suite.server?.close();
+    if (suite.dir) rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
 }

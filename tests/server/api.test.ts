@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
 import { encodeWav } from "../../mod.ts";
+import { opusTone } from "../support/audio.ts";
 import { repoRoot } from "../support/fixtures.ts";
 import { errorOf, expectedAudio, speech, withServer } from "../support/server.ts";
 import { TINY_VOICE } from "../support/tiny_model.ts";
@@ -152,6 +153,7 @@ describe("server: every response format is really that format; speed time-stretc
 
 describe("server: the reference's /tts form, voices, health, page", () => {
   test("/tts streams the reference's WAV; its 400 cases; uploads of voice states and recordings (cloned) work", async () => {
+    const longOpus = await opusTone(120); // (made before the server starts: no idle keep-alive connection meanwhile)
     await withServer({ limits: { maxUploadBytes: 4 * 1024 * 1024 } }, async ({ base, tts }) => {
       const post = (fields: Record<string, string | Blob>) => {
         const form = new FormData();
@@ -192,12 +194,15 @@ describe("server: the reference's /tts form, voices, health, page", () => {
           text: TEXT,
           voice_wav: new Blob([encodeWav(new Float32Array(24000 * 31), 24000) as Uint8Array<ArrayBuffer>]),
         }, "upload_too_long"],
+        // Every format has the duration limit: 2 minutes of Opus at 6 kbit/s are ~90 KB.
+        [{ text: TEXT, voice_wav: new Blob([longOpus]) }, "upload_too_long"],
       ];
       for (const [fields, code] of cases) {
         const res = await post(fields);
         assert.equal(res.status, 400, code);
         const err = await errorOf(res);
         if (code) assert.equal(err.code, code); // (garbage bytes: whichever typed error the voice loader names)
+        if (code === "upload_too_long") assert.match(err.message, /limit of 30 s/);
       }
       const json = await fetch(`${base}/tts`, {
         method: "POST",
@@ -209,6 +214,19 @@ describe("server: the reference's /tts form, voices, health, page", () => {
       const big = await post({ text: TEXT, voice_wav: new Blob([new Uint8Array(5 * 1024 * 1024)]) });
       assert.equal(big.status, 413);
       await big.body?.cancel();
+    });
+  });
+
+  test("/v1/audio/speech may omit the voice only when the server has a default voice", async () => {
+    await withServer({}, async ({ base }) => {
+      const res = await speech(base, { input: TEXT, response_format: "pcm" });
+      assert.equal(res.status, 400);
+      assert.equal((await errorOf(res)).code, "invalid_value");
+    });
+    await withServer({ defaultVoice: "tiny" }, async ({ base, tts }) => {
+      const res = await speech(base, { input: TEXT, response_format: "pcm", seed: 3 });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await bytes(res), await expectedAudio(tts, TEXT, 3, "pcm"));
     });
   });
 
@@ -240,6 +258,12 @@ describe("server: the reference's /tts form, voices, health, page", () => {
         form.set("file", new Blob([readFileSync(TINY_VOICE)]));
         return fetch(`${base}/v1/voices`, { method: "POST", body: form });
       };
+      const tooLong = new FormData();
+      tooLong.set("name", "long");
+      tooLong.set("file", new Blob([await opusTone(31)]));
+      const long = await errorOf(await fetch(`${base}/v1/voices`, { method: "POST", body: tooLong }));
+      assert.equal(long.code, "upload_too_long");
+      assert.equal((long as { param?: string }).param, "file");
       assert.equal((await add("mine")).status, 201);
       assert.equal((await errorOf(await add("more"))).code, "too_many_voices");
       assert.equal((await errorOf(await add("../x"))).code, "invalid_voice_name");

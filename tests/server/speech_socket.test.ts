@@ -14,6 +14,7 @@ import {
   upgradeWebSocket,
 } from "../../src/server/websocket.ts";
 import type { TTSModel } from "../../mod.ts";
+import { withServer } from "../support/server.ts";
 import { TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -190,6 +191,27 @@ describe("WebSocket /v1/audio/speech/stream", () => {
   });
 });
 
+describe("WebSocket route of createHandler through serve() (Deno, Bun, Node with the ws package)", () => {
+  test("the API key is required; a session speaks the same PCM as a second one; a 426 without an upgrade", async () => {
+    await withServer({ apiKey: "k" }, async ({ base }) => {
+      const url = `${base.replace(/^http/, "ws")}${SPEECH_STREAM_PATH}`;
+      const messages = [{ type: "start", voice: "tiny", seed: 4 }, { type: "text", text: TEXT }, { type: "end" }];
+      const refused = await talk(url, messages);
+      assert.deepEqual(refused.audio, [], "no audio without the key");
+      assert.notEqual(refused.closeCode, 1000);
+      const headers = { authorization: "Bearer k" };
+      const [a, b] = [await talk(url, messages, 0, headers), await talk(url, messages, 0, headers)];
+      assert.equal(a.closeCode, 1000, JSON.stringify(a.json));
+      assert.equal(a.json.at(-1)!.type, "done");
+      assert.ok(concat(a.audio).length > 0);
+      assert.deepEqual(concat(a.audio), concat(b.audio));
+      const plain = await fetch(`${base}${SPEECH_STREAM_PATH}`, { headers });
+      assert.equal(plain.status, 426);
+      await plain.body?.cancel();
+    });
+  });
+});
+
 describe("WebSocket session lifecycle", () => {
   test("a server stopping its sessions (shutdown) closes them with 1001 and each reports its end", async () => {
     await withTinyModel({ workers: 0 }, async (tts) => {
@@ -214,6 +236,43 @@ describe("WebSocket session lifecycle", () => {
       } finally {
         await server.stop();
       }
+    });
+  });
+
+  test("a client that stops reading: the session ends with a typed 'stalled' error and frees its slot", async () => {
+    await withTinyModel({ workers: 0 }, async (tts) => {
+      let slots = 0;
+      const sent: (string | Uint8Array)[] = [];
+      let closed: [number | undefined, string | undefined] | null = null;
+      let ended!: Promise<void>;
+      // A socket whose client reads nothing: everything sent stays queued.
+      const socket = {
+        bufferedAmount: 0,
+        send(data: string | Uint8Array) {
+          sent.push(data);
+          this.bufferedAmount += typeof data === "string" ? data.length : data.byteLength;
+        },
+        close(code?: number, reason?: string) {
+          closed = [code, reason];
+        },
+      };
+      const session = openSpeechSocket(tts, socket, {
+        limits: { maxBufferedBytes: 0, stallTimeoutMs: 200 },
+        acquireSlot: () => {
+          slots++;
+          return Promise.resolve(() => slots--);
+        },
+        track: (_stop, e) => ended = e,
+      });
+      session.message(JSON.stringify({ type: "start" }));
+      session.message(JSON.stringify({ type: "text", text: "Hello there, this will not be read." }));
+      session.message(JSON.stringify({ type: "end" }));
+      await ended;
+      session.closed();
+      const error = sent.map((m) => typeof m === "string" ? JSON.parse(m) : null).find((m) => m?.type === "error");
+      assert.equal(error?.code, "stalled");
+      assert.deepEqual(closed, [1008, "stalled"]);
+      assert.equal(slots, 0, "the slot was released");
     });
   });
 });
