@@ -16,6 +16,7 @@ import { replayNoise } from "./generate/noise.ts";
 import { type GenerateOptions, TTSModel } from "./generate/tts_model.ts";
 import { runExportVoice } from "./voice/export_voice_cli.ts";
 import {
+  cliErrorLine,
   flagNumber,
   GENERATION_FLAGS,
   GENERATION_FLAGS_USAGE,
@@ -177,7 +178,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     try {
       return await (await import("./server/serve_cli.ts")).runServe(argv.slice(1), io);
     } catch (e) {
-      io.stderr(`error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`);
+      io.stderr(cliErrorLine(e));
       return 1;
     }
   }
@@ -259,7 +260,7 @@ export async function runCli(argv: string[], io: CliIo = defaultIo): Promise<num
     );
     return 0;
   } catch (e) {
-    io.stderr(`error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`);
+    io.stderr(cliErrorLine(e));
     return 1;
   } finally {
     tts?.dispose();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConfigError } from "./errors.ts";
+import { ConfigError, PocketTtsError } from "./errors.ts";
 import type { TTSModelLoadOptions } from "./generate/tts_model.ts";
 
 /** The `parseArgs` option specs of the model flags; a subcommand spreads the ones it takes. */
@@ -101,4 +101,16 @@ export function modelLoadOptions(o: ModelFlagValues, extra: TTSModelLoadOptions 
     quantize: o.quantize,
     ...extra,
   };
+}
+
+/**
+ * The one-line `error: …` a subcommand prints before exiting with 1: the typed error's message, never a stack.
+ *
+ * @example
+ * ```ts
+ * console.error(cliErrorLine(new ConfigError("--seed must be an integer")));
+ * ```
+ */
+export function cliErrorLine(e: unknown): string {
+  return `error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`;
 }

@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import { ConfigError, PocketTtsError } from "../errors.ts";
 import { TTSModel } from "../generate/tts_model.ts";
-import { MODEL_FLAGS, modelLoadOptions } from "../model_flags.ts";
+import { cliErrorLine, MODEL_FLAGS, modelLoadOptions } from "../model_flags.ts";
 
 /** The subcommand's `--help` text. */
 export const EXPORT_VOICE_USAGE =
@@ -93,7 +93,7 @@ export async function runExportVoice(
     note(`voice of ${voice.positions} positions in ${((performance.now() - started) / 1000).toFixed(2)} s → ${out}`);
     return 0;
   } catch (e) {
-    io.stderr(`error: ${e instanceof PocketTtsError ? e.message : (e as Error)?.message ?? String(e)}`);
+    io.stderr(cliErrorLine(e));
     return 1;
   } finally {
     tts?.dispose();

@@ -14,6 +14,7 @@ import {
   upgradeWebSocket,
 } from "../../src/server/websocket.ts";
 import type { TTSModel } from "../../mod.ts";
+import { concat } from "../../src/audio/bytes.ts";
 import { withServer } from "../support/server.ts";
 import { TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
 
@@ -92,16 +93,6 @@ function talk(url: string, messages: unknown[], delayMs = 0, headers?: Record<st
       }
     };
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function* pieces(parts: string[]): AsyncGenerator<string> {
