@@ -2,6 +2,8 @@
 # Builds the two WebAssembly variants of crates/pocket_core into wasm/:
 #   pocket_core_simd.wasm     simd128            (every engine with WebAssembly SIMD, Node 20 included)
 #   pocket_core_relaxed.wasm  simd128 + relaxed  (Deno, Bun, browsers; picked by feature detection)
+#   pocket_core_*_threads.wasm  the same + atomics over an imported shared memory, for helper threads (pool.rs);
+#                               the memory limits here are THREADS_MEMORY in src/runtime/wasm.ts
 # std is rebuilt offline from Debian's rust-web-src (-Zbuild-std), so each variant needs its own target dir.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,5 +28,12 @@ build() { # name rustflags wasm-opt-extra
     -o "$OUT/pocket_core_$name.wasm"
   echo "built $OUT/pocket_core_$name.wasm ($(stat -c %s "$OUT/pocket_core_$name.wasm") bytes)"
 }
+# Threads: std rebuilt with atomics; the memory is imported (JS creates it shared), and each helper instance gets
+# its own stack (__stack_pointer) and thread-local block (__wasm_init_tls) from JS.
+THREADS="-C target-feature=+atomics,+bulk-memory,+mutable-globals"
+for a in shared-memory import-memory initial-memory=2097152 max-memory=2147483648 export=__stack_pointer \
+  export=__wasm_init_tls export=__tls_size export=__tls_align; do THREADS="$THREADS -C link-arg=--$a"; done
 build simd "-C target-feature=+simd128" ""
 build relaxed "-C target-feature=+simd128,+relaxed-simd" "--enable-relaxed-simd"
+build simd_threads "-C target-feature=+simd128 $THREADS" "--enable-threads"
+build relaxed_threads "-C target-feature=+simd128,+relaxed-simd $THREADS" "--enable-relaxed-simd --enable-threads"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds both wasm variants into a scratch folder and fails if they differ from the committed wasm/ bytes:
+# Rebuilds every wasm variant into a scratch folder and fails if they differ from the committed wasm/ bytes:
 # the committed artefacts must be exactly what the source builds to (reproducible builds).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,6 +1,7 @@
 /**
  * Starting the two model parts: in two threads (each its own wasm instance and weights; the reference's two-thread
- * design without shared memory), or both on one core of this thread (edge functions, or on request).
+ * design without shared memory), or both on this thread, on one core (edge functions, or on request) or, with
+ * `threads > 1`, on the threads build whose kernels helper threads share (`core_helpers.ts`).
  *
  * The threads are module workers (Deno, Bun, browsers) or Node's `worker_threads`, started from `worker.ts`
  * beside this module (`worker.js` in the npm build), from `pocket_tts_worker.mjs` beside a bundle
@@ -14,6 +15,7 @@ import type { ResolvedModel } from "../model/assets.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import { shippedFileUrl } from "../runtime/shipped_file.ts";
 import { loadCore, type SimdVariant, type WasmSource } from "../runtime/wasm.ts";
+import { startCoreHelpers } from "./core_helpers.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { RpcClient } from "./rpc.ts";
 import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
@@ -48,22 +50,39 @@ export interface CreateServicesOptions {
    * worker runs the rest; 0 = the whole decoder in the second worker. Default `"auto"` (`chooseMimiSplit`).
    */
   mimiSplit?: number | "auto";
+  /** Without workers: threads the core's kernels use (`> 1`: the threads build with `threads − 1` helpers). */
+  threads?: number;
+}
+
+/** The started parts; `stop` ends what they share (the core's helper threads), after both are disposed. */
+export interface Services {
+  flow: FlowLmService;
+  mimi: MimiService;
+  stop?: () => void;
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
-export async function createServices(
-  model: ResolvedModel,
-  options: CreateServicesOptions,
-): Promise<{ flow: FlowLmService; mimi: MimiService }> {
+export async function createServices(model: ResolvedModel, options: CreateServicesOptions): Promise<Services> {
   const weights = model.weights.path ?? await model.weights.read();
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || (threads > 1 && options.workers)) {
+    throw new ConfigError(`threads must be a positive integer, and > 1 only without workers (got ${threads})`);
+  }
   if (!options.workers) {
-    const core = await loadCore({ simd: options.simd, wasm: options.wasm });
+    const core = await loadCore({ simd: options.simd, wasm: options.wasm, threads: threads > 1 });
+    const helpers = threads > 1
+      ? await startCoreHelpers(core, threads - 1, options.workerUrl ?? defaultWorkerUrl())
+      : null;
     const reader = await openSafetensors(weights);
     try {
       return {
         flow: await LocalFlowLm.create(core, reader, model.config, { quantize: options.quantize }),
         mimi: await LocalMimi.create(core, reader, model.config, options.encoder, model.weights.path ?? undefined),
+        stop: helpers ? () => helpers.terminate() : undefined,
       };
+    } catch (e) {
+      helpers?.terminate();
+      throw e;
     } finally {
       await reader.close();
     }

@@ -25,7 +25,7 @@ import { breakFrames } from "../text/ssml.ts";
 import { GaussianNoise } from "./noise.ts";
 import { RoundRobinScheduler } from "./scheduler.ts";
 import type { FlowLmService, MimiService, VoiceRef } from "./services.ts";
-import { createServices, workersAvailable } from "./create_services.ts";
+import { createServices, type Services, workersAvailable } from "./create_services.ts";
 import {
   type AudioSamples,
   BoundedCache,
@@ -73,6 +73,12 @@ export interface TTSModelLoadOptions {
   onNotice?: (message: string) => void;
   /** `2`: FlowLM and Mimi in two workers; `0`: both on this thread; `"auto"` (default): 2 where workers exist. */
   workers?: "auto" | 0 | 2;
+  /**
+   * With `workers: 0`: how many threads the core's kernels use. `1` (default) runs everything on this thread; `N > 1`
+   * loads the threads build (shared memory; see `sharedMemoryAvailable`) and starts `N − 1` helper workers that take
+   * shares of every large matrix product: prefill, AR steps and Mimi frames all use N cores. Same audio bit for bit.
+   */
+  threads?: number;
   /**
    * With two workers, how many of the Mimi decoder's stages run in the FlowLM worker (the rest in the other one), so
    * that both carry about equal work per frame. Default `"auto"`: chosen from the model's shape. `0` runs the whole
@@ -183,6 +189,7 @@ export class TTSModel {
 
   #flow: FlowLmService;
   #mimi: MimiService;
+  #stop: (() => void) | undefined;
   #tokenizer: SentencePieceTokenizer;
   #assetOptions: AssetOptions;
   #language: string | null;
@@ -197,7 +204,7 @@ export class TTSModel {
   private constructor(
     model: ResolvedModel,
     tokenizer: SentencePieceTokenizer,
-    services: { flow: FlowLmService; mimi: MimiService; workers: boolean },
+    services: Services & { workers: boolean },
     language: string | null,
     assetOptions: AssetOptions,
   ) {
@@ -208,6 +215,7 @@ export class TTSModel {
     this.#tokenizer = tokenizer;
     this.#flow = services.flow;
     this.#mimi = services.mimi;
+    this.#stop = services.stop;
     this.usesWorkers = services.workers;
     this.#scheduler = new RoundRobinScheduler(services.workers ? 2 : 1, { yieldBetweenTurns: !services.workers });
     this.#language = language;
@@ -238,7 +246,7 @@ export class TTSModel {
     const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
-    let workers = wantWorkers === 2 || (wantWorkers === "auto" && workersAvailable());
+    let workers = wantWorkers === 2 || (wantWorkers === "auto" && (options.threads ?? 1) === 1 && workersAvailable());
     const serviceOptions = {
       simd: options.simd ?? "auto",
       quantize: options.quantize ?? false,
@@ -246,6 +254,7 @@ export class TTSModel {
       workerUrl: options.workerUrl === undefined ? undefined : new URL(options.workerUrl),
       encoder: hasVoiceCloning ? "lazy" as const : "none" as const,
       mimiSplit: options.mimiSplit,
+      threads: options.threads,
     };
     let services;
     try {
@@ -544,8 +553,7 @@ export class TTSModel {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    void this.#flow.dispose();
-    void this.#mimi.dispose();
+    void Promise.allSettled([this.#flow.dispose(), this.#mimi.dispose()]).then(() => this.#stop?.());
   }
 
   #checkOpen(): void {

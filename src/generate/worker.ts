@@ -4,6 +4,9 @@
  * for them). The first call is `init` (the core, and FlowLM when asked); `loadMimi` then builds the Mimi part once the
  * caller has chosen where to cut the decoder (`mimi_split.ts`), from the plan `init` returns.
  *
+ * The same script hosts a threads-build *helper* (`core_helpers.ts`): `helperInit` joins the caller's shared memory,
+ * `helperRun` parks the thread in the core's pool for good.
+ *
  * @module
  */
 
@@ -14,6 +17,7 @@ import { loadCore, type PocketCore, type SimdVariant } from "../runtime/wasm.ts"
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { serveRpc, transferring } from "./rpc.ts";
 import type { EncoderLoading } from "./services.ts";
+import type { HelperInit } from "./core_helpers.ts";
 import { parentEndpoint } from "./worker_thread.ts";
 
 /** What `init` receives. */
@@ -46,6 +50,7 @@ export interface MimiPartInit {
 }
 
 let setup: { core: PocketCore; init: WorkerInit } | null = null;
+let helper: { run: () => void; memory: WebAssembly.Memory; failedFlag: number } | null = null;
 let flow: LocalFlowLm | null = null;
 let mimi: LocalMimi | null = null;
 
@@ -115,6 +120,23 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
   "mimi.closeEncoding": (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
+  helperInit: async (h: HelperInit) => {
+    const instance = await WebAssembly.instantiate(h.module, { env: { memory: h.memory } });
+    // deno-lint-ignore no-explicit-any
+    const x = instance.exports as any;
+    x.__stack_pointer.value = h.stackTop; // before any call that uses the stack
+    x.__wasm_init_tls(h.tlsBase);
+    helper = { run: x.pool_helper_run, memory: h.memory, failedFlag: h.failedFlag };
+  },
+  helperRun: () => {
+    const { run, memory, failedFlag } = need(helper, "helper instance (call helperInit first)");
+    try {
+      run();
+    } catch (e) {
+      Atomics.store(new Int32Array(memory.buffer), failedFlag >> 2, 1); // the core's thread stops waiting for us
+      throw e;
+    }
+  },
   dispose: async () => {
     await flow?.dispose();
     await mimi?.dispose();

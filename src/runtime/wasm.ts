@@ -5,7 +5,9 @@
  * module's URL: a `file:` URL in a local checkout, Bun or Node (read with `node:fs`), an `http(s):` URL when the
  * module is imported from JSR or served to a browser (fetched, compiled while streaming where the runtime can).
  * Platforms that cannot fetch a module-relative file (e.g. Cloudflare Workers) pass the module or its bytes.
- * Each {@link PocketCore} is one instance with its own linear memory; workers each load their own.
+ * Each {@link PocketCore} is one instance with its own linear memory; workers each load their own. The *threads*
+ * build (`threads: true`) instead imports a shared memory that helper instances in other workers join
+ * (`generate/core_helpers.ts`), so its kernels split their outputs between threads (`crates/pocket_core/src/pool.rs`).
  *
  * Memory views: wasm memory can grow during any call, which detaches every typed array over the old buffer.
  * {@link PocketCore.f32} and friends therefore build a fresh view on each call; never keep one across a core call.
@@ -62,15 +64,48 @@ export interface LoadCoreOptions {
    * module-relative files cannot be fetched, or a freshly built file in tests). Its variant is read from the module.
    */
   wasm?: WasmSource;
+  /**
+   * Load the threads build over a new shared memory, which helper threads can then join (see
+   * {@link sharedMemoryAvailable}). An explicit `wasm` must then be a threads build.
+   */
+  threads?: boolean;
 }
 
 /** A wasm core given explicitly: compiled, as bytes, or by URL. */
 export type WasmSource = WebAssembly.Module | Uint8Array | ArrayBuffer | URL | string;
 
-/** URL of a shipped variant's `.wasm` file. */
-export function wasmUrl(variant: SimdVariant): URL {
-  const file = variant === "relaxed" ? "pocket_core_relaxed.wasm" : "pocket_core_simd.wasm";
+/** URL of a shipped variant's `.wasm` file (its threads build with `threads`). */
+export function wasmUrl(variant: SimdVariant, threads = false): URL {
+  const file = `pocket_core_${variant === "relaxed" ? "relaxed" : "simd"}${threads ? "_threads" : ""}.wasm`;
   return shippedFileUrl(import.meta.url, "src/runtime/wasm", `../../wasm/${file}`, file);
+}
+
+/**
+ * Pages (64 KiB) of the threads build's imported memory, as `scripts/build-wasm.sh` links it: 2 MiB at the start, at
+ * most 2 GiB (shared memory must declare a maximum).
+ */
+const THREADS_MEMORY = { initial: 32, maximum: 32768 } as const;
+
+/**
+ * True where the threads build can run: `SharedArrayBuffer` and shared WebAssembly memory exist (Deno, Bun, Node;
+ * browsers only on cross-origin-isolated pages).
+ *
+ * @example
+ * ```ts
+ * const core = await loadCore({ threads: sharedMemoryAvailable() });
+ * ```
+ */
+export function sharedMemoryAvailable(): boolean {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (typeof SharedArrayBuffer !== "function" || typeof Atomics !== "object" || g.crossOriginIsolated === false) {
+    return false;
+  }
+  try {
+    return new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
 }
 
 /** Resolves the `simd` option (and the `POCKET_TTS_SIMD` environment variable when the option is `"auto"`). */
@@ -131,8 +166,8 @@ async function compileUrl(url: URL): Promise<WebAssembly.Module> {
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 
 /** Compiles (once per URL and process) a shipped variant. */
-function compiledVariant(variant: SimdVariant): Promise<WebAssembly.Module> {
-  const url = wasmUrl(variant);
+function compiledVariant(variant: SimdVariant, threads: boolean): Promise<WebAssembly.Module> {
+  const url = wasmUrl(variant, threads);
   let m = moduleCache.get(url.href);
   if (!m) {
     m = compileUrl(url);
@@ -167,18 +202,34 @@ const VARIANT_IDS: Record<number, SimdVariant> = { 1: "baseline", 2: "relaxed" }
  */
 export async function loadCore(options: LoadCoreOptions = {}): Promise<PocketCore> {
   const variant = resolveSimdVariant(options.simd, envSimd());
-  const module = options.wasm ? await compileSource(options.wasm) : await compiledVariant(variant);
+  const threads = options.threads ?? false;
+  if (threads && !sharedMemoryAvailable()) {
+    throw new WasmCoreError(
+      "this runtime has no shared WebAssembly memory (SharedArrayBuffer; in browsers a cross-origin-isolated page)",
+      "wasm_unsupported",
+    );
+  }
+  const module = options.wasm ? await compileSource(options.wasm) : await compiledVariant(variant, threads);
+  const importsMemory = WebAssembly.Module.imports(module).some((i) => i.kind === "memory");
+  if (importsMemory !== threads) {
+    throw new WasmCoreError(
+      `the given WebAssembly module is ${importsMemory ? "" : "not "}a threads build, but threads is ${threads}`,
+      "wasm_load",
+    );
+  }
+  const memory = threads ? new WebAssembly.Memory({ ...THREADS_MEMORY, shared: true }) : null;
   let instance: WebAssembly.Instance;
   try {
-    instance = await WebAssembly.instantiate(module, {});
+    instance = await WebAssembly.instantiate(module, memory ? { env: { memory } } : {});
   } catch (cause) {
     throw new WasmCoreError(`cannot instantiate the WebAssembly core: ${String(cause)}`, "wasm_load", { cause });
   }
-  const raw = instance.exports as unknown as CoreExports;
+  // The threads build imports its memory instead of exporting it: the exports object is frozen, so copy.
+  const raw = (memory ? { ...instance.exports, memory } : instance.exports) as unknown as CoreExports;
   if (typeof raw.core_variant !== "function" || !VARIANT_IDS[raw.core_variant()]) {
     throw new WasmCoreError("the given WebAssembly module is not a pocket_core build", "wasm_load");
   }
-  return new PocketCore(raw, VARIANT_IDS[raw.core_variant()]);
+  return new PocketCore(raw, VARIANT_IDS[raw.core_variant()], memory ? { module, memory } : null);
 }
 
 function envSimd(): string | undefined {
@@ -200,11 +251,18 @@ export class PocketCore {
   readonly raw: CoreExports;
   /** The variant this instance runs. */
   readonly variant: SimdVariant;
+  /** The threads build's module and shared memory, which helper instances join; `null` for the other builds. */
+  readonly shared: { module: WebAssembly.Module; memory: WebAssembly.Memory } | null;
 
   /** @internal use {@link loadCore}. */
-  constructor(raw: CoreExports, variant: SimdVariant) {
+  constructor(
+    raw: CoreExports,
+    variant: SimdVariant,
+    shared: { module: WebAssembly.Module; memory: WebAssembly.Memory } | null = null,
+  ) {
     this.raw = raw;
     this.variant = variant;
+    this.shared = shared;
   }
 
   /** A fresh view of `n` f32 at `ptr` (valid until the next core call that may grow memory). */

@@ -56,7 +56,11 @@ impl Stored {
             Stored::F32(v) => v,
             Stored::Half(dtype, h) => {
                 let mut out = vec![0.0f32; h.len()];
-                if dtype == DType::BF16 { bf16_to_f32(&h, &mut out) } else { f16_to_f32(&h, &mut out) }
+                if dtype == DType::BF16 {
+                    bf16_to_f32(&h, &mut out)
+                } else {
+                    f16_to_f32(&h, &mut out)
+                }
                 out
             }
         }
@@ -80,17 +84,28 @@ impl WeightStore {
             )));
         }
         let stored = match dtype {
-            DType::F32 => Stored::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-            DType::BF16 | DType::F16 => {
-                Stored::Half(dtype, bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
-            }
+            DType::F32 => Stored::F32(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            DType::BF16 | DType::F16 => Stored::Half(
+                dtype,
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect(),
+            ),
         };
-        self.tensors.insert(name.to_string(), (shape.to_vec(), stored));
+        self.tensors
+            .insert(name.to_string(), (shape.to_vec(), stored));
         Ok(())
     }
 
     pub fn insert(&mut self, name: &str, t: Tensor) {
-        self.tensors.insert(name.to_string(), (t.shape, Stored::F32(t.data)));
+        self.tensors
+            .insert(name.to_string(), (t.shape, Stored::F32(t.data)));
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -105,10 +120,12 @@ impl WeightStore {
     /// Checks that `name` is present with exactly `shape`.
     pub fn check_shape(&self, name: &str, shape: &[usize]) -> Result<()> {
         match self.tensors.get(name) {
-            None => Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
-            Some((have, _)) if have != shape => {
-                Err(CoreError::new(format!("tensor '{name}' has shape {have:?}, expected {shape:?}")))
-            }
+            None => Err(CoreError::new(format!(
+                "missing tensor '{name}' (expected shape {shape:?})"
+            ))),
+            Some((have, _)) if have != shape => Err(CoreError::new(format!(
+                "tensor '{name}' has shape {have:?}, expected {shape:?}"
+            ))),
             _ => Ok(()),
         }
     }
@@ -116,19 +133,28 @@ impl WeightStore {
     /// Checks every `(name, shape)` before a model part takes any, so a checkpoint that does not fit leaves the
     /// store untouched.
     pub fn check_shapes(&self, expected: &[(String, Vec<usize>)]) -> Result<()> {
-        expected.iter().try_for_each(|(name, shape)| self.check_shape(name, shape))
+        expected
+            .iter()
+            .try_for_each(|(name, shape)| self.check_shape(name, shape))
     }
 
     /// Removes and returns `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.check_shape(name, shape)?;
         let (shape, stored) = self.tensors.remove(name).expect("checked above");
-        Ok(Tensor { shape, data: stored.widen() })
+        Ok(Tensor {
+            shape,
+            data: stored.widen(),
+        })
     }
 
     /// Removes and returns `name` if present (optional tensors such as biases).
     pub fn take_optional(&mut self, name: &str, shape: &[usize]) -> Result<Option<Tensor>> {
-        if self.contains(name) { self.take(name, shape).map(Some) } else { Ok(None) }
+        if self.contains(name) {
+            self.take(name, shape).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Names still in the store (e.g. to report unused tensors).
@@ -159,15 +185,27 @@ mod tests {
     #[test]
     fn add_take_and_shape_errors() {
         let mut s = WeightStore::default();
-        let bytes: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         s.add("a.weight", DType::F32, &[2, 2], &bytes).unwrap();
-        s.add("b", DType::BF16, &[2], &[0x80, 0x3f, 0x00, 0xc0]).unwrap();
+        s.add("b", DType::BF16, &[2], &[0x80, 0x3f, 0x00, 0xc0])
+            .unwrap();
         assert!(s.add("c", DType::F32, &[3], &bytes).is_err());
         let e = s.take("a.weight", &[4]).unwrap_err();
         assert!(e.0.contains("has shape [2, 2], expected [4]"), "{}", e.0);
         s.add("a.weight", DType::F32, &[2, 2], &bytes).unwrap();
-        assert_eq!(s.take("a.weight", &[2, 2]).unwrap().data, vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            s.take("a.weight", &[2, 2]).unwrap().data,
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
         assert_eq!(s.take("b", &[2]).unwrap().data, vec![1.0, -2.0]);
-        assert!(s.take("zzz", &[1]).unwrap_err().0.contains("missing tensor 'zzz'"));
+        assert!(
+            s.take("zzz", &[1])
+                .unwrap_err()
+                .0
+                .contains("missing tensor 'zzz'")
+        );
     }
 }

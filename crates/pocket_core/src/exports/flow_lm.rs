@@ -169,7 +169,12 @@ pub unsafe extern "C" fn flow_lm_state_copy(dst: *mut FlowLmState, src: *const F
 /// # Safety
 /// `s` live; `kv` holds `2·t·d_model` values.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_lm_state_load_layer(s: *mut FlowLmState, layer: usize, kv: *const f32, t: usize) -> u32 {
+pub unsafe extern "C" fn flow_lm_state_load_layer(
+    s: *mut FlowLmState,
+    layer: usize,
+    kv: *const f32,
+    t: usize,
+) -> u32 {
     guard(0, || {
         let st = unsafe { &mut *s };
         let row = st.caches.first().map_or(0, |c| c.heads * c.head_dim);
@@ -183,7 +188,11 @@ pub unsafe extern "C" fn flow_lm_state_load_layer(s: *mut FlowLmState, layer: us
 /// # Safety
 /// `s` live; `out` of that size.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_lm_state_read_layer(s: *const FlowLmState, layer: usize, out: *mut f32) -> u32 {
+pub unsafe extern "C" fn flow_lm_state_read_layer(
+    s: *const FlowLmState,
+    layer: usize,
+    out: *mut f32,
+) -> u32 {
     guard(0, || {
         let st = unsafe { &*s };
         let row = st.caches.first().map_or(0, |c| c.heads * c.head_dim);
@@ -196,7 +205,13 @@ pub unsafe extern "C" fn flow_lm_state_read_layer(s: *const FlowLmState, layer: 
 
 /// Finishes a call: EOS logit into `eos` (if not null), and the latent decoded from `x0` into `latent` (if `x0`
 /// is not null).
-unsafe fn finish(m: &mut FlowLm, x0: *const f32, lsd_steps: usize, latent: *mut f32, eos: *mut f32) -> Result<u32> {
+unsafe fn finish(
+    m: &mut FlowLm,
+    x0: *const f32,
+    lsd_steps: usize,
+    latent: *mut f32,
+    eos: *mut f32,
+) -> Result<u32> {
     let ldim = m.cfg.ldim;
     unsafe {
         if !eos.is_null() {
@@ -255,7 +270,14 @@ pub unsafe extern "C" fn flow_lm_prefill_embeddings(
     guard(0, || unsafe {
         let m = &mut *h;
         let rows = slice(rows, n * m.cfg.d_model);
-        m.forward(&mut *s, Input::Embeddings { rows, t: n, bos_first: bos_first != 0 })?;
+        m.forward(
+            &mut *s,
+            Input::Embeddings {
+                rows,
+                t: n,
+                bos_first: bos_first != 0,
+            },
+        )?;
         finish(m, x0, lsd_steps, latent, eos)
     })
 }
@@ -306,7 +328,15 @@ pub unsafe extern "C" fn flow_head_forward(
         let (d, ld, dim) = (f.d_model, f.ldim, f.dim);
         let n_trace = trace_tensors((*h).cfg.flow_depth) * b * dim;
         let tr = (!trace.is_null()).then(|| slice_mut(trace, n_trace));
-        f.forward(slice(c, b * d), slice(s, b), slice(t, b), slice(x, b * ld), slice_mut(v, b * ld), b, tr);
+        f.forward(
+            slice(c, b * d),
+            slice(s, b),
+            slice(t, b),
+            slice(x, b * ld),
+            slice_mut(v, b * ld),
+            b,
+            tr,
+        );
     }
 }
 
@@ -315,7 +345,13 @@ pub unsafe extern "C" fn flow_head_forward(
 /// # Safety
 /// Live handle; buffers of the stated sizes; `steps` ≥ 1.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_head_lsd(h: *mut FlowLm, c: *const f32, x: *mut f32, b: usize, steps: usize) -> u32 {
+pub unsafe extern "C" fn flow_head_lsd(
+    h: *mut FlowLm,
+    c: *const f32,
+    x: *mut f32,
+    b: usize,
+    steps: usize,
+) -> u32 {
     guard(0, || unsafe {
         if steps == 0 {
             return Err(CoreError::new("LSD needs at least one step"));

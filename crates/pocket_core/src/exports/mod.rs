@@ -40,7 +40,8 @@ pub(crate) unsafe fn drop_handle<T>(h: *mut T) {
 /// # Safety
 /// `ptr` must point to `len` readable bytes.
 pub(crate) unsafe fn str_arg<'a>(ptr: *const u8, len: usize) -> crate::error::Result<&'a str> {
-    std::str::from_utf8(unsafe { slice(ptr, len) }).map_err(|_| CoreError::new("string argument is not UTF-8"))
+    std::str::from_utf8(unsafe { slice(ptr, len) })
+        .map_err(|_| CoreError::new("string argument is not UTF-8"))
 }
 
 // ---- memory and diagnostics ----
@@ -62,6 +63,37 @@ pub unsafe extern "C" fn core_free(ptr: *mut u8, bytes: usize) {
 #[unsafe(no_mangle)]
 pub extern "C" fn core_variant() -> u32 {
     crate::simd::variant()
+}
+
+// ---- the threads build's helpers (`pool.rs`) ----
+
+/// 1 in the threads build (shared memory: helper instances can join), else 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn core_threads() -> u32 {
+    cfg!(target_feature = "atomics") as u32
+}
+
+/// A helper instance's whole life (called once from its worker; returns only by trapping).
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_helper_run() {
+    crate::pool::helper_run()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_helpers() -> u32 {
+    crate::pool::helpers()
+}
+
+/// Chunks helpers have run (a diagnostic for tests), as f64 so that JS gets a number.
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_helper_chunks() -> f64 {
+    crate::pool::helper_chunks() as f64
+}
+
+/// Address of the i32 a helper's worker sets when its instance traps.
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_failed_flag() -> *const i32 {
+    crate::pool::failed_flag() as *const i32
 }
 
 #[unsafe(no_mangle)]
@@ -106,7 +138,15 @@ pub unsafe extern "C" fn matmul_ref(
 ) {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n));
-        linear::matmul_ref(slice(x, m * k), slice(w, n * k), bias, slice_mut(y, m * n), m, n, k)
+        linear::matmul_ref(
+            slice(x, m * k),
+            slice(w, n * k),
+            bias,
+            slice_mut(y, m * n),
+            m,
+            n,
+            k,
+        )
     }
 }
 
@@ -115,10 +155,20 @@ pub unsafe extern "C" fn matmul_ref(
 /// # Safety
 /// Buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut linear::Linear {
+pub unsafe extern "C" fn linear_new(
+    w: *const f32,
+    b: *const f32,
+    n_out: usize,
+    n_in: usize,
+) -> *mut linear::Linear {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n_out));
-        Box::into_raw(Box::new(linear::Linear::new(slice(w, n_out * n_in), bias, n_out, n_in)))
+        Box::into_raw(Box::new(linear::Linear::new(
+            slice(w, n_out * n_in),
+            bias,
+            n_out,
+            n_in,
+        )))
     }
 }
 
@@ -151,7 +201,12 @@ pub unsafe extern "C" fn linear_compact(h: *mut linear::Linear) -> u32 {
 /// # Safety
 /// `h` live; buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_forward(h: *const linear::Linear, x: *const f32, y: *mut f32, m: usize) {
+pub unsafe extern "C" fn linear_forward(
+    h: *const linear::Linear,
+    x: *const f32,
+    y: *mut f32,
+    m: usize,
+) {
     unsafe {
         let l = &*h;
         l.forward(slice(x, m * l.n_in), slice_mut(y, m * l.n_out), m)
@@ -169,11 +224,19 @@ pub struct LinearI8Handle {
 /// # Safety
 /// Buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_i8_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut LinearI8Handle {
+pub unsafe extern "C" fn linear_i8_new(
+    w: *const f32,
+    b: *const f32,
+    n_out: usize,
+    n_in: usize,
+) -> *mut LinearI8Handle {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n_out));
         let l = linear_i8::LinearI8::new(slice(w, n_out * n_in), bias, n_out, n_in);
-        Box::into_raw(Box::new(LinearI8Handle { l, acts: Default::default() }))
+        Box::into_raw(Box::new(LinearI8Handle {
+            l,
+            acts: Default::default(),
+        }))
     }
 }
 
@@ -190,11 +253,21 @@ pub unsafe extern "C" fn linear_i8_free(h: *mut LinearI8Handle) {
 /// # Safety
 /// `h` live; buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_i8_forward(h: *mut LinearI8Handle, x: *const f32, y: *mut f32, m: usize, reference: u32) {
+pub unsafe extern "C" fn linear_i8_forward(
+    h: *mut LinearI8Handle,
+    x: *const f32,
+    y: *mut f32,
+    m: usize,
+    reference: u32,
+) {
     unsafe {
         let LinearI8Handle { l, acts } = &mut *h;
         let (x, y) = (slice(x, m * l.n_in), slice_mut(y, m * l.n_out));
-        if reference == 1 { l.forward_ref(x, y, m, acts) } else { l.forward(x, y, m, acts) }
+        if reference == 1 {
+            l.forward_ref(x, y, m, acts)
+        } else {
+            l.forward(x, y, m, acts)
+        }
     }
 }
 
@@ -233,7 +306,10 @@ pub unsafe extern "C" fn weights_add(
 ) -> u32 {
     guard(0, || {
         let name = unsafe { str_arg(name, name_len)? };
-        let shape: Vec<usize> = unsafe { slice(shape, ndim) }.iter().map(|&d| d as usize).collect();
+        let shape: Vec<usize> = unsafe { slice(shape, ndim) }
+            .iter()
+            .map(|&d| d as usize)
+            .collect();
         let dtype = DType::from_code(dtype)?;
         with_store(|s| s.add(name, dtype, &shape, unsafe { slice(bytes, n_bytes) }))?;
         Ok(1)

@@ -10,13 +10,22 @@
 //! every weight widened from them is exactly representable): half the bytes to stream in memory-bound steps, and
 //! bit-identical results, since the kernel widens each weight back to the same f32 before the same arithmetic.
 
+use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
 
 /// Output columns per packed panel (four f32x4 accumulators per input row).
 pub const PANEL: usize = 16;
 
 /// Scalar reference: `y[m×n] = x[m×k] · w[n×k]ᵀ + bias`, with `w` row-major and unpacked.
-pub fn matmul_ref(x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], m: usize, n: usize, k: usize) {
+pub fn matmul_ref(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     for r in 0..m {
         for c in 0..n {
             let mut acc = 0.0f32;
@@ -50,12 +59,19 @@ impl Linear {
         if let Some(b) = bias {
             assert_eq!(b.len(), n_out, "linear bias size");
         }
-        Self::from_fn(n_out, n_in, bias.map(|b| b.to_vec()), |c, i| w[c * n_in + i])
+        Self::from_fn(n_out, n_in, bias.map(|b| b.to_vec()), |c, i| {
+            w[c * n_in + i]
+        })
     }
 
     /// Builds from a function giving `W[c][i]`: for weights that are not stored row-major (e.g. a transposed
     /// convolution's `[in, out, k]`), without materialising the row-major copy.
-    pub fn from_fn(n_out: usize, n_in: usize, bias: Option<Vec<f32>>, w: impl Fn(usize, usize) -> f32) -> Self {
+    pub fn from_fn(
+        n_out: usize,
+        n_in: usize,
+        bias: Option<Vec<f32>>,
+        w: impl Fn(usize, usize) -> f32,
+    ) -> Self {
         let n_panels = n_out.div_ceil(PANEL);
         let mut panels = vec![0.0f32; n_panels * n_in * PANEL];
         for c in 0..n_out {
@@ -65,7 +81,12 @@ impl Linear {
                 panels[base + i * PANEL] = w(c, i);
             }
         }
-        Self { n_out, n_in, panels: Panels::F32(panels), bias }
+        Self {
+            n_out,
+            n_in,
+            panels: Panels::F32(panels),
+            bias,
+        }
     }
 
     /// Switches to BF16 panels when every weight is exactly a BF16 value (results stay bit-identical); otherwise
@@ -98,19 +119,27 @@ impl Linear {
         let (n, k) = (self.n_out, self.n_in);
         let x_len = if m == 0 { 0 } else { (m - 1) * stride + k };
         assert!(x.len() >= x_len && y.len() >= m * n, "linear buffer sizes");
-        for p in 0..n.div_ceil(PANEL) {
-            let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
-            let rows = Rows { x: &x[..x_len], stride, m };
-            match &self.panels {
-                Panels::F32(w) => self.panel_rows(&w[range], rows, y, c0),
-                Panels::Bf16(w) => self.panel_rows(&w[range], rows, y, c0),
+        let rows = Rows {
+            x: &x[..x_len],
+            stride,
+            m,
+        };
+        let out = SharedOut::new(&mut y[..m * n]);
+        // Panels are independent: the threads build splits them between threads (each writes only its columns).
+        pool::parallel_ranges(n.div_ceil(PANEL), m * n * k, &|panels| {
+            for p in panels {
+                let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
+                match &self.panels {
+                    Panels::F32(w) => self.panel_rows(&w[range], rows, &out, c0),
+                    Panels::Bf16(w) => self.panel_rows(&w[range], rows, &out, c0),
+                }
             }
-        }
+        });
     }
 
     /// All rows of `x` against one panel (two input rows per pass, then one).
     #[inline(always)]
-    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], c0: usize) {
+    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, y: &SharedOut<f32>, c0: usize) {
         let mut r = 0;
         while r + 2 <= x.m {
             self.tile_rows::<2, P>(panel, x, y, r, c0);
@@ -125,18 +154,32 @@ impl Linear {
     /// Not inlined: V8 allocates registers per function, and the tile loop keeps its accumulators and weights in
     /// the 15 vector registers only inside a small one.
     #[inline(never)]
-    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: Rows, y: &mut [f32], r: usize, c0: usize) {
+    fn tile_rows<const R: usize, P: PanelRows>(
+        &self,
+        panel: P,
+        x: Rows,
+        y: &SharedOut<f32>,
+        r: usize,
+        c0: usize,
+    ) {
         let (n, k) = (self.n_out, self.n_in);
-        let acc = tile::<R, P>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
+        let acc = tile::<R, P>(
+            panel,
+            &x.x[r * x.stride..(r + R - 1) * x.stride + k],
+            x.stride,
+            k,
+        );
+        let width = PANEL.min(n - c0);
         for (i, a) in acc.iter().enumerate() {
-            let y_row = &mut y[(r + i) * n..(r + i + 1) * n];
-            if c0 + PANEL <= n {
+            // SAFETY: this panel's columns of row r + i belong to this call alone (one panel, one thread).
+            let y_row = unsafe { y.part((r + i) * n + c0, width) };
+            if width == PANEL {
                 for (j, v) in a.iter().enumerate() {
                     let v = match &self.bias {
                         Some(b) => v.add(F32x4::load(b, c0 + 4 * j)),
                         None => *v,
                     };
-                    v.store(y_row, c0 + 4 * j);
+                    v.store(y_row, 4 * j);
                 }
             } else {
                 // the zero-padded last panel
@@ -144,8 +187,8 @@ impl Linear {
                 for (j, v) in a.iter().enumerate() {
                     v.store(&mut out, 4 * j);
                 }
-                for (j, o) in out[..n - c0].iter().enumerate() {
-                    y_row[c0 + j] = o + self.bias.as_ref().map_or(0.0, |b| b[c0 + j]);
+                for (j, o) in out[..width].iter().enumerate() {
+                    y_row[j] = o + self.bias.as_ref().map_or(0.0, |b| b[c0 + j]);
                 }
             }
         }
@@ -175,7 +218,12 @@ impl PanelRows for &[f32] {
     #[inline(always)]
     fn row(self, i: usize) -> [F32x4; 4] {
         let o = i * PANEL;
-        [F32x4::load(self, o), F32x4::load(self, o + 4), F32x4::load(self, o + 8), F32x4::load(self, o + 12)]
+        [
+            F32x4::load(self, o),
+            F32x4::load(self, o + 4),
+            F32x4::load(self, o + 8),
+            F32x4::load(self, o + 12),
+        ]
     }
 }
 
@@ -202,7 +250,12 @@ impl PanelRows for &[u16] {
 /// `R` input rows of `k` values (row `r` at `x[r·stride..]`) against one panel: `4·R` accumulators, one pass over
 /// the panel; each loaded weight vector is used `R` times.
 #[inline(always)]
-fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usize) -> [[F32x4; 4]; R] {
+fn tile<const R: usize, P: PanelRows>(
+    panel: P,
+    x: &[f32],
+    stride: usize,
+    k: usize,
+) -> [[F32x4; 4]; R] {
     assert!(x.len() >= (R - 1) * stride + k && panel.rows() >= k);
     let mut acc = [[F32x4::zero(); 4]; R];
     for i in 0..k {
@@ -224,11 +277,15 @@ mod tests {
     use crate::testing::{gemm_case, max_rel_diff, random_vec};
 
     fn check(m: usize, n: usize, k: usize, with_bias: bool) {
+        crate::pool::start_host_helpers(2);
         let c = gemm_case(m, n, k, with_bias);
-        let mut got = vec![0.0; m * n];
-        Linear::new(&c.w, c.bias.as_deref(), n, k).forward(&c.x, &mut got, m);
+        let (mut got, mut one) = (vec![0.0; m * n], vec![0.0; m * n]);
+        let l = Linear::new(&c.w, c.bias.as_deref(), n, k);
+        l.forward(&c.x, &mut got, m);
         let rel = max_rel_diff(&got, &c.want);
         assert!(rel < 1e-5, "m={m} n={n} k={k}: rel {rel}");
+        crate::pool::run_inline(|| l.forward(&c.x, &mut one, m));
+        assert_eq!(got, one, "split between threads = one thread, bit for bit");
     }
 
     #[test]
@@ -250,7 +307,10 @@ mod tests {
     fn bf16_panels_are_bit_identical_and_only_when_lossless() {
         let (m, n, k) = (5, 40, 33);
         // values with zero low halves (BF16-exact), as widened from a BF16 checkpoint
-        let w: Vec<f32> = random_vec(n * k, 6).iter().map(|v| f32::from_bits(v.to_bits() & 0xffff_0000)).collect();
+        let w: Vec<f32> = random_vec(n * k, 6)
+            .iter()
+            .map(|v| f32::from_bits(v.to_bits() & 0xffff_0000))
+            .collect();
         let x = random_vec(m * k, 7);
         let (mut a, mut b) = (vec![0.0; m * n], vec![0.0; m * n]);
         let plain = Linear::new(&w, None, n, k);
@@ -260,7 +320,11 @@ mod tests {
         compact.forward(&x, &mut b, m);
         assert_eq!(a, b);
         let exact = Linear::new(&random_vec(n * k, 8), None, n, k).compact();
-        assert_eq!(exact.weight_bytes(), plain.weight_bytes(), "f32 weights stay f32");
+        assert_eq!(
+            exact.weight_bytes(),
+            plain.weight_bytes(),
+            "f32 weights stay f32"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! with zero weights to a multiple of `GROUP`.
 
 use super::linear::PANEL;
+use crate::pool::{self, SharedOut};
 
 /// Inputs per integer dot-product group.
 #[cfg(not(target_feature = "relaxed-simd"))]
@@ -121,7 +122,15 @@ impl LinearI8 {
                 panels[base + (i / GROUP) * GROUP * PANEL + i % GROUP] = v as i8;
             }
         }
-        Self { n_out, n_in, k_pad, panels, scales, offsets, bias: bias.map(|b| b.to_vec()) }
+        Self {
+            n_out,
+            n_in,
+            k_pad,
+            panels,
+            scales,
+            offsets,
+            bias: bias.map(|b| b.to_vec()),
+        }
     }
 
     /// Bytes of packed weights and scales.
@@ -138,7 +147,17 @@ impl LinearI8 {
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b` with dynamically quantised activations (`acts` is scratch).
     pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize, acts: &mut QuantActs) {
-        self.run(x, y, m, acts, if simd_dot_is_exact() { panel_dot } else { panel_dot_ref });
+        self.run(
+            x,
+            y,
+            m,
+            acts,
+            if simd_dot_is_exact() {
+                panel_dot
+            } else {
+                panel_dot_ref
+            },
+        );
     }
 
     /// Scalar reference of [`LinearI8::forward`] (same packing and quantisation, plain integer loops).
@@ -150,28 +169,33 @@ impl LinearI8 {
         let (n, k, kp) = (self.n_out, self.n_in, self.k_pad);
         assert!(x.len() >= m * k && y.len() >= m * n, "linear buffer sizes");
         acts.quantize(x, m, k, kp);
-        let mut acc = [[0i32; PANEL]; 2];
-        for p in 0..n.div_ceil(PANEL) {
-            let panel = &self.panels[p * kp * PANEL..(p + 1) * kp * PANEL];
-            let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
-            let mut r = 0;
-            while r < m {
-                // two rows per pass share each loaded weight vector; a last odd row goes alone
-                let rows = (m - r).min(2);
-                dot(panel, &acts.q[r * kp..(r + rows) * kp], rows, &mut acc);
-                for (i, a) in acc[..rows].iter().enumerate() {
-                    let sx = acts.scale[r + i];
-                    let out = &mut y[(r + i) * n + c0..(r + i) * n + c0 + width];
-                    for (j, o) in out.iter_mut().enumerate() {
-                        *o = (a[j] - self.offsets[c0 + j]) as f32 * (sx * self.scales[c0 + j]);
-                        if let Some(b) = &self.bias {
-                            *o += b[c0 + j];
+        let (acts, out) = (&*acts, SharedOut::new(&mut y[..m * n]));
+        // Panels are independent: the threads build splits them between threads (each writes only its columns).
+        pool::parallel_ranges(n.div_ceil(PANEL), m * n * kp, &|panels| {
+            let mut acc = [[0i32; PANEL]; 2];
+            for p in panels {
+                let panel = &self.panels[p * kp * PANEL..(p + 1) * kp * PANEL];
+                let (c0, width) = (p * PANEL, PANEL.min(n - p * PANEL));
+                let mut r = 0;
+                while r < m {
+                    // two rows per pass share each loaded weight vector; a last odd row goes alone
+                    let rows = (m - r).min(2);
+                    dot(panel, &acts.q[r * kp..(r + rows) * kp], rows, &mut acc);
+                    for (i, a) in acc[..rows].iter().enumerate() {
+                        let sx = acts.scale[r + i];
+                        // SAFETY: this panel's columns of row r + i belong to this chunk alone.
+                        let row = unsafe { out.part((r + i) * n + c0, width) };
+                        for (j, o) in row.iter_mut().enumerate() {
+                            *o = (a[j] - self.offsets[c0 + j]) as f32 * (sx * self.scales[c0 + j]);
+                            if let Some(b) = &self.bias {
+                                *o += b[c0 + j];
+                            }
                         }
                     }
+                    r += rows;
                 }
-                r += rows;
             }
-        }
+        });
     }
 }
 
@@ -187,7 +211,9 @@ fn panel_dot_ref(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2
         for (j, g) in x[r * kp..(r + 1) * kp].chunks_exact(GROUP).enumerate() {
             let w = &panel[j * GROUP * PANEL..(j + 1) * GROUP * PANEL];
             for (c, a) in a.iter_mut().enumerate() {
-                *a += (0..GROUP).map(|t| w[GROUP * c + t] as i32 * g[t] as i32).sum::<i32>();
+                *a += (0..GROUP)
+                    .map(|t| w[GROUP * c + t] as i32 * g[t] as i32)
+                    .sum::<i32>();
             }
         }
     }
@@ -215,10 +241,20 @@ fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
             #[cfg(not(target_feature = "relaxed-simd"))]
             {
                 let (w0, w1) = (v128_load(p), v128_load(p.add(1)));
-                [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
+                [
+                    i16x8_extend_low_i8x16(w0),
+                    i16x8_extend_high_i8x16(w0),
+                    i16x8_extend_low_i8x16(w1),
+                    i16x8_extend_high_i8x16(w1),
+                ]
             }
             #[cfg(target_feature = "relaxed-simd")]
-            [v128_load(p), v128_load(p.add(1)), v128_load(p.add(2)), v128_load(p.add(3))]
+            [
+                v128_load(p),
+                v128_load(p.add(1)),
+                v128_load(p.add(2)),
+                v128_load(p.add(3)),
+            ]
         }
     }
     #[inline(always)]
@@ -233,7 +269,11 @@ fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
     let mut b = [i32x4_splat(0); 4];
     if rows == 2 {
         let (x0, x1) = x.split_at(kp);
-        for ((w, p), q) in panel.chunks_exact(GROUP * PANEL).zip(x0.chunks_exact(GROUP)).zip(x1.chunks_exact(GROUP)) {
+        for ((w, p), q) in panel
+            .chunks_exact(GROUP * PANEL)
+            .zip(x0.chunks_exact(GROUP))
+            .zip(x1.chunks_exact(GROUP))
+        {
             let (w, u, v) = (weights(w), group(p), group(q));
             for j in 0..4 {
                 a[j] = madd(a[j], w[j], u);
@@ -269,12 +309,27 @@ fn simd_dot_is_exact() -> bool {
         use core::sync::atomic::{AtomicU8, Ordering};
         static PROBE: AtomicU8 = AtomicU8::new(0); // 0 = not probed, 1 = exact, 2 = not
         if PROBE.load(Ordering::Relaxed) == 0 {
-            let (w, u) = (core::hint::black_box(-100i8), core::hint::black_box(3u8 as i8));
+            let (w, u) = (
+                core::hint::black_box(-100i8),
+                core::hint::black_box(3u8 as i8),
+            );
             let w = i8x16(w, 1, 2, 3, -128, 127, -1, 0, 5, 6, 7, 8, 9, 10, 11, 12);
             let u = i8x16(u, 127, 64, 1, 127, 127, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8);
             let r = i32x4_relaxed_dot_i8x16_i7x16_add(w, u, i32x4(1, 2, 3, 4));
-            let want = i32x4(-300 + 127 + 128 + 3 + 1, -16256 + 16129 - 2 + 2, 5 + 12 + 21 + 32 + 3, 45 + 60 + 77 + 96 + 4);
-            PROBE.store(if u32x4_all_true(i32x4_eq(r, want)) { 1 } else { 2 }, Ordering::Relaxed);
+            let want = i32x4(
+                -300 + 127 + 128 + 3 + 1,
+                -16256 + 16129 - 2 + 2,
+                5 + 12 + 21 + 32 + 3,
+                45 + 60 + 77 + 96 + 4,
+            );
+            PROBE.store(
+                if u32x4_all_true(i32x4_eq(r, want)) {
+                    1
+                } else {
+                    2
+                },
+                Ordering::Relaxed,
+            );
         }
         PROBE.load(Ordering::Relaxed) == 1
     }
@@ -296,8 +351,15 @@ mod tests {
         let (mut got, mut refr) = (vec![0.0; m * n], vec![0.0; m * n]);
         let mut acts = QuantActs::default();
         l.forward(x, &mut got, m, &mut acts);
-        l.forward_ref(x, &mut refr, m, &mut acts);
+        crate::pool::start_host_helpers(2);
+        crate::pool::run_inline(|| l.forward_ref(x, &mut refr, m, &mut acts));
         assert_eq!(got, refr, "SIMD and scalar reference agree bit for bit");
+        let mut threaded = vec![0.0; m * n];
+        l.forward_ref(x, &mut threaded, m, &mut acts);
+        assert_eq!(
+            threaded, refr,
+            "split between threads = one thread, bit for bit"
+        );
         // dequantised operands in f64
         let wd: Vec<f32> = (0..n * k).map(|j| l.weight(j / k, j % k)).collect();
         let mut xd = vec![0.0f32; m * k];
@@ -312,11 +374,20 @@ mod tests {
         matmul_ref(&xd, &wd, bias, &mut want, m, n, k);
         let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
         for (g, e) in got.iter().zip(&want) {
-            assert!((g - e).abs() <= 1e-5 * scale, "m={m} n={n} k={k}: {g} vs {e}");
+            assert!(
+                (g - e).abs() <= 1e-5 * scale,
+                "m={m} n={n} k={k}: {g} vs {e}"
+            );
         }
         // and against the unquantised product, loosely (int8 error)
-        let err = got.iter().zip(&c.want).fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
-        assert!(err <= 0.02 * scale, "quantisation error {err} vs scale {scale}");
+        let err = got
+            .iter()
+            .zip(&c.want)
+            .fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
+        assert!(
+            err <= 0.02 * scale,
+            "quantisation error {err} vs scale {scale}"
+        );
     }
 
     #[test]
