@@ -39,6 +39,12 @@ export interface CoreExports {
   linear_i8_new(w: number, b: number, nOut: number, nIn: number): number;
   linear_i8_free(h: number): void;
   linear_i8_forward(h: number, x: number, y: number, m: number, reference: number): void;
+  /** 1 in the threads build. */
+  core_threads(): number;
+  /** Helpers parked in the pool, chunks they ran, the flag a trapped helper sets (threads build). */
+  pool_helpers(): number;
+  pool_helper_chunks(): number;
+  pool_failed_flag(): number;
   limits_read(buf: number, bytes: number, passes: number): number;
   limits_madd(a: number, b: number, iters: number): number;
   weights_add(

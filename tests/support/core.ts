@@ -4,6 +4,8 @@
  */
 import { loadCore, type PocketCore, type SimdVariant } from "../../src/runtime/wasm.ts";
 import { supportsRelaxedSimd } from "../../src/runtime/simd_detect.ts";
+import { startCoreHelpers } from "../../src/generate/core_helpers.ts";
+import { defaultWorkerUrl } from "../../src/generate/create_services.ts";
 
 /** Variants to test in this runtime: baseline always, relaxed where the runtime validates it. */
 export const testVariants: SimdVariant[] = supportsRelaxedSimd() ? ["baseline", "relaxed"] : ["baseline"];
@@ -13,6 +15,20 @@ const cores = new Map<SimdVariant, Promise<PocketCore>>();
 /** A fresh core instance of `variant` (each call instantiates anew: state never leaks between tests). */
 export function freshCore(variant: SimdVariant): Promise<PocketCore> {
   return loadCore({ simd: variant });
+}
+
+/**
+ * A threads-build core of `variant` with `threads − 1` helper threads (`threads: 1`: the plain build, no helpers);
+ * `stop` ends the helpers.
+ */
+export async function threadedCore(
+  variant: SimdVariant,
+  threads: number,
+): Promise<{ core: PocketCore; stop: () => void }> {
+  if (threads === 1) return { core: await freshCore(variant), stop: () => {} };
+  const core = await loadCore({ simd: variant, threads: true });
+  const helpers = await startCoreHelpers(core, threads - 1, defaultWorkerUrl());
+  return { core, stop: () => helpers.terminate() };
 }
 
 /** One shared instance per variant, for stateless kernel tests. */

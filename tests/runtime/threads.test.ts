@@ -1,0 +1,98 @@
+// The threads build (design (b) of issue #14): one core instance over a shared memory, helper instances in workers
+// taking chunks of its matrix products (crates/pocket_core/src/pool.rs). Every result must equal the plain build's
+// bit for bit, helpers must really take part (the core counts their chunks: proven by counts, never by time), and a
+// model loaded with `threads: 2` must speak exactly as one thread.
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { TTSModel } from "../../mod.ts";
+import { loadCore, sharedMemoryAvailable, wasmUrl } from "../../src/runtime/wasm.ts";
+import { workersAvailable } from "../../src/generate/create_services.ts";
+import { randomF32, sharedCore, testVariants, threadedCore } from "../support/core.ts";
+import type { PocketCore } from "../../src/runtime/wasm.ts";
+import { fullModelDir } from "../support/full_weights.ts";
+import { TINY_MODEL_DIR } from "../support/tiny_model.ts";
+
+const skip = sharedMemoryAvailable() && workersAvailable() ? false : "no shared WebAssembly memory or workers here";
+
+/** `m` rows through a `[n, k]` linear layer (int8 with `int8`), on `core`. */
+function linear(core: PocketCore, m: number, n: number, k: number, int8: boolean, seed: number): Float32Array {
+  const x = randomF32(m * k, seed), w = randomF32(n * k, seed + 1), b = randomF32(n, seed + 2);
+  const [xp, wp, bp, yp] = [core.put(x), core.put(w), core.put(b), core.alloc(m * n * 4)];
+  const raw = core.raw;
+  if (int8) {
+    const h = raw.linear_i8_new(wp, bp, n, k);
+    raw.linear_i8_forward(h, xp, yp, m, 0);
+    raw.linear_i8_free(h);
+  } else {
+    const h = raw.linear_new(wp, bp, n, k);
+    raw.linear_forward(h, xp, yp, m);
+    raw.linear_free(h);
+  }
+  const y = core.f32(yp, m * n).slice();
+  [[xp, x], [wp, w], [bp, b]].forEach(([p, a]) => core.free(p as number, (a as Float32Array).byteLength));
+  core.free(yp, m * n * 4);
+  return y;
+}
+
+const SHAPES = [[1, 1024, 1024], [16, 512, 300], [3, 40, 2048], [7, 40, 9]] as const;
+
+describe("threads build (wasm)", () => {
+  for (const variant of testVariants) {
+    test(
+      `${variant}: linear layers split between two threads equal the plain build's bit for bit`,
+      { skip },
+      async () => {
+        const plain = await sharedCore(variant);
+        const { core, stop } = await threadedCore(variant, 2);
+        try {
+          assert.equal(core.raw.core_threads(), 1);
+          assert.equal(core.raw.pool_helpers(), 1);
+          for (const int8 of [false, true]) {
+            for (const [m, n, k] of SHAPES) {
+              assert.deepEqual(
+                linear(core, m, n, k, int8, m + n),
+                linear(plain, m, n, k, int8, m + n),
+                `${m}×${n}×${k}`,
+              );
+            }
+          }
+          // The helper takes chunks as soon as it is awake: repeat a large product until it has (a count, not a time).
+          const before = core.raw.pool_helper_chunks() as number;
+          for (let i = 0; i < 2000 && core.raw.pool_helper_chunks() === before; i++) {
+            linear(core, 16, 1024, 1024, false, i);
+          }
+          assert.ok((core.raw.pool_helper_chunks() as number) > before, "the helper never ran a chunk");
+        } finally {
+          stop();
+        }
+      },
+    );
+  }
+
+  test("the threads build and the plain one refuse each other's place", { skip }, async () => {
+    await assert.rejects(loadCore({ threads: true, wasm: wasmUrl("baseline") }), /not a threads build/);
+    await assert.rejects(loadCore({ wasm: wasmUrl("baseline", true) }), /is a threads build/);
+    await assert.rejects(TTSModel.load({ model: TINY_MODEL_DIR, threads: 0 }), (e: Error) => e.name === "ConfigError");
+    await assert.rejects(
+      TTSModel.load({ model: TINY_MODEL_DIR, workers: 2, threads: 2 }),
+      (e: Error) => e.name === "ConfigError" && /threads/.test(e.message),
+    );
+  });
+
+  test("full-size checkpoint: threads: 2 gives one thread's frames bit for bit", { skip }, async () => {
+    const model = await fullModelDir();
+    const frames = async (threads: number) => {
+      const tts = await TTSModel.load({ model, workers: 0, threads });
+      try {
+        const out: Float32Array[] = [];
+        for await (const f of tts.stream("Hello there, my friend.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
+          if (out.push(f) === 4) break;
+        }
+        return out;
+      } finally {
+        tts.dispose();
+      }
+    };
+    assert.deepEqual(await frames(2), await frames(1));
+  });
+});
