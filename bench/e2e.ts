@@ -2,8 +2,9 @@
  * End-to-end benchmarks on the full-size synthetic checkpoint, through the public API, in the setting of the
  * reference's figures (`performance.md`): a 126-position voice, EOS disabled, 150 frames (12 s of audio) from a
  * ~30-token text; time to first audio for a 12-token text; peak RSS; load time (a fresh `TTSModel.load`, the
- * first of the process for BF16). For `workers: 2` (where the runtime has workers) and `workers: 0`, BF16 weights
- * and `quantize` (int8 FlowLM), with the runtime's best wasm variant.
+ * first of the process for BF16). For `workers: 2` (where the runtime has workers), `threads: 2` (the threads build
+ * with one helper, where shared memory exists) and one thread, BF16 weights and `quantize` (int8 FlowLM), with the
+ * runtime's best wasm variant.
  *
  * `runSplit` (`e2e_split`, BF16 and int8) compares the two-worker designs in one process, interleaved run by run so a
  * loaded machine's drift falls on both: the Mimi decoder split between the workers (`mimi_split: "auto"`, the
@@ -18,7 +19,7 @@ import { serializeSafetensors } from "../src/model/safetensors.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { randomF32 } from "../tests/support/core.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
-import { type BenchResult, rssMb, runtimeName, stats } from "./support.ts";
+import { type BenchResult, benchThreads, rssMb, runtimeName, stats } from "./support.ts";
 
 const LONG_TEXT =
   "The weather is lovely today, so we will take a long walk in the park near the river, and then we can rest.";
@@ -44,15 +45,19 @@ export function runInt8(): Promise<BenchResult[]> {
 async function runWith(quantize: boolean): Promise<BenchResult[]> {
   const model = await fullModelDir();
   const results: BenchResult[] = [];
-  const modes: (0 | 2)[] = workersAvailable() ? [2, 0] : [0];
-  for (const workers of modes) {
+  const modes = [
+    ...workersAvailable() ? [{ workers: 2 as const, threads: 1 }] : [],
+    ...benchThreads().includes(2) ? [{ workers: 0 as const, threads: 2 }] : [],
+    { workers: 0 as const, threads: 1 },
+  ];
+  for (const { workers, threads } of modes) {
     let peak = rssMb();
     const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 20);
     const t0 = performance.now();
-    const tts = await TTSModel.load({ model, workers, quantize });
+    const tts = await TTSModel.load({ model, workers, threads, quantize });
     const loadMs = performance.now() - t0;
     const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
-    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers };
+    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers, threads };
     results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
 
     const rtf: number[] = [];

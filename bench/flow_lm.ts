@@ -9,7 +9,8 @@
  *   effective bandwidth (`gbps` = weight bytes read per step / time; `bench/main.ts` adds the single-thread read
  *   bound measured by `limits`).
  *
- * Each for the checkpoint's BF16 weights (lossless BF16 panels) and for `quantize` (int8 transformer linears).
+ * Each for the checkpoint's BF16 weights (lossless BF16 panels) and for `quantize` (int8 transformer linears), on
+ * one thread and, where shared memory exists, on the threads build with one helper (`threads: 2`).
  *
  * `deno run -A bench/flow_lm.ts` prints the results as JSON.
  *
@@ -19,11 +20,10 @@
 import { FlowLM } from "../src/runtime/flow_lm.ts";
 import { openSafetensors } from "../src/model/safetensors.ts";
 import { parseConfigText } from "../src/model/config.ts";
-import { loadCore } from "../src/runtime/wasm.ts";
 import { readFile } from "node:fs/promises";
 import { ensureFullWeights, fullConfigPath } from "../tests/support/full_weights.ts";
-import { randomF32 } from "../tests/support/core.ts";
-import { type BenchResult, benchVariants, runtimeName, stats } from "./support.ts";
+import { randomF32, threadedCore } from "../tests/support/core.ts";
+import { type BenchResult, benchThreads, benchVariants, runtimeName, stats } from "./support.ts";
 
 function time(runs: number, setup: () => void, fn: () => void): number[] {
   setup();
@@ -50,57 +50,72 @@ export async function run(): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   for (const variant of benchVariants()) {
     for (const quantize of [false, true]) {
-      const core = await loadCore({ simd: variant });
-      const reader = await openSafetensors(path);
-      const flow = await FlowLM.fromReader(core, reader, config, { quantize });
-      await reader.close();
-      const d = flow.dims.dModel;
-      const base = { runtime: runtimeName(), variant, weights: quantize ? "int8" : "bf16", unit: "ms" };
-
-      const conditioning = randomF32(125 * d, 11).map((x) => x * 0.5);
-      const voice = flow.createState();
-      const voiceTimes = time(5, () => voice.reset(), () => {
-        voice.prefillEmbeddings(conditioning, { bosBeforeVoice: true });
-      });
-      results.push({ name: "flowlm.voice_prefill_126", ...base, ...round(stats(voiceTimes)), positions: voice.offset });
-
-      const st = flow.createState();
-      for (const n of [12, 50]) {
-        const ids = Array.from({ length: n }, (_, i) => (i * 977 + 13) % 4000);
-        const times = time(5, () => {
-          st.copyFrom(voice);
-          st.prepareChunk(n);
-        }, () => {
-          st.prefillText(ids);
-        });
-        results.push({ name: `flowlm.text_prefill_${n}`, ...base, ...round(stats(times)), tokens: n });
+      for (const threads of benchThreads()) {
+        results.push(...await runOne(path, config, variant, quantize, threads));
       }
-
-      st.copyFrom(voice);
-      const steps = st.prepareChunk(12);
-      st.prefillText(Array.from({ length: 12 }, (_, i) => i + 100));
-      let input: Float32Array = new Float32Array(32).fill(NaN);
-      const x0 = randomF32(32, 5);
-      const out = new Float32Array(32);
-      const stepTimes: number[] = [];
-      for (let j = 0; j < Math.min(steps, 40); j++) {
-        const t0 = performance.now();
-        st.step(input, x0, out);
-        const dt = performance.now() - t0;
-        if (j >= 3) stepTimes.push(dt); // the first steps warm the JIT and caches
-        input = out.slice();
-      }
-      const s = round(stats(stepTimes));
-      results.push({
-        name: "flowlm.ar_step",
-        ...base,
-        ...s,
-        gbps: +(flow.stepWeightBytes / s.median / 1e6).toFixed(2),
-        weight_mb: +(flow.stepWeightBytes / 1e6).toFixed(1),
-      });
-      flow.free();
     }
   }
+  return results;
+}
+
+async function runOne(
+  path: string,
+  config: ReturnType<typeof parseConfigText>,
+  variant: "baseline" | "relaxed",
+  quantize: boolean,
+  threads: number,
+): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  const { core, stop } = await threadedCore(variant, threads);
+  const reader = await openSafetensors(path);
+  const flow = await FlowLM.fromReader(core, reader, config, { quantize });
+  await reader.close();
+  const d = flow.dims.dModel;
+  const base = { runtime: runtimeName(), variant, weights: quantize ? "int8" : "bf16", threads, unit: "ms" };
+
+  const conditioning = randomF32(125 * d, 11).map((x) => x * 0.5);
+  const voice = flow.createState();
+  const voiceTimes = time(5, () => voice.reset(), () => {
+    voice.prefillEmbeddings(conditioning, { bosBeforeVoice: true });
+  });
+  results.push({ name: "flowlm.voice_prefill_126", ...base, ...round(stats(voiceTimes)), positions: voice.offset });
+
+  const st = flow.createState();
+  for (const n of [12, 50]) {
+    const ids = Array.from({ length: n }, (_, i) => (i * 977 + 13) % 4000);
+    const times = time(5, () => {
+      st.copyFrom(voice);
+      st.prepareChunk(n);
+    }, () => {
+      st.prefillText(ids);
+    });
+    results.push({ name: `flowlm.text_prefill_${n}`, ...base, ...round(stats(times)), tokens: n });
+  }
+
+  st.copyFrom(voice);
+  const steps = st.prepareChunk(12);
+  st.prefillText(Array.from({ length: 12 }, (_, i) => i + 100));
+  let input: Float32Array = new Float32Array(32).fill(NaN);
+  const x0 = randomF32(32, 5);
+  const out = new Float32Array(32);
+  const stepTimes: number[] = [];
+  for (let j = 0; j < Math.min(steps, 40); j++) {
+    const t0 = performance.now();
+    st.step(input, x0, out);
+    const dt = performance.now() - t0;
+    if (j >= 3) stepTimes.push(dt); // the first steps warm the JIT and caches
+    input = out.slice();
+  }
+  const s = round(stats(stepTimes));
+  results.push({
+    name: "flowlm.ar_step",
+    ...base,
+    ...s,
+    gbps: +(flow.stepWeightBytes / s.median / 1e6).toFixed(2),
+    weight_mb: +(flow.stepWeightBytes / 1e6).toFixed(1),
+  });
+  flow.free();
+  stop();
   return results;
 }
 

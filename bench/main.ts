@@ -85,17 +85,19 @@ const frac = (x: number) => +x.toFixed(3);
 
 /**
  * Puts each figure beside its bound from `limits` (same runtime and variant): the AR step's bandwidth against one
- * core's read bandwidth, the Mimi frame's MAC rate against one core's 128-bit multiply-add rate, and the e2e
+ * core's read bandwidth, the Mimi frame's MAC rate against one core's 128-bit multiply-add rate (two cores' for
+ * figures of the threads build with one helper, `threads: 2`), and the e2e
  * real-time factor against the ceiling of this design: the AR step at the read bound plus the Mimi frame at the
  * FMA bound, on one core, or spread evenly over two.
  */
 function addBounds(): void {
   for (const r of [...results]) {
+    const t = r.threads === 2 ? "2t" : "1t"; // a threads-build figure against the two-thread bound
     if (r.name === "flowlm.ar_step") {
-      const bound = limit(r, "limits.read_1t", "gbps");
+      const bound = limit(r, `limits.read_${t}`, "gbps");
       if (bound) Object.assign(r, { bound_gbps: bound, of_bound: frac((r.gbps as number) / bound) });
     } else if (r.name === "mimi.decode_frame") {
-      const bound = limit(r, "limits.madd_1t", "gmac_per_s");
+      const bound = limit(r, `limits.madd_${t}`, "gmac_per_s");
       if (bound) Object.assign(r, { bound_gmac_per_s: bound, of_bound: frac((r.gmac_per_s as number) / bound) });
     } else if (r.name === "e2e.rtf") {
       // e2e runs the runtime's fastest variant: relaxed wherever it was measured
@@ -109,7 +111,7 @@ function addBounds(): void {
       const read = limit(r, "limits.read_1t", "gbps"), madd = limit(r, "limits.madd_1t", "gmac_per_s");
       if (!step || !frame || !read || !madd) continue;
       const stepMs = (step.weight_mb as number) / read, mimiMs = (frame.macs_per_frame as number) / madd / 1e6;
-      const cores = r.workers === 2 ? 2 : 1;
+      const cores = r.workers === 2 || r.threads === 2 ? 2 : 1;
       const ceiling = 80 / ((stepMs + mimiMs) / cores);
       Object.assign(r, { ceiling_rtf: +ceiling.toFixed(2), of_bound: frac(r.median / ceiling) });
     }

@@ -14,9 +14,10 @@
  * @module
  */
 
-import { type BenchResult, benchVariants, runtimeName, stats } from "./support.ts";
+import { type BenchResult, benchThreads, benchVariants, runtimeName, stats } from "./support.ts";
 import { MimiDecoder, mimiDecoderPlan } from "../src/runtime/mimi_decoder.ts";
 import { decoderCore, goldenCase } from "../tests/mimi/support.ts";
+import { threadedCore } from "../tests/support/core.ts";
 
 const WARMUP_FRAMES = 20;
 const TIMED_FRAMES = 40;
@@ -28,40 +29,53 @@ export async function run(): Promise<BenchResult[]> {
   await golden.close();
   const results: BenchResult[] = [];
   for (const variant of benchVariants()) {
-    const { core, config, mean, std } = await decoderCore("full", variant);
-    const decoder = MimiDecoder.create(core, config, { latentStats: { mean, std } });
-    const state = decoder.createState();
-    const n = decoder.latentDim, frames = latents.length / n;
-    const out = new Float32Array(decoder.frameSamples);
-    const frame = (i: number) => state.decodeInto(latents.subarray((i % frames) * n, (i % frames + 1) * n), out);
-    for (let i = 0; i < WARMUP_FRAMES; i++) frame(i);
-    const times: number[] = [];
-    for (let i = 0; i < TIMED_FRAMES; i++) {
-      const t0 = performance.now();
-      frame(WARMUP_FRAMES + i);
-      times.push(performance.now() - t0);
-    }
-    const t = stats(times);
-    const macs = decoder.macsPerFrame;
-    results.push({
-      name: "mimi.decode_frame",
-      runtime: runtimeName(),
-      variant,
-      weights: "full-synthetic (bf16 → f32)",
-      median: +t.median.toFixed(3),
-      min: +t.min.toFixed(3),
-      max: +t.max.toFixed(3),
-      unit: "ms",
-      gmac_per_s: +(macs / t.median / 1e6).toFixed(2),
-      macs_per_frame: macs,
-      realtime_factor: +(80 / t.median).toFixed(2),
-      weight_mb: +(decoder.weightBytes / 1e6).toFixed(1),
-      state_mb: +(state.bytes / 1e6).toFixed(2),
-    });
-    decoder.free();
+    for (const threads of benchThreads()) results.push(await decodeFrame(variant, threads, latents));
     results.push(...await stageTimes(variant, latents));
   }
   return results;
+}
+
+/** Whole frames on `threads` threads (the threads build with helpers beyond one). */
+async function decodeFrame(
+  variant: "baseline" | "relaxed",
+  threads: number,
+  latents: Float32Array,
+): Promise<BenchResult> {
+  const { core: threaded, stop } = await threadedCore(variant, threads);
+  const { core, config, mean, std } = await decoderCore("full", variant, threaded);
+  const decoder = MimiDecoder.create(core, config, { latentStats: { mean, std } });
+  const state = decoder.createState();
+  const n = decoder.latentDim, frames = latents.length / n;
+  const out = new Float32Array(decoder.frameSamples);
+  const frame = (i: number) => state.decodeInto(latents.subarray((i % frames) * n, (i % frames + 1) * n), out);
+  for (let i = 0; i < WARMUP_FRAMES; i++) frame(i);
+  const times: number[] = [];
+  for (let i = 0; i < TIMED_FRAMES; i++) {
+    const t0 = performance.now();
+    frame(WARMUP_FRAMES + i);
+    times.push(performance.now() - t0);
+  }
+  const t = stats(times);
+  const macs = decoder.macsPerFrame;
+  const result = {
+    name: "mimi.decode_frame",
+    runtime: runtimeName(),
+    variant,
+    threads,
+    weights: "full-synthetic (bf16 → f32)",
+    median: +t.median.toFixed(3),
+    min: +t.min.toFixed(3),
+    max: +t.max.toFixed(3),
+    unit: "ms",
+    gmac_per_s: +(macs / t.median / 1e6).toFixed(2),
+    macs_per_frame: macs,
+    realtime_factor: +(80 / t.median).toFixed(2),
+    weight_mb: +(decoder.weightBytes / 1e6).toFixed(1),
+    state_mb: +(state.bytes / 1e6).toFixed(2),
+  };
+  decoder.free();
+  stop();
+  return result;
 }
 
 /** Each stage alone (a part of one stage), chained over a steady stream of frames. */

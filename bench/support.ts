@@ -7,7 +7,8 @@
  */
 
 import { supportsRelaxedSimd } from "../src/runtime/simd_detect.ts";
-import type { SimdVariant } from "../src/runtime/wasm.ts";
+import { sharedMemoryAvailable, type SimdVariant } from "../src/runtime/wasm.ts";
+import { workersAvailable } from "../src/generate/create_services.ts";
 
 /** One benchmark measurement: timings over several runs plus benchmark-specific extra fields. */
 export interface BenchResult {
@@ -72,6 +73,11 @@ export function runtimeName(): "deno" | "bun" | "node" {
 /** The wasm variants this runtime can run (relaxed needs `--experimental-wasm-relaxed-simd` in Node 20). */
 export function benchVariants(): SimdVariant[] {
   return supportsRelaxedSimd() ? ["baseline", "relaxed"] : ["baseline"];
+}
+
+/** Thread counts to measure: 1, and 2 (the threads build with one helper) where shared memory and workers exist. */
+export function benchThreads(): number[] {
+  return sharedMemoryAvailable() && workersAvailable() ? [1, 2] : [1];
 }
 
 /** Peak resident set size of this process so far, in MB (where the runtime reports it). */

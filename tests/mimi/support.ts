@@ -33,12 +33,16 @@ export function weightsPath(size: ModelSize): Promise<string> {
     : Promise.resolve(fileURLToPath(fixtureUrl("model/tiny/model.safetensors")));
 }
 
-/** A fresh core of `variant` whose store holds the decoder-side tensors of `size`, plus the latent statistics. */
+/**
+ * A fresh core of `variant` (or `into`) whose store holds the decoder-side tensors of `size`, plus the latent
+ * statistics.
+ */
 export async function decoderCore(
   size: ModelSize,
   variant: SimdVariant,
+  into?: PocketCore,
 ): Promise<{ core: PocketCore; config: PocketTtsConfig; mean: Float32Array; std: Float32Array }> {
-  const core = await freshCore(variant);
+  const core = into ?? await freshCore(variant);
   const reader = await openSafetensors(await weightsPath(size));
   try {
     await loadWeightsIntoCore(core, reader, isDecoderTensor);
