@@ -115,7 +115,7 @@ async function runOne(
     weight_mb: +(flow.stepWeightBytes / 1e6).toFixed(1),
   });
   flow.free();
-  stop();
+  await stop();
   return results;
 }
 

@@ -74,7 +74,7 @@ async function decodeFrame(
     state_mb: +(state.bytes / 1e6).toFixed(2),
   };
   decoder.free();
-  stop();
+  await stop();
   return result;
 }
 

@@ -61,6 +61,7 @@ ${GENERATION_FLAGS_USAGE}
   --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
   --workers auto|0|2        Run FlowLM and the decoder in two workers (default auto)
+  --threads N               With --workers 0: split the core's matrix products over N threads (shared memory)
   --quantize                Int8 FlowLM transformer: faster, not bit-exact (as the reference's --quantize)
   --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)
   --offline                 Never use the network

@@ -1,6 +1,6 @@
 /**
  * The model flags every subcommand that loads a model shares (`--language`, `--model`, `--simd`, `--workers`,
- * `--quantize`, `--cache-dir`, `--offline`): their `node:util` `parseArgs` specs and their translation, checked, into
+ * `--threads`, `--quantize`, `--cache-dir`, `--offline`): their `node:util` `parseArgs` specs and their translation, checked, into
  * {@link TTSModelLoadOptions}. One place, so the CLI, `serve` and `export-voice` accept and check them alike.
  *
  * @module
@@ -15,6 +15,7 @@ export const MODEL_FLAGS = {
   model: { type: "string" },
   simd: { type: "string" },
   workers: { type: "string" },
+  threads: { type: "string" },
   quantize: { type: "boolean" },
   "cache-dir": { type: "string" },
   offline: { type: "boolean" },
@@ -69,6 +70,7 @@ export interface ModelFlagValues {
   model?: string;
   simd?: string;
   workers?: string;
+  threads?: string;
   quantize?: boolean;
   "cache-dir"?: string;
   offline?: boolean;
@@ -98,6 +100,7 @@ export function modelLoadOptions(o: ModelFlagValues, extra: TTSModelLoadOptions 
     offline: o.offline,
     simd: o.simd as TTSModelLoadOptions["simd"],
     workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
+    threads: flagNumber("threads", o.threads, true),
     quantize: o.quantize,
     ...extra,
   };

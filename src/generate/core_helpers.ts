@@ -3,7 +3,9 @@
  * (`worker.ts`, the model-part worker script) holding another instance of the same module over the core's shared
  * memory, with its own stack and thread-local block carved from that memory, parked in `pool_helper_run`: from then
  * on it takes chunks of every kernel the core's own thread splits (`crates/pocket_core/src/pool.rs`). Outputs are
- * the same bits whichever thread computes them, so audio is identical with any number of helpers.
+ * the same bits whichever thread computes them, so audio is identical with any number of helpers. Stopping first
+ * sends the helpers out of the pool (`pool_quit`): a worker asleep in a wasm wait is not ended by `terminate` alone in
+ * every runtime, and would keep the process alive.
  *
  * @module
  */
@@ -31,8 +33,8 @@ export interface HelperInit {
 /** Started helpers. */
 export interface CoreHelpers {
   readonly count: number;
-  /** Ends the helpers (the core then runs every kernel on its own thread). */
-  terminate(): void;
+  /** Ends the helpers (the core then runs every kernel on its own thread); resolves once their workers are ended. */
+  terminate(): Promise<void>;
 }
 
 /**
@@ -55,7 +57,13 @@ export async function startCoreHelpers(core: PocketCore, count: number, url: URL
   const tlsBytes = Math.max(16, raw.__tls_size.value as number);
   if ((raw.__tls_align.value as number) > 16) throw new PocketTtsError("threads_unavailable", "TLS alignment > 16");
   const threads: ModelThread[] = [];
-  const terminate = () => threads.forEach((t) => t.terminate());
+  let stopped: Promise<void> | null = null;
+  const terminate = () =>
+    stopped ??= (async () => {
+      raw.pool_quit();
+      for (let i = 0; i < 1000 && raw.pool_helpers() > 0; i++) await new Promise((r) => setTimeout(r, 1));
+      threads.forEach((t) => t.terminate());
+    })();
   try {
     for (let i = 0; i < count; i++) {
       const thread = await startThread(url);
@@ -75,7 +83,7 @@ export async function startCoreHelpers(core: PocketCore, count: number, url: URL
         failedFlag: raw.pool_failed_flag() as number,
       };
       await rpc.call("helperInit", [init]);
-      rpc.call("helperRun").catch(() => {}); // answered only if the helper traps (it has set the flag by then)
+      rpc.call("helperRun").catch(() => {}); // answered after pool_quit, or if the helper traps (flag set by then)
       // Parked once the pool counts it (a few ms; bounded by the worker's failure).
       while (raw.pool_helpers() <= i) {
         if (failure !== null) throw new PocketTtsError("worker_failed", `core helper thread failed: ${failure}`);
@@ -83,7 +91,7 @@ export async function startCoreHelpers(core: PocketCore, count: number, url: URL
       }
     }
   } catch (e) {
-    terminate();
+    await terminate();
     throw e;
   }
   return { count, terminate };

@@ -58,7 +58,7 @@ export interface CreateServicesOptions {
 export interface Services {
   flow: FlowLmService;
   mimi: MimiService;
-  stop?: () => void;
+  stop?: () => Promise<void>;
 }
 
 /** Starts FlowLM and the Mimi decoder for `model`. */
@@ -81,7 +81,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
         stop: helpers ? () => helpers.terminate() : undefined,
       };
     } catch (e) {
-      helpers?.terminate();
+      await helpers?.terminate();
       throw e;
     } finally {
       await reader.close();

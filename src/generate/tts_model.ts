@@ -189,7 +189,7 @@ export class TTSModel {
 
   #flow: FlowLmService;
   #mimi: MimiService;
-  #stop: (() => void) | undefined;
+  #stop: (() => Promise<void>) | undefined;
   #tokenizer: SentencePieceTokenizer;
   #assetOptions: AssetOptions;
   #language: string | null;

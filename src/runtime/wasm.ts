@@ -44,6 +44,7 @@ export interface CoreExports {
   /** Helpers parked in the pool, chunks they ran, the flag a trapped helper sets (threads build). */
   pool_helpers(): number;
   pool_helper_chunks(): number;
+  pool_quit(): void;
   pool_failed_flag(): number;
   limits_read(buf: number, bytes: number, passes: number): number;
   limits_madd(a: number, b: number, iters: number): number;

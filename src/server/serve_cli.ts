@@ -38,7 +38,7 @@ Options:
   --max-queue N             Requests waiting beyond that (default ${DEFAULT_LIMITS.maxQueue}; then 503)
   --max-input-chars N       Longest input text (default ${DEFAULT_LIMITS.maxInputChars})
   --max-stall-seconds N     Drop a client that stops reading after N s (default ${DEFAULT_LIMITS.maxStallSeconds})
-  --language NAME | --model DIR|URL, --simd, --workers, --quantize, --cache-dir, --offline   As for generation
+  --language NAME | --model DIR|URL, --simd, --workers, --threads, --quantize, --cache-dir, --offline   As for generation
 Generation settings for every request (requests may still set seed, temperature, lsd_steps):
 ${GENERATION_FLAGS_USAGE}
   -h, --help                Show this help`;

@@ -63,7 +63,7 @@ describe("threads build (wasm)", () => {
           }
           assert.ok((core.raw.pool_helper_chunks() as number) > before, "the helper never ran a chunk");
         } finally {
-          stop();
+          await stop();
         }
       },
     );

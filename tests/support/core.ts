@@ -24,8 +24,8 @@ export function freshCore(variant: SimdVariant): Promise<PocketCore> {
 export async function threadedCore(
   variant: SimdVariant,
   threads: number,
-): Promise<{ core: PocketCore; stop: () => void }> {
-  if (threads === 1) return { core: await freshCore(variant), stop: () => {} };
+): Promise<{ core: PocketCore; stop: () => Promise<void> }> {
+  if (threads === 1) return { core: await freshCore(variant), stop: () => Promise.resolve() };
   const core = await loadCore({ simd: variant, threads: true });
   const helpers = await startCoreHelpers(core, threads - 1, defaultWorkerUrl());
   return { core, stop: () => helpers.terminate() };

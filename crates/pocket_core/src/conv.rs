@@ -36,35 +36,16 @@ impl StreamConv1d {
         bias: bool,
     ) -> Result<Self> {
         if k == 0 || stride == 0 || dilation == 0 {
-            return Err(CoreError::new(format!(
-                "conv '{name}': kernel, stride and dilation must be positive"
-            )));
+            return Err(CoreError::new(format!("conv '{name}': kernel, stride and dilation must be positive")));
         }
         let span = (k - 1) * dilation + 1;
         if span < stride {
-            return Err(CoreError::new(format!(
-                "conv '{name}': stride {stride} exceeds the receptive field {span}"
-            )));
+            return Err(CoreError::new(format!("conv '{name}': stride {stride} exceeds the receptive field {span}")));
         }
         let w = s.take(&format!("{name}.weight"), &[c_out, c_in, k])?;
-        let b = if bias {
-            Some(s.take(&format!("{name}.bias"), &[c_out])?)
-        } else {
-            None
-        };
-        let gemm = Conv1dGemm::new(
-            &w.data,
-            b.as_ref().map(|t| t.data.as_slice()),
-            c_out,
-            c_in,
-            k,
-            stride,
-            dilation,
-        );
-        Ok(Self {
-            gemm,
-            prev: span - stride,
-        })
+        let b = if bias { Some(s.take(&format!("{name}.bias"), &[c_out])?) } else { None };
+        let gemm = Conv1dGemm::new(&w.data, b.as_ref().map(|t| t.data.as_slice()), c_out, c_in, k, stride, dilation);
+        Ok(Self { gemm, prev: span - stride })
     }
 
     /// Output rows for `t_in` new input rows (`t_in` must be a multiple of the stride).
@@ -98,23 +79,13 @@ pub struct StreamConvTr1d {
 
 impl StreamConvTr1d {
     /// Takes `{name}.weight` and `{name}.bias` from the store.
-    pub fn from_store(
-        s: &mut WeightStore,
-        name: &str,
-        c_in: usize,
-        c_out: usize,
-        stride: usize,
-    ) -> Result<Self> {
+    pub fn from_store(s: &mut WeightStore, name: &str, c_in: usize, c_out: usize, stride: usize) -> Result<Self> {
         if stride == 0 {
-            return Err(CoreError::new(format!(
-                "conv transpose '{name}': stride must be positive"
-            )));
+            return Err(CoreError::new(format!("conv transpose '{name}': stride must be positive")));
         }
         let w = s.take(&format!("{name}.weight"), &[c_in, c_out, 2 * stride])?;
         let b = s.take(&format!("{name}.bias"), &[c_out])?;
-        Ok(Self {
-            gemm: ConvTr1dGemm::new(&w.data, Some(&b.data), c_in, c_out, stride),
-        })
+        Ok(Self { gemm: ConvTr1dGemm::new(&w.data, Some(&b.data), c_in, c_out, stride) })
     }
 
     /// Floats of the carried `partial` (`[stride × c_out]`).
@@ -147,20 +118,8 @@ mod tests {
         let w = random_vec(c_out * c_in * k, 1);
         let b = random_vec(c_out, 2);
         let mut s = WeightStore::default();
-        s.insert(
-            "c.weight",
-            Tensor {
-                shape: vec![c_out, c_in, k],
-                data: w.clone(),
-            },
-        );
-        s.insert(
-            "c.bias",
-            Tensor {
-                shape: vec![c_out],
-                data: b.clone(),
-            },
-        );
+        s.insert("c.weight", Tensor { shape: vec![c_out, c_in, k], data: w.clone() });
+        s.insert("c.bias", Tensor { shape: vec![c_out], data: b.clone() });
         let conv = StreamConv1d::from_store(&mut s, "c", c_out, c_in, k, 1, 1, true).unwrap();
         assert_eq!(conv.prev, 2);
         let x = random_vec(16 * c_in, 3);
@@ -173,8 +132,7 @@ mod tests {
         let mut got = vec![0.0; 16 * c_out];
         let mut at = 0;
         for t in [4, 8, 4] {
-            buf[conv.prev * c_in..(conv.prev + t) * c_in]
-                .copy_from_slice(&x[at * c_in..(at + t) * c_in]);
+            buf[conv.prev * c_in..(conv.prev + t) * c_in].copy_from_slice(&x[at * c_in..(at + t) * c_in]);
             conv.step(&mut buf, t, &mut cols, &mut got[at * c_out..]);
             at += t;
         }
@@ -184,24 +142,10 @@ mod tests {
     #[test]
     fn shape_errors_name_the_tensor() {
         let mut s = WeightStore::default();
-        s.insert(
-            "c.weight",
-            Tensor {
-                shape: vec![2, 3, 4],
-                data: vec![0.0; 24],
-            },
-        );
-        let e = StreamConv1d::from_store(&mut s, "c", 2, 3, 3, 1, 1, false)
-            .err()
-            .unwrap();
-        assert!(
-            e.0.contains("'c.weight'") && e.0.contains("[2, 3, 3]"),
-            "{}",
-            e.0
-        );
-        let e = StreamConvTr1d::from_store(&mut s, "t", 4, 2, 3)
-            .err()
-            .unwrap();
+        s.insert("c.weight", Tensor { shape: vec![2, 3, 4], data: vec![0.0; 24] });
+        let e = StreamConv1d::from_store(&mut s, "c", 2, 3, 3, 1, 1, false).err().unwrap();
+        assert!(e.0.contains("'c.weight'") && e.0.contains("[2, 3, 3]"), "{}", e.0);
+        let e = StreamConvTr1d::from_store(&mut s, "t", 4, 2, 3).err().unwrap();
         assert!(e.0.contains("missing tensor 't.weight'"), "{}", e.0);
     }
 }

@@ -27,10 +27,10 @@ const LN_EPS: f32 = 1e-6;
 /// Epsilon of the timestep embedder's "RMSNorm".
 const RMS_EPS: f32 = 1e-5;
 
+/// `{prefix}.weight` and `.bias` as one [`Linear`]: BF16 panels when the checkpoint is BF16 (lossless), which
+/// halves both what the flow head holds and what each AR step reads of it.
 fn take_linear(s: &mut WeightStore, prefix: &str, n_out: usize, n_in: usize) -> Result<Linear> {
-    let w = s.take(&format!("{prefix}.weight"), &[n_out, n_in])?;
-    let b = s.take(&format!("{prefix}.bias"), &[n_out])?;
-    Ok(Linear::new(&w.data, Some(&b.data), n_out, n_in))
+    s.take_linear(&format!("{prefix}.weight"), Some(&format!("{prefix}.bias")), n_out, n_in)
 }
 
 /// `TimestepEmbedder`: one scalar time per row → a `dim` vector.
@@ -47,11 +47,7 @@ impl TimestepEmbedder {
         let fname = format!("{prefix}.freqs");
         let n_freq = match s.shape(&fname) {
             Some([n]) => *n,
-            Some(other) => {
-                return Err(CoreError::new(format!(
-                    "tensor '{fname}' has shape {other:?}, expected [n]"
-                )));
-            }
+            Some(other) => return Err(CoreError::new(format!("tensor '{fname}' has shape {other:?}, expected [n]"))),
             None => return Err(CoreError::new(format!("missing tensor '{fname}'"))),
         };
         let freqs = s.take(&fname, &[n_freq])?.data;
@@ -80,8 +76,7 @@ impl TimestepEmbedder {
                 e[nf + i] = a.sin() as f32;
             }
         }
-        self.lin0
-            .forward(&emb[..b * 2 * nf], &mut hid[..b * dim], b);
+        self.lin0.forward(&emb[..b * 2 * nf], &mut hid[..b * dim], b);
         silu(&mut hid[..b * dim]);
         self.lin2.forward(&hid[..b * dim], &mut out[..b * dim], b);
         for row in out[..b * dim].chunks_exact_mut(dim) {
@@ -104,20 +99,8 @@ pub fn rms_norm_unbiased(h: &mut [f32], alpha: &[f32], eps: f32) {
 
 /// `u = x·(1 + scale) + shift` for each row; `shift` and `scale` are rows of `modulation` at the given chunk
 /// offsets (row stride `stride`).
-fn modulate(
-    x: &[f32],
-    u: &mut [f32],
-    modulation: &[f32],
-    stride: usize,
-    shift: usize,
-    scale: usize,
-    dim: usize,
-) {
-    for ((xr, ur), mr) in x
-        .chunks_exact(dim)
-        .zip(u.chunks_exact_mut(dim))
-        .zip(modulation.chunks_exact(stride))
-    {
+fn modulate(x: &[f32], u: &mut [f32], modulation: &[f32], stride: usize, shift: usize, scale: usize, dim: usize) {
+    for ((xr, ur), mr) in x.chunks_exact(dim).zip(u.chunks_exact_mut(dim)).zip(modulation.chunks_exact(stride)) {
         for i in 0..dim {
             ur[i] = xr[i] * (1.0 + mr[scale + i]) + mr[shift + i];
         }
@@ -162,14 +145,7 @@ impl Scratch {
         let grow = |v: &mut Vec<f32>, n: usize| v.resize(n, 0.0);
         grow(&mut self.tau, rows);
         grow(&mut self.emb, rows * emb);
-        for v in [
-            &mut self.hid,
-            &mut self.te0,
-            &mut self.te1,
-            &mut self.cond,
-            &mut self.y,
-            &mut self.sy,
-        ] {
+        for v in [&mut self.hid, &mut self.te0, &mut self.te1, &mut self.cond, &mut self.y, &mut self.sy] {
             grow(v, rows * dim);
         }
         for v in [&mut self.h, &mut self.u, &mut self.u2] {
@@ -232,12 +208,7 @@ impl FlowHead {
                 ada: take_linear(s, &format!("{p}.adaLN_modulation.1"), 3 * dim, dim)?,
             });
         }
-        let final_ada = take_linear(
-            s,
-            &format!("{prefix}.final_layer.adaLN_modulation.1"),
-            2 * dim,
-            dim,
-        )?;
+        let final_ada = take_linear(s, &format!("{prefix}.final_layer.adaLN_modulation.1"), 2 * dim, dim)?;
         let final_linear = take_linear(s, &format!("{prefix}.final_layer.linear"), ldim, dim)?;
         let mut head = Self {
             d_model,
@@ -308,23 +279,8 @@ impl FlowHead {
         silu(&mut sc.sy[..n]);
         for (k, blk) in self.blocks.iter().enumerate() {
             blk.ada.forward(&sc.sy[..n], &mut sc.modulation[..3 * n], b);
-            layer_norm(
-                &sc.h[..n],
-                &mut sc.u[..n],
-                dim,
-                Some(&blk.ln_w),
-                Some(&blk.ln_b),
-                LN_EPS,
-            );
-            modulate(
-                &sc.u[..n],
-                &mut sc.u2[..n],
-                &sc.modulation[..3 * n],
-                3 * dim,
-                0,
-                dim,
-                dim,
-            );
+            layer_norm(&sc.h[..n], &mut sc.u[..n], dim, Some(&blk.ln_w), Some(&blk.ln_b), LN_EPS);
+            modulate(&sc.u[..n], &mut sc.u2[..n], &sc.modulation[..3 * n], 3 * dim, 0, dim, dim);
             blk.mlp0.forward(&sc.u2[..n], &mut sc.u[..n], b);
             silu(&mut sc.u[..n]);
             blk.mlp2.forward(&sc.u[..n], &mut sc.u2[..n], b);
@@ -339,20 +295,10 @@ impl FlowHead {
                 t[k * n..(k + 1) * n].copy_from_slice(&sc.h[..n]);
             }
         }
-        self.final_ada
-            .forward(&sc.sy[..n], &mut sc.modulation[..2 * n], b);
+        self.final_ada.forward(&sc.sy[..n], &mut sc.modulation[..2 * n], b);
         layer_norm(&sc.h[..n], &mut sc.u[..n], dim, None, None, LN_EPS);
-        modulate(
-            &sc.u[..n],
-            &mut sc.u2[..n],
-            &sc.modulation[..2 * n],
-            2 * dim,
-            0,
-            dim,
-            dim,
-        );
-        self.final_linear
-            .forward(&sc.u2[..n], &mut sc.v[..b * self.ldim], b);
+        modulate(&sc.u[..n], &mut sc.u2[..n], &sc.modulation[..2 * n], 2 * dim, 0, dim, dim);
+        self.final_linear.forward(&sc.u2[..n], &mut sc.v[..b * self.ldim], b);
     }
 
     /// `v[b×ldim] = flow_net(c, s, t, x)` for `b` rows, each with its own `s` and `t`.
@@ -371,14 +317,8 @@ impl FlowHead {
         trace: Option<&mut [f32]>,
     ) {
         let (dim, ldim) = (self.dim, self.ldim);
-        assert!(
-            c.len() >= b * self.d_model && s.len() >= b && t.len() >= b,
-            "flow head sizes"
-        );
-        assert!(
-            x.len() >= b * ldim && v.len() >= b * ldim,
-            "flow head sizes"
-        );
+        assert!(c.len() >= b * self.d_model && s.len() >= b && t.len() >= b, "flow head sizes");
+        assert!(x.len() >= b * ldim && v.len() >= b * ldim, "flow head sizes");
         self.ensure(b);
         let n = b * dim;
         let sc = &mut self.scratch;
@@ -386,18 +326,14 @@ impl FlowHead {
         self.te[0].forward(&sc.tau[..b], &mut sc.te0, &mut sc.emb, &mut sc.hid, b);
         sc.tau[..b].copy_from_slice(&t[..b]);
         self.te[1].forward(&sc.tau[..b], &mut sc.te1, &mut sc.emb, &mut sc.hid, b);
-        self.cond_embed
-            .forward(&c[..b * self.d_model], &mut sc.cond[..n], b);
+        self.cond_embed.forward(&c[..b * self.d_model], &mut sc.cond[..n], b);
         for i in 0..n {
             sc.y[i] = (sc.te0[i] + sc.te1[i]) / 2.0 + sc.cond[i];
         }
         self.input_proj.forward(&x[..b * ldim], &mut sc.h[..n], b);
         let mut trace = trace;
         if let Some(tr) = trace.as_deref_mut() {
-            assert!(
-                tr.len() >= trace_tensors(self.blocks.len()) * n,
-                "flow head trace size"
-            );
+            assert!(tr.len() >= trace_tensors(self.blocks.len()) * n, "flow head trace size");
             tr[..n].copy_from_slice(&sc.te0[..n]);
             tr[n..2 * n].copy_from_slice(&sc.te1[..n]);
             for i in 0..n {
@@ -417,23 +353,15 @@ impl FlowHead {
         assert!(steps >= 1 && c.len() >= b * self.d_model && x.len() >= b * ldim);
         self.ensure(b);
         let n = b * dim;
-        self.cond_embed
-            .forward(&c[..b * self.d_model], &mut self.scratch.cond[..n], b);
+        self.cond_embed.forward(&c[..b * self.d_model], &mut self.scratch.cond[..n], b);
         for i in 0..steps {
             if steps > 1 {
                 // s = i/n and t = (i+1)/n as Python floats, then float32.
-                let (s, t) = (
-                    (i as f64 / steps as f64) as f32,
-                    ((i + 1) as f64 / steps as f64) as f32,
-                );
+                let (s, t) = ((i as f64 / steps as f64) as f32, ((i + 1) as f64 / steps as f64) as f32);
                 self.time_conditioning(s, t);
             }
             let sc = &mut self.scratch;
-            let tc = if steps > 1 {
-                &sc.tcomb[..dim]
-            } else {
-                &self.tcomb_01[..]
-            };
+            let tc = if steps > 1 { &sc.tcomb[..dim] } else { &self.tcomb_01[..] };
             for r in 0..b {
                 for j in 0..dim {
                     sc.y[r * dim + j] = tc[j] + sc.cond[r * dim + j];
@@ -472,11 +400,7 @@ mod tests {
         let var = h0.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0);
         for i in 0..512 {
             let want = h0[i] as f64 * alpha[i] as f64 / (var + 1e-5).sqrt();
-            assert!(
-                (h[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0),
-                "{i}: {} vs {want}",
-                h[i]
-            );
+            assert!((h[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "{i}: {} vs {want}", h[i]);
         }
     }
 
@@ -487,14 +411,6 @@ mod tests {
         let m = [0.5, -0.5, 1.0, 0.0, 9.0, 9.0, 0.0, 1.0, -1.0, 2.0, 9.0, 9.0];
         let mut u = [0.0; 4];
         modulate(&x, &mut u, &m, 6, 0, 2, 2);
-        assert_eq!(
-            u,
-            [
-                1.0 * 2.0 + 0.5,
-                2.0 * 1.0 - 0.5,
-                3.0 * 0.0 + 0.0,
-                4.0 * 3.0 + 1.0
-            ]
-        );
+        assert_eq!(u, [1.0 * 2.0 + 0.5, 2.0 * 1.0 - 0.5, 3.0 * 0.0 + 0.0, 4.0 * 3.0 + 1.0]);
     }
 }

@@ -23,7 +23,7 @@ use crate::kernels::linear_i8::{LinearI8, QuantActs};
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::params::Params;
-use crate::weights::WeightStore;
+use crate::weights::{Packing, Table, WeightStore};
 
 /// LayerNorm epsilon of the transformer and `out_norm`.
 const LN_EPS: f32 = 1e-5;
@@ -135,15 +135,7 @@ impl Scratch {
         }
         self.rows = rows;
         let d = cfg.d_model;
-        for v in [
-            &mut self.x,
-            &mut self.xn,
-            &mut self.q,
-            &mut self.k,
-            &mut self.v,
-            &mut self.attn,
-            &mut self.tmp,
-        ] {
+        for v in [&mut self.x, &mut self.xn, &mut self.q, &mut self.k, &mut self.v, &mut self.attn, &mut self.tmp] {
             v.resize(rows * d, 0.0);
         }
         self.qkv.resize(rows * 3 * d, 0.0);
@@ -184,11 +176,8 @@ impl FlowLmState {
 
     /// Becomes a copy of `other`'s used positions; keeps its own buffers when they are large enough.
     pub fn copy_from(&mut self, other: &FlowLmState) -> Result<()> {
-        if self.caches.len() != other.caches.len() || self.caches[0].heads != other.caches[0].heads
-        {
-            return Err(CoreError::new(
-                "cannot copy a FlowLM state of another model",
-            ));
+        if self.caches.len() != other.caches.len() || self.caches[0].heads != other.caches[0].heads {
+            return Err(CoreError::new("cannot copy a FlowLM state of another model"));
         }
         for (a, b) in self.caches.iter_mut().zip(&other.caches) {
             a.copy_from(b);
@@ -201,16 +190,11 @@ impl FlowLmState {
     pub fn load_layer(&mut self, layer: usize, kv: &[f32], t: usize) -> Result<()> {
         let n_layers = self.caches.len();
         let cache = self.caches.get_mut(layer).ok_or_else(|| {
-            CoreError::new(format!(
-                "layer {layer} out of range: the model has {n_layers} layers"
-            ))
+            CoreError::new(format!("layer {layer} out of range: the model has {n_layers} layers"))
         })?;
         let row = cache.heads * cache.head_dim;
         if kv.len() != 2 * t * row {
-            return Err(CoreError::new(format!(
-                "layer {layer}: {} values for {t} positions of width {row}",
-                kv.len()
-            )));
+            return Err(CoreError::new(format!("layer {layer}: {} values for {t} positions of width {row}", kv.len())));
         }
         cache.load(&kv[..t * row], &kv[t * row..], t);
         Ok(())
@@ -218,17 +202,10 @@ impl FlowLmState {
 
     /// Writes layer `layer`'s used positions as `[2, offset, heads, head_dim]` into `out`.
     pub fn read_layer(&self, layer: usize, out: &mut [f32]) -> Result<()> {
-        let cache = self
-            .caches
-            .get(layer)
-            .ok_or_else(|| CoreError::new(format!("layer {layer} out of range")))?;
+        let cache = self.caches.get(layer).ok_or_else(|| CoreError::new(format!("layer {layer} out of range")))?;
         let (k, v) = (cache.keys(), cache.values());
         if out.len() != k.len() + v.len() {
-            return Err(CoreError::new(format!(
-                "layer {layer}: output of {} values, need {}",
-                out.len(),
-                2 * k.len()
-            )));
+            return Err(CoreError::new(format!("layer {layer}: output of {} values, need {}", out.len(), 2 * k.len())));
         }
         out[..k.len()].copy_from_slice(k);
         out[k.len()..].copy_from_slice(v);
@@ -239,9 +216,7 @@ impl FlowLmState {
         let o = self.offset();
         if self.caches.iter().any(|c| c.offset != o) {
             let offs: Vec<usize> = self.caches.iter().map(|c| c.offset).collect();
-            return Err(CoreError::new(format!(
-                "FlowLM state layers disagree on the offset: {offs:?}"
-            )));
+            return Err(CoreError::new(format!("FlowLM state layers disagree on the offset: {offs:?}")));
         }
         Ok(())
     }
@@ -252,11 +227,7 @@ pub enum Input<'a> {
     /// Text token ids.
     Tokens(&'a [u32]),
     /// Conditioning rows `[t, d_model]`, optionally preceded by `bos_before_voice`.
-    Embeddings {
-        rows: &'a [f32],
-        t: usize,
-        bos_first: bool,
-    },
+    Embeddings { rows: &'a [f32], t: usize, bos_first: bool },
     /// Latents `[t, ldim]` (NaN entries become `bos_emb`).
     Latents { rows: &'a [f32], t: usize },
 }
@@ -264,7 +235,7 @@ pub enum Input<'a> {
 /// FlowLM weights, flow head and working buffers.
 pub struct FlowLm {
     pub cfg: FlowLmConfig,
-    embed: Vec<f32>,
+    embed: Table,
     bos_emb: Vec<f32>,
     bos_before_voice: Option<Vec<f32>>,
     input_linear: Linear,
@@ -282,6 +253,27 @@ pub struct FlowLm {
 }
 
 impl FlowLm {
+    /// The transformer's linear weights (and `input_linear`, `speaker_proj_weight`), each `[n_out, n_in]` without
+    /// bias, as [`Self::load`] packs them.
+    fn linear_names(cfg: &FlowLmConfig) -> Vec<String> {
+        let mut names = vec!["flow_lm.input_linear.weight".to_string(), "flow_lm.speaker_proj_weight".to_string()];
+        for l in 0..cfg.num_layers {
+            for proj in ["self_attn.in_proj", "self_attn.out_proj", "linear1", "linear2"] {
+                names.push(format!("flow_lm.transformer.layers.{l}.{proj}.weight"));
+            }
+        }
+        names
+    }
+
+    /// Plans the packing of the linear weights, so each is packed (or quantised) as it is added instead of waiting
+    /// in the store in its file form while the rest arrive ([`WeightStore::plan`]).
+    pub fn plan(s: &mut WeightStore, cfg: &FlowLmConfig) {
+        for (i, name) in Self::linear_names(cfg).iter().enumerate() {
+            // input_linear and speaker_proj_weight (the first two) stay float in the quantised model
+            s.plan(name, if cfg.quantize && i >= 2 { Packing::LinearI8 } else { Packing::Linear });
+        }
+    }
+
     /// Takes every `flow_lm.*` tensor it uses from the store (`flow_lm.emb_mean`/`emb_std` stay for the decoder
     /// side). `bos_before_voice` and `speaker_proj_weight` are optional.
     pub fn load(s: &mut WeightStore, cfg: FlowLmConfig) -> Result<Self> {
@@ -289,18 +281,11 @@ impl FlowLm {
         let p = "flow_lm";
         // An AR step streams every weight once (memory-bound): BF16 panels halve that traffic, losslessly, when the
         // checkpoint is BF16 (as released); F32 checkpoints keep F32 panels.
-        let lin = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Linear> {
-            Ok(Linear::new(&s.take(name, &[n_out, n_in])?.data, None, n_out, n_in).compact())
-        };
+        let lin = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| s.take_linear(name, None, n_out, n_in);
         let quantize = cfg.quantize;
         let proj = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Proj> {
             Ok(if quantize {
-                Proj::Int8(LinearI8::new(
-                    &s.take(name, &[n_out, n_in])?.data,
-                    None,
-                    n_out,
-                    n_in,
-                ))
+                Proj::Int8(s.take_linear_i8(name, n_out, n_in)?)
             } else {
                 Proj::Float(lin(s, name, n_out, n_in)?)
             })
@@ -320,9 +305,7 @@ impl FlowLm {
             });
         }
         let speaker_proj = match s.shape(&format!("{p}.speaker_proj_weight")) {
-            Some(&[n_out, n_in]) if n_out == d => {
-                Some(lin(s, &format!("{p}.speaker_proj_weight"), d, n_in)?)
-            }
+            Some(&[n_out, n_in]) if n_out == d => Some(lin(s, &format!("{p}.speaker_proj_weight"), d, n_in)?),
             Some(other) => {
                 return Err(CoreError::new(format!(
                     "tensor '{p}.speaker_proj_weight' has shape {other:?}, expected [{d}, inner_dim]"
@@ -330,25 +313,11 @@ impl FlowLm {
             }
             None => None,
         };
-        let flow = FlowHead::load(
-            s,
-            &format!("{p}.flow_net"),
-            d,
-            cfg.flow_dim,
-            cfg.flow_depth,
-            ldim,
-        )?;
+        let flow = FlowHead::load(s, &format!("{p}.flow_net"), d, cfg.flow_dim, cfg.flow_depth, ldim)?;
         let mut m = Self {
-            embed: s
-                .take(
-                    &format!("{p}.conditioner.embed.weight"),
-                    &[cfg.n_bins + 1, d],
-                )?
-                .data,
+            embed: s.take_table(&format!("{p}.conditioner.embed.weight"), &[cfg.n_bins + 1, d])?,
             bos_emb: s.take(&format!("{p}.bos_emb"), &[ldim])?.data,
-            bos_before_voice: s
-                .take_optional(&format!("{p}.bos_before_voice"), &[1, 1, d])?
-                .map(|t| t.data),
+            bos_before_voice: s.take_optional(&format!("{p}.bos_before_voice"), &[1, 1, d])?.map(|t| t.data),
             input_linear: lin(s, &format!("{p}.input_linear.weight"), d, ldim)?,
             speaker_proj,
             layers,
@@ -370,15 +339,24 @@ impl FlowLm {
     /// An empty state with room for `capacity` positions.
     pub fn new_state(&self, capacity: usize) -> FlowLmState {
         let (h, hd) = (self.cfg.num_heads, self.cfg.head_dim());
-        FlowLmState {
-            caches: (0..self.cfg.num_layers)
-                .map(|_| KvCache::new(h, hd, capacity, false))
-                .collect(),
-        }
+        FlowLmState { caches: (0..self.cfg.num_layers).map(|_| KvCache::new(h, hd, capacity, false)).collect() }
     }
 
     pub fn has_bos_before_voice(&self) -> bool {
         self.bos_before_voice.is_some()
+    }
+
+    /// Bytes of every weight held (what the model part keeps in memory, beside its states and scratch).
+    pub fn weight_bytes(&self) -> usize {
+        let norms: usize = self.layers.iter().map(|l| 4 * (l.norm1_w.len() + l.norm1_b.len()) * 2).sum();
+        let bos = self.bos_emb.len() + self.bos_before_voice.as_ref().map_or(0, Vec::len);
+        let vecs = 4 * (bos + 2 * self.out_norm_w.len());
+        self.step_weight_bytes() - self.flow.weight_bytes()
+            + self.flow.total_weight_bytes()
+            + self.embed.bytes()
+            + self.speaker_proj.as_ref().map_or(0, Linear::weight_bytes)
+            + norms
+            + vecs
     }
 
     /// Bytes of weights an AR step reads: the transformer, `input_linear`, `out_eos` and the 1-step flow head.
@@ -393,10 +371,7 @@ impl FlowLm {
                     + l.linear2.weight_bytes()
             })
             .sum();
-        per_layer
-            + self.input_linear.weight_bytes()
-            + self.out_eos_w.len() * 4
-            + self.flow.weight_bytes()
+        per_layer + self.input_linear.weight_bytes() + self.out_eos_w.len() * 4 + self.flow.weight_bytes()
     }
 
     /// The out-normed last hidden state `c` of the last call.
@@ -411,15 +386,9 @@ impl FlowLm {
 
     /// `out[f×d_model] = rows[f×inner] · speaker_projᵀ` (the voice conditioning from raw encoder latents).
     pub fn speaker_project(&self, rows: &[f32], f: usize, out: &mut [f32]) -> Result<()> {
-        let p = self
-            .speaker_proj
-            .as_ref()
-            .ok_or_else(|| CoreError::new("the model has no speaker_proj_weight"))?;
+        let p = self.speaker_proj.as_ref().ok_or_else(|| CoreError::new("the model has no speaker_proj_weight"))?;
         if rows.len() != f * p.n_in || out.len() != f * p.n_out {
-            return Err(CoreError::new(format!(
-                "speaker projection of {f} rows of width {}: bad buffer sizes",
-                p.n_in
-            )));
+            return Err(CoreError::new(format!("speaker projection of {f} rows of width {}: bad buffer sizes", p.n_in)));
         }
         p.forward(rows, out, f);
         Ok(())
@@ -429,22 +398,11 @@ impl FlowLm {
     /// with): `out[2, d_model]`.
     pub fn bos_kv(&mut self, out: &mut [f32]) -> Result<()> {
         let d = self.cfg.d_model;
-        let bos = self
-            .bos_before_voice
-            .as_ref()
-            .ok_or_else(|| CoreError::new("the model has no bos_before_voice"))?;
+        let bos = self.bos_before_voice.as_ref().ok_or_else(|| CoreError::new("the model has no bos_before_voice"))?;
         let l = &self.layers[0];
         let sc = &mut self.scratch;
-        layer_norm(
-            bos,
-            &mut sc.xn[..d],
-            d,
-            Some(&l.norm1_w),
-            Some(&l.norm1_b),
-            LN_EPS,
-        );
-        l.in_proj
-            .forward(&sc.xn[..d], &mut sc.qkv[..3 * d], 1, &mut sc.acts);
+        layer_norm(bos, &mut sc.xn[..d], d, Some(&l.norm1_w), Some(&l.norm1_b), LN_EPS);
+        l.in_proj.forward(&sc.xn[..d], &mut sc.qkv[..3 * d], 1, &mut sc.acts);
         out[..2 * d].copy_from_slice(&sc.qkv[d..3 * d]); // RoPE at position 0 is the identity
         Ok(())
     }
@@ -454,9 +412,7 @@ impl FlowLm {
     /// single steps past a chunk's planned length).
     pub fn forward(&mut self, state: &mut FlowLmState, input: Input) -> Result<()> {
         let d = self.cfg.d_model;
-        if state.caches.len() != self.cfg.num_layers
-            || state.caches[0].heads * state.caches[0].head_dim != d
-        {
+        if state.caches.len() != self.cfg.num_layers || state.caches[0].heads * state.caches[0].head_dim != d {
             return Err(CoreError::new("the FlowLM state belongs to another model"));
         }
         state.check_consistent()?;
@@ -476,30 +432,21 @@ impl FlowLm {
                 for (r, &id) in ids.iter().enumerate() {
                     let id = id as usize;
                     if id >= n_rows {
-                        return Err(CoreError::new(format!(
-                            "token id {id} out of range: the table has {n_rows} rows"
-                        )));
+                        return Err(CoreError::new(format!("token id {id} out of range: the table has {n_rows} rows")));
                     }
-                    self.scratch.x[r * d..(r + 1) * d]
-                        .copy_from_slice(&self.embed[id * d..(id + 1) * d]);
+                    self.embed.row_into(id, &mut self.scratch.x[r * d..(r + 1) * d]);
                 }
             }
-            Input::Embeddings {
-                rows,
-                t: n,
-                bos_first,
-            } => {
+            Input::Embeddings { rows, t: n, bos_first } => {
                 if rows.len() != n * d {
-                    return Err(CoreError::new(format!(
-                        "{} values for {n} conditioning rows of width {d}",
-                        rows.len()
-                    )));
+                    return Err(CoreError::new(format!("{} values for {n} conditioning rows of width {d}", rows.len())));
                 }
                 let mut at = 0;
                 if bos_first {
-                    let bos = self.bos_before_voice.as_ref().ok_or_else(|| {
-                        CoreError::new("the model has no bos_before_voice to put before the voice")
-                    })?;
+                    let bos = self
+                        .bos_before_voice
+                        .as_ref()
+                        .ok_or_else(|| CoreError::new("the model has no bos_before_voice to put before the voice"))?;
                     self.scratch.x[..d].copy_from_slice(bos);
                     at = d;
                 }
@@ -508,34 +455,19 @@ impl FlowLm {
             Input::Latents { rows, t: n } => {
                 let ldim = self.cfg.ldim;
                 if rows.len() != n * ldim {
-                    return Err(CoreError::new(format!(
-                        "{} values for {n} latents of width {ldim}",
-                        rows.len()
-                    )));
+                    return Err(CoreError::new(format!("{} values for {n} latents of width {ldim}", rows.len())));
                 }
                 let lat = &mut self.scratch.latent[..n * ldim];
                 for (i, (o, &v)) in lat.iter_mut().zip(rows).enumerate() {
-                    *o = if v.is_nan() {
-                        self.bos_emb[i % ldim]
-                    } else {
-                        v
-                    };
+                    *o = if v.is_nan() { self.bos_emb[i % ldim] } else { v };
                 }
-                self.input_linear.forward(
-                    &self.scratch.latent[..n * ldim],
-                    &mut self.scratch.x[..n * d],
-                    n,
-                );
+                self.input_linear.forward(&self.scratch.latent[..n * ldim], &mut self.scratch.x[..n * d], n);
             }
         }
         // room in the cache
         let (offset, cap) = (state.offset(), state.capacity());
         if offset + t > cap {
-            let want = if t > 1 || cap == 0 {
-                offset + t
-            } else {
-                (offset + t).max(cap + cap / 4 + 16)
-            };
+            let want = if t > 1 || cap == 0 { offset + t } else { (offset + t).max(cap + cap / 4 + 16) };
             state.reserve(want);
         }
         if self.scratch.scores.len() < state.capacity() {
@@ -550,30 +482,14 @@ impl FlowLm {
             // Only the last row's output is used: after the last layer's attention (which still caches every
             // row's K/V), the remaining work is done for that row alone, unless every row is being traced.
             let last_only = i + 1 == n_layers && self.trace.is_none();
-            layer_forward(
-                l,
-                cache,
-                &mut self.scratch,
-                &self.rope,
-                t,
-                d,
-                self.cfg.ffn_dim,
-                last_only,
-            );
+            layer_forward(l, cache, &mut self.scratch, &self.rope, t, d, self.cfg.ffn_dim, last_only);
             if let Some(tr) = self.trace.as_mut() {
                 tr.extend_from_slice(&self.scratch.x[..t * d]);
             }
         }
         let sc = &mut self.scratch;
         let last = &sc.x[(t - 1) * d..t * d];
-        layer_norm(
-            last,
-            &mut sc.c,
-            d,
-            Some(&self.out_norm_w),
-            Some(&self.out_norm_b),
-            LN_EPS,
-        );
+        layer_norm(last, &mut sc.c, d, Some(&self.out_norm_w), Some(&self.out_norm_b), LN_EPS);
         sc.eos = dot(&self.out_eos_w, &sc.c) + self.out_eos_b;
         Ok(())
     }
@@ -581,10 +497,7 @@ impl FlowLm {
     /// The flow head on the last `c`: `x` holds x₀ and receives the latent (LSD with `steps` steps).
     pub fn decode_latent(&mut self, x: &mut [f32], steps: usize) -> Result<()> {
         if x.len() != self.cfg.ldim || steps == 0 {
-            return Err(CoreError::new(format!(
-                "a latent has {} values and LSD needs ≥ 1 step",
-                self.cfg.ldim
-            )));
+            return Err(CoreError::new(format!("a latent has {} values and LSD needs ≥ 1 step", self.cfg.ldim)));
         }
         let c = std::mem::take(&mut self.scratch.c);
         self.flow.lsd_decode(&c, x, 1, steps);
@@ -610,16 +523,8 @@ fn layer_forward(
     let (h, hd) = (cache.heads, cache.head_dim);
     let pos0 = cache.offset;
     let n = t * d;
-    layer_norm(
-        &sc.x[..n],
-        &mut sc.xn[..n],
-        d,
-        Some(&l.norm1_w),
-        Some(&l.norm1_b),
-        LN_EPS,
-    );
-    l.in_proj
-        .forward(&sc.xn[..n], &mut sc.qkv[..3 * n], t, &mut sc.acts);
+    layer_norm(&sc.x[..n], &mut sc.xn[..n], d, Some(&l.norm1_w), Some(&l.norm1_b), LN_EPS);
+    l.in_proj.forward(&sc.xn[..n], &mut sc.qkv[..3 * n], t, &mut sc.acts);
     for r in 0..t {
         let row = &sc.qkv[r * 3 * d..(r + 1) * 3 * d];
         sc.q[r * d..(r + 1) * d].copy_from_slice(&row[..d]);
@@ -632,33 +537,16 @@ fn layer_forward(
     // queries (and everything after) for rows r0..t: the last `tq` positions of the cache
     let r0 = if last_only { t - 1 } else { 0 };
     let (tq, m) = (t - r0, (t - r0) * d);
-    attention(
-        &sc.q[r0 * d..n],
-        cache,
-        tq,
-        None,
-        &mut sc.attn[..m],
-        &mut sc.scores,
-    );
-    l.out_proj
-        .forward(&sc.attn[..m], &mut sc.tmp[..m], tq, &mut sc.acts);
+    attention(&sc.q[r0 * d..n], cache, tq, None, &mut sc.attn[..m], &mut sc.scores);
+    l.out_proj.forward(&sc.attn[..m], &mut sc.tmp[..m], tq, &mut sc.acts);
     let x = &mut sc.x[r0 * d..n];
     for (x, y) in x.iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
-    layer_norm(
-        x,
-        &mut sc.xn[..m],
-        d,
-        Some(&l.norm2_w),
-        Some(&l.norm2_b),
-        LN_EPS,
-    );
-    l.linear1
-        .forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq, &mut sc.acts);
+    layer_norm(x, &mut sc.xn[..m], d, Some(&l.norm2_w), Some(&l.norm2_b), LN_EPS);
+    l.linear1.forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq, &mut sc.acts);
     gelu_tanh_simd(&mut sc.hid[..tq * ffn]);
-    l.linear2
-        .forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq, &mut sc.acts);
+    l.linear2.forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq, &mut sc.acts);
     for (x, y) in sc.x[r0 * d..n].iter_mut().zip(&sc.tmp[..m]) {
         *x += y;
     }
@@ -696,22 +584,11 @@ pub(crate) mod golden {
             let list = |key: &str| -> Vec<usize> {
                 let k = body.find(key).unwrap() + key.len();
                 let e = body[k..].find(']').unwrap();
-                body[k..k + e]
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.trim().parse().unwrap())
-                    .collect()
+                body[k..k + e].split(',').filter(|s| !s.is_empty()).map(|s| s.trim().parse().unwrap()).collect()
             };
             let shape = list("\"shape\":[");
             let offs = list("\"data_offsets\":[");
-            out.insert(
-                name,
-                Entry {
-                    dtype,
-                    shape,
-                    bytes: data[offs[0]..offs[1]].to_vec(),
-                },
-            );
+            out.insert(name, Entry { dtype, shape, bytes: data[offs[0]..offs[1]].to_vec() });
             rest = &body[body.find('}').unwrap() + 1..];
         }
         Some(out)
@@ -720,17 +597,11 @@ pub(crate) mod golden {
     impl Entry {
         pub fn f32(&self) -> Vec<f32> {
             assert_eq!(self.dtype, "F32");
-            self.bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect()
+            self.bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
         }
         pub fn i64(&self) -> Vec<i64> {
             assert_eq!(self.dtype, "I64");
-            self.bytes
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-                .collect()
+            self.bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()
         }
     }
 
@@ -774,14 +645,7 @@ mod tests {
     #[test]
     fn quantized_model_tracks_golden_tiny() {
         let mut s = golden::store("model/tiny/model.safetensors").unwrap();
-        let mut m = FlowLm::load(
-            &mut s,
-            FlowLmConfig {
-                quantize: true,
-                ..tiny_config()
-            },
-        )
-        .unwrap();
+        let mut m = FlowLm::load(&mut s, FlowLmConfig { quantize: true, ..tiny_config() }).unwrap();
         let exact = tiny();
         assert!(m.step_weight_bytes() < exact.step_weight_bytes());
         let g = golden::read("tiny/flowlm_voice.safetensors").unwrap();
@@ -792,14 +656,7 @@ mod tests {
         assert!(rel > 0.0 && rel < 0.05, "prefill c: {rel}");
         let (inp, c) = (g["ar_input_latent"].f32(), g["ar_c"].f32());
         for j in 0..24 {
-            m.forward(
-                &mut st,
-                Input::Latents {
-                    rows: &inp[j * 32..(j + 1) * 32],
-                    t: 1,
-                },
-            )
-            .unwrap();
+            m.forward(&mut st, Input::Latents { rows: &inp[j * 32..(j + 1) * 32], t: 1 }).unwrap();
             let rel = max_rel_diff(m.last_c(), &c[j * 64..(j + 1) * 64]);
             assert!(rel < 0.05, "c step {j}: {rel}");
         }
@@ -813,10 +670,7 @@ mod tests {
             let e = &v[&format!("transformer.layers.{l}.self_attn/cache")];
             let t = e.shape[2];
             st.load_layer(l, &e.f32(), t).unwrap();
-            assert_eq!(
-                v[&format!("transformer.layers.{l}.self_attn/offset")].i64(),
-                vec![t as i64]
-            );
+            assert_eq!(v[&format!("transformer.layers.{l}.self_attn/offset")].i64(), vec![t as i64]);
         }
         st
     }
@@ -829,16 +683,7 @@ mod tests {
         let mut v = vec![0.0; 4 * 32];
         let mut trace = vec![0.0; crate::flow_head::trace_tensors(2) * 4 * 32];
         m.flow.forward(&c, &s, &t, &x, &mut v, 4, Some(&mut trace));
-        let names = [
-            "te0",
-            "te1",
-            "t_combined",
-            "cond",
-            "y",
-            "h_in",
-            "res0",
-            "res1",
-        ];
+        let names = ["te0", "te1", "t_combined", "cond", "y", "h_in", "res0", "res1"];
         for (i, n) in names.iter().enumerate() {
             let r = max_rel_diff(&trace[i * 128..(i + 1) * 128], &g[*n].f32());
             assert!(r < 5e-6, "{n}: {r}");
@@ -874,27 +719,14 @@ mod tests {
         let (inp, c) = (g["ar_input_latent"].f32(), g["ar_c"].f32());
         let (eos, out) = (g["ar_eos_logit"].f32(), g["ar_output_latent"].f32());
         for j in 0..24 {
-            m.forward(
-                &mut st,
-                Input::Latents {
-                    rows: &inp[j * 32..(j + 1) * 32],
-                    t: 1,
-                },
-            )
-            .unwrap();
+            m.forward(&mut st, Input::Latents { rows: &inp[j * 32..(j + 1) * 32], t: 1 }).unwrap();
             assert_eq!(st.offset(), 72 + j);
-            assert!(
-                max_rel_diff(m.last_c(), &c[j * 64..(j + 1) * 64]) < 5e-6,
-                "c step {j}"
-            );
+            assert!(max_rel_diff(m.last_c(), &c[j * 64..(j + 1) * 64]) < 5e-6, "c step {j}");
             let e = (m.last_eos() - eos[j]).abs() / eos.iter().fold(0.0f32, |a, v| a.max(v.abs()));
             assert!(e < 5e-6, "eos step {j}: {e}");
             let mut lat = noise[(j + 1) * 32..(j + 2) * 32].to_vec();
             m.decode_latent(&mut lat, 1).unwrap();
-            assert!(
-                max_rel_diff(&lat, &out[j * 32..(j + 1) * 32]) < 5e-6,
-                "latent step {j}"
-            );
+            assert!(max_rel_diff(&lat, &out[j * 32..(j + 1) * 32]) < 5e-6, "latent step {j}");
         }
         assert_eq!(st.capacity(), 146);
     }
@@ -905,26 +737,14 @@ mod tests {
         let ap = golden::read("tiny/voice_audio_prompt.safetensors").unwrap();
         let rows = ap["audio_prompt"].f32();
         let mut st = m.new_state(0);
-        m.forward(
-            &mut st,
-            Input::Embeddings {
-                rows: &rows,
-                t: 58,
-                bos_first: true,
-            },
-        )
-        .unwrap();
+        m.forward(&mut st, Input::Embeddings { rows: &rows, t: 58, bos_first: true }).unwrap();
         assert_eq!((st.offset(), st.capacity()), (59, 59));
         let want = voice(&m, "tiny/voice_state.safetensors");
         for l in 0..2 {
             let (mut a, mut b) = (vec![0.0; 2 * 59 * 64], vec![0.0; 2 * 59 * 64]);
             st.read_layer(l, &mut a).unwrap();
             want.read_layer(l, &mut b).unwrap();
-            assert!(
-                max_rel_diff(&a, &b) < 2e-5,
-                "layer {l}: {}",
-                max_rel_diff(&a, &b)
-            );
+            assert!(max_rel_diff(&a, &b) < 2e-5, "layer {l}: {}", max_rel_diff(&a, &b));
         }
         let mut kv = vec![0.0; 128];
         m.bos_kv(&mut kv).unwrap();
@@ -959,19 +779,13 @@ mod tests {
         let ca = m.last_c().to_vec();
         let mut b = m.new_state(0);
         for id in &ids {
-            m.forward(&mut b, Input::Tokens(std::slice::from_ref(id)))
-                .unwrap();
+            m.forward(&mut b, Input::Tokens(std::slice::from_ref(id))).unwrap();
         }
         assert!(max_rel_diff(m.last_c(), &ca) < 1e-5);
         let (mut ka, mut kb) = (vec![0.0; 2 * 9 * 64], vec![0.0; 2 * 9 * 64]);
         a.read_layer(1, &mut ka).unwrap();
         b.read_layer(1, &mut kb).unwrap();
         assert!(max_rel_diff(&ka, &kb) < 1e-5);
-        assert!(
-            m.forward(&mut a, Input::Tokens(&[4001]))
-                .unwrap_err()
-                .0
-                .contains("token id 4001")
-        );
+        assert!(m.forward(&mut a, Input::Tokens(&[4001])).unwrap_err().0.contains("token id 4001"));
     }
 }

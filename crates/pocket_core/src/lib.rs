@@ -5,10 +5,7 @@
 //! belongs to per-stream state objects, never to the weights.
 
 // `memory.atomic.wait32`/`notify` (the threads build's helpers sleep on them) are still unstable in `core::arch`.
-#![cfg_attr(
-    all(target_arch = "wasm32", target_feature = "atomics"),
-    feature(stdarch_wasm_atomic_wait)
-)]
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 
 pub mod conv;
 pub mod error;

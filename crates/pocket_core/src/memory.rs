@@ -10,11 +10,11 @@ const ALIGN: usize = 16;
 /// A zeroed buffer, or an error (instead of an abort) when memory cannot grow.
 pub fn zeros(n: usize) -> Result<Vec<f32>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| CoreError::new(format!("out of memory allocating {n} floats")))?;
+    v.try_reserve_exact(n).map_err(|_| CoreError::new(format!("out of memory allocating {n} floats")))?;
     v.resize(n, 0.0);
     Ok(v)
 }
+
 
 /// Allocates `bytes` zeroed bytes; null when `bytes` is 0 or the memory cannot grow.
 pub fn allocate(bytes: usize) -> *mut u8 {
@@ -44,11 +44,7 @@ pub unsafe fn release(ptr: *mut u8, bytes: usize) {
 /// # Safety
 /// `ptr` must point to `n` valid, initialised values that outlive the borrow.
 pub unsafe fn slice<'a, T>(ptr: *const T, n: usize) -> &'a [T] {
-    if n == 0 {
-        &[]
-    } else {
-        unsafe { std::slice::from_raw_parts(ptr, n) }
-    }
+    if n == 0 { &[] } else { unsafe { std::slice::from_raw_parts(ptr, n) } }
 }
 
 /// Mutable counterpart of [`slice`].
@@ -56,9 +52,5 @@ pub unsafe fn slice<'a, T>(ptr: *const T, n: usize) -> &'a [T] {
 /// # Safety
 /// As [`slice`], and nothing else may alias the range during the borrow.
 pub unsafe fn slice_mut<'a, T>(ptr: *mut T, n: usize) -> &'a mut [T] {
-    if n == 0 {
-        &mut []
-    } else {
-        unsafe { std::slice::from_raw_parts_mut(ptr, n) }
-    }
+    if n == 0 { &mut [] } else { unsafe { std::slice::from_raw_parts_mut(ptr, n) } }
 }

@@ -60,9 +60,7 @@ impl Plan {
         let tcfg = TransformerConfig::from_params(p)?;
         let scfg = SeanetConfig::from_params(p)?;
         if latent_dim == 0 || latent_dim > 1 << 14 || stride == 0 || stride > 1 << 10 {
-            return Err(CoreError::new(
-                "latent_dim and stride must be positive and reasonably small",
-            ));
+            return Err(CoreError::new("latent_dim and stride must be positive and reasonably small"));
         }
         if dim != tcfg.d_model || dim != scfg.dimension {
             return Err(CoreError::new(format!(
@@ -84,11 +82,7 @@ impl Plan {
                 name: format!("transformer.{}.{}", h / 2, if attn { "attn" } else { "ff" }),
                 macs: stride * MimiTransformer::half_macs(&tcfg, h),
                 out_len: stride * dim,
-                width: if attn {
-                    tcfg.d_model / tcfg.num_heads
-                } else {
-                    dim.min(tcfg.dim_feedforward)
-                },
+                width: if attn { tcfg.d_model / tcfg.num_heads } else { dim.min(tcfg.dim_feedforward) },
             });
         }
         for o in &ops {
@@ -109,14 +103,7 @@ impl Plan {
                 width,
             });
         }
-        Ok(Self {
-            latent_dim,
-            dim,
-            stride,
-            tcfg,
-            scfg,
-            stages,
-        })
+        Ok(Self { latent_dim, dim, stride, tcfg, scfg, stages })
     }
 
     /// Index of the first SEANet stage (after the input stage and the transformer's half-layers).
@@ -134,9 +121,7 @@ impl Plan {
         }
         match p.usize_list("stages")?[..] {
             [a, b] if a < b && b <= n => Ok((plan, a, b)),
-            _ => Err(CoreError::new(format!(
-                "stages must be FROM,TO with FROM < TO ≤ {n}"
-            ))),
+            _ => Err(CoreError::new(format!("stages must be FROM,TO with FROM < TO ≤ {n}"))),
         }
     }
 
@@ -144,10 +129,7 @@ impl Plan {
     fn split(&self, from: usize, to: usize) -> (Range<usize>, Range<usize>) {
         let s0 = self.seanet0();
         let h0 = from.max(1) - 1;
-        (
-            h0..(to.min(s0).max(1) - 1).max(h0),
-            from.max(s0) - s0..to.max(s0) - s0,
-        )
+        (h0..(to.min(s0).max(1) - 1).max(h0), from.max(s0) - s0..to.max(s0) - s0)
     }
 
     /// Every tensor the stages `from..to` take, with its shape.
@@ -155,20 +137,10 @@ impl Plan {
         let (halves, ops) = self.split(from, to);
         let mut v = Vec::new();
         if from == 0 {
-            v.push((
-                "mimi.quantizer.output_proj.weight".to_string(),
-                vec![self.dim, self.latent_dim, 1],
-            ));
-            v.push((
-                "mimi.upsample.convtr.convtr.weight".to_string(),
-                vec![self.dim, 1, 2 * self.stride],
-            ));
+            v.push(("mimi.quantizer.output_proj.weight".to_string(), vec![self.dim, self.latent_dim, 1]));
+            v.push(("mimi.upsample.convtr.convtr.weight".to_string(), vec![self.dim, 1, 2 * self.stride]));
         }
-        v.extend(crate::mimi_transformer::expected_half_tensors(
-            TRANSFORMER,
-            &self.tcfg,
-            halves,
-        ));
+        v.extend(crate::mimi_transformer::expected_half_tensors(TRANSFORMER, &self.tcfg, halves));
         v.extend(crate::seanet::expected_op_tensors(SEANET, &self.scfg, ops));
         v
     }
@@ -179,11 +151,7 @@ impl Plan {
 /// What a caller needs to choose where to split the decoder between threads, and to load only a part's tensors.
 pub fn plan_text(params: &str) -> Result<String> {
     let (plan, from, to) = Plan::part(params)?;
-    let mut lines: Vec<String> = plan
-        .stages
-        .iter()
-        .map(|s| format!("{} {} {} {}", s.name, s.macs, s.out_len, s.width))
-        .collect();
+    let mut lines: Vec<String> = plan.stages.iter().map(|s| format!("{} {} {} {}", s.name, s.macs, s.out_len, s.width)).collect();
     lines.push(String::new());
     lines.extend(plan.tensors(from, to).into_iter().map(|(name, _)| name));
     Ok(lines.join("\n"))
@@ -231,12 +199,7 @@ impl MimiDecoder {
     /// dilation_base compress`) and optionally `stages`.
     pub fn from_store(s: &mut WeightStore, params: &str) -> Result<Self> {
         let (plan, from, to) = Plan::part(params)?;
-        let Plan {
-            latent_dim,
-            dim,
-            stride,
-            ..
-        } = plan;
+        let Plan { latent_dim, dim, stride, .. } = plan;
         let s0 = plan.seanet0();
         let (halves, ops) = plan.split(from, to);
         let out_tap = from < s0 && s0 <= to; // the part holding the transformer's last stage (or input, 0 layers)
@@ -256,24 +219,13 @@ impl MimiDecoder {
                     upsample_wt[j * dim + c] = up.data[c * k + j];
                 }
             }
-            names.extend([
-                "quantizer_in".into(),
-                "quantizer_out".into(),
-                "upsample_out".into(),
-            ]);
+            names.extend(["quantizer_in".into(), "quantizer_out".into(), "upsample_out".into()]);
             shapes.extend([(1, latent_dim), (1, dim), (stride, dim)]);
             Some((quantizer, upsample_wt))
         } else {
             None
         };
-        let transformer = MimiTransformer::from_store_halves(
-            s,
-            TRANSFORMER,
-            plan.tcfg.clone(),
-            halves,
-            out_tap,
-            false,
-        )?;
+        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap, false)?;
         for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
@@ -282,16 +234,8 @@ impl MimiDecoder {
         names.extend(seanet.tap_names.iter().cloned());
         shapes.extend(seanet.tap_shapes(stride));
         // "name channels" per line: enough for TS to shape each tap.
-        let names: Vec<String> = names
-            .iter()
-            .zip(&shapes)
-            .map(|(n, &(_, c))| format!("{n} {c}"))
-            .collect();
-        let in_len = if from == 0 {
-            latent_dim
-        } else {
-            plan.stages[from - 1].out_len
-        };
+        let names: Vec<String> = names.iter().zip(&shapes).map(|(n, &(_, c))| format!("{n} {c}")).collect();
+        let in_len = if from == 0 { latent_dim } else { plan.stages[from - 1].out_len };
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             latent_dim,
@@ -317,10 +261,7 @@ impl MimiDecoder {
     /// Makes [`Self::decode`] take normalised latents, de-normalised as `x·std + mean` (each `[latent_dim]`).
     pub fn set_latent_stats(&mut self, mean: &[f32], std: &[f32]) -> Result<()> {
         if mean.len() != self.latent_dim || std.len() != self.latent_dim {
-            return Err(CoreError::new(format!(
-                "latent stats must have {} values",
-                self.latent_dim
-            )));
+            return Err(CoreError::new(format!("latent stats must have {} values", self.latent_dim)));
         }
         self.latent_stats = Some((mean.to_vec(), std.to_vec()));
         Ok(())
@@ -333,10 +274,7 @@ impl MimiDecoder {
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        let input = self
-            .input
-            .as_ref()
-            .map_or(0, |(q, up)| q.weight_bytes() + up.len() * 4);
+        let input = self.input.as_ref().map_or(0, |(q, up)| q.weight_bytes() + up.len() * 4);
         input + self.transformer.weight_bytes() + self.seanet.weight_bytes()
     }
 
@@ -348,13 +286,7 @@ impl MimiDecoder {
 
     /// Decodes `n_frames` inputs (`[n_frames × in_len]`: latents for the first part) into `out`
     /// (`[n_frames × out_len]`: audio for the last part).
-    pub fn decode(
-        &self,
-        st: &mut MimiState,
-        input: &[f32],
-        n_frames: usize,
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn decode(&self, st: &mut MimiState, input: &[f32], n_frames: usize, out: &mut [f32]) -> Result<()> {
         if st.decoder_id != self.id {
             return Err(CoreError::new("this Mimi state belongs to another decoder"));
         }
@@ -365,12 +297,7 @@ impl MimiDecoder {
         let mut done = 0;
         while done < n_frames {
             let f = st.max_frames.min(n_frames - done);
-            self.decode_chunk(
-                st,
-                &input[done * il..(done + f) * il],
-                f,
-                &mut out[done * ol..(done + f) * ol],
-            );
+            self.decode_chunk(st, &input[done * il..(done + f) * il], f, &mut out[done * ol..(done + f) * ol]);
             done += f;
         }
         Ok(())
@@ -409,8 +336,7 @@ impl MimiDecoder {
         }
         if self.from < self.seanet0 {
             let x = st.seanet.input_mut(t * d);
-            self.transformer
-                .forward(&mut st.transformer, x, t, taps.as_deref_mut(), tap);
+            self.transformer.forward(&mut st.transformer, x, t, taps.as_deref_mut(), tap);
             tap += self.transformer_taps;
         }
         if self.seanet.is_empty() {
@@ -439,20 +365,14 @@ impl MimiState {
     /// A fresh stream for `dec`, decoding up to `max_frames` frames per internal step (1…256).
     pub fn new(dec: &MimiDecoder, max_frames: usize) -> Result<Self> {
         if max_frames == 0 || max_frames > 256 {
-            return Err(CoreError::new(format!(
-                "max_frames must be 1…256, got {max_frames}"
-            )));
+            return Err(CoreError::new(format!("max_frames must be 1…256, got {max_frames}")));
         }
         let t = max_frames * dec.stride;
         let has_input = dec.input.is_some();
         Ok(Self {
             decoder_id: dec.id,
             max_frames,
-            z: zeros(if has_input {
-                max_frames * dec.latent_dim
-            } else {
-                0
-            })?,
+            z: zeros(if has_input { max_frames * dec.latent_dim } else { 0 })?,
             q: zeros(if has_input { max_frames * dec.dim } else { 0 })?,
             up_prev: zeros(if has_input { dec.dim } else { 0 })?,
             transformer: TransformerState::new(&dec.transformer, t)?,
@@ -472,14 +392,7 @@ impl MimiState {
 
     /// Enables (allocating the buffers) or disables recording of intermediate outputs.
     pub fn set_taps(&mut self, dec: &MimiDecoder, on: bool) -> Result<()> {
-        switch_taps(
-            &mut self.taps,
-            (dec.id, self.decoder_id),
-            "Mimi decoder",
-            &dec.tap_shapes,
-            self.max_frames,
-            on,
-        )
+        switch_taps(&mut self.taps, (dec.id, self.decoder_id), "Mimi decoder", &dec.tap_shapes, self.max_frames, on)
     }
 
     /// Tap `id` of the last call (time-major), if taps are on.
@@ -494,9 +407,7 @@ impl MimiState {
 
     /// Bytes held (state and scratch).
     pub fn bytes(&self) -> usize {
-        (self.z.len() + self.q.len() + self.up_prev.len()) * 4
-            + self.transformer.bytes()
-            + self.seanet.bytes()
+        (self.z.len() + self.q.len() + self.up_prev.len()) * 4 + self.transformer.bytes() + self.seanet.bytes()
     }
 }
 
@@ -518,92 +429,34 @@ mod tests {
             n += 1;
             let len = shape.iter().product();
             let data = random_vec(len, n).iter().map(|v| v * scale).collect();
-            s.insert(
-                name,
-                Tensor {
-                    shape: shape.to_vec(),
-                    data,
-                },
-            );
+            s.insert(name, Tensor { shape: shape.to_vec(), data });
         };
-        add(
-            &mut s,
-            "mimi.quantizer.output_proj.weight",
-            &[16, 4, 1],
-            0.5,
-        );
-        add(
-            &mut s,
-            "mimi.upsample.convtr.convtr.weight",
-            &[16, 1, 8],
-            0.5,
-        );
+        add(&mut s, "mimi.quantizer.output_proj.weight", &[16, 4, 1], 0.5);
+        add(&mut s, "mimi.upsample.convtr.convtr.weight", &[16, 1, 8], 0.5);
         for l in 0..2 {
             let p = format!("mimi.decoder_transformer.transformer.layers.{l}");
-            add(
-                &mut s,
-                &format!("{p}.self_attn.in_proj.weight"),
-                &[48, 16],
-                0.3,
-            );
-            add(
-                &mut s,
-                &format!("{p}.self_attn.out_proj.weight"),
-                &[16, 16],
-                0.3,
-            );
+            add(&mut s, &format!("{p}.self_attn.in_proj.weight"), &[48, 16], 0.3);
+            add(&mut s, &format!("{p}.self_attn.out_proj.weight"), &[16, 16], 0.3);
             add(&mut s, &format!("{p}.linear1.weight"), &[24, 16], 0.3);
             add(&mut s, &format!("{p}.linear2.weight"), &[16, 24], 0.3);
-            for v in [
-                "norm1.weight",
-                "norm1.bias",
-                "norm2.weight",
-                "norm2.bias",
-                "layer_scale_1.scale",
-            ] {
+            for v in ["norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias", "layer_scale_1.scale"] {
                 add(&mut s, &format!("{p}.{v}"), &[16], 1.0);
             }
             add(&mut s, &format!("{p}.layer_scale_2.scale"), &[16], 1.0);
         }
-        let conv = |s: &mut WeightStore,
-                    add: &mut dyn FnMut(&mut WeightStore, &str, &[usize], f32),
-                    name: &str,
+        let conv = |s: &mut WeightStore, add: &mut dyn FnMut(&mut WeightStore, &str, &[usize], f32), name: &str,
                     shape: &[usize]| {
             add(s, &format!("{name}.weight"), shape, 0.4);
-            let b = if name.contains("convtr") {
-                shape[1]
-            } else {
-                shape[0]
-            };
+            let b = if name.contains("convtr") { shape[1] } else { shape[0] };
             add(s, &format!("{name}.bias"), &[b], 0.1);
         };
         conv(&mut s, &mut add, "mimi.decoder.model.0.conv", &[8, 16, 5]);
         conv(&mut s, &mut add, "mimi.decoder.model.2.convtr", &[8, 4, 6]);
-        conv(
-            &mut s,
-            &mut add,
-            "mimi.decoder.model.3.block.1.conv",
-            &[2, 4, 3],
-        );
-        conv(
-            &mut s,
-            &mut add,
-            "mimi.decoder.model.3.block.3.conv",
-            &[4, 2, 1],
-        );
+        conv(&mut s, &mut add, "mimi.decoder.model.3.block.1.conv", &[2, 4, 3]);
+        conv(&mut s, &mut add, "mimi.decoder.model.3.block.3.conv", &[4, 2, 1]);
         conv(&mut s, &mut add, "mimi.decoder.model.5.convtr", &[4, 2, 4]);
-        conv(
-            &mut s,
-            &mut add,
-            "mimi.decoder.model.6.block.1.conv",
-            &[1, 2, 3],
-        );
-        conv(
-            &mut s,
-            &mut add,
-            "mimi.decoder.model.6.block.3.conv",
-            &[2, 1, 1],
-        );
+        conv(&mut s, &mut add, "mimi.decoder.model.6.block.1.conv", &[1, 2, 3]);
+        conv(&mut s, &mut add, "mimi.decoder.model.6.block.3.conv", &[2, 1, 1]);
         conv(&mut s, &mut add, "mimi.decoder.model.8.conv", &[1, 2, 3]);
         s
     }
@@ -619,8 +472,7 @@ mod tests {
         let mut a = vec![0.0; frames * 24];
         let mut b = vec![0.0; frames * 24];
         for f in 0..frames {
-            dec.decode(&mut one, &lat[f * 4..], 1, &mut a[f * 24..])
-                .unwrap();
+            dec.decode(&mut one, &lat[f * 4..], 1, &mut a[f * 24..]).unwrap();
         }
         dec.decode(&mut all, &lat, frames, &mut b).unwrap();
         assert!(a.iter().any(|v| v.abs() > 1e-3));
@@ -640,25 +492,16 @@ mod tests {
         let n = plan.lines().count();
         assert_eq!(tensors.lines().count(), 2 + 2 * 10 + 8 * 2, "{tensors}");
         assert!(tensors.lines().all(|t| random_store(1).contains(t)));
-        assert_eq!(
-            n,
-            1 + 4 + 6,
-            "input, 2 layers × 2 halves, conv0 + 2 × (up + res) + last:\n{plan}"
-        );
+        assert_eq!(n, 1 + 4 + 6, "input, 2 layers × 2 halves, conv0 + 2 × (up + res) + last:\n{plan}");
         assert_eq!(plan.lines().last().unwrap(), "seanet.8.last 144 24 1");
-        let total: usize = plan
-            .lines()
-            .map(|l| l.split(' ').nth(1).unwrap().parse::<usize>().unwrap())
-            .sum();
+        let total: usize = plan.lines().map(|l| l.split(' ').nth(1).unwrap().parse::<usize>().unwrap()).sum();
         assert_eq!(total, whole.macs_per_frame());
         let frames = 7;
         let lat = random_vec(frames * 4, 99);
         let mut want = vec![0.0; frames * 24];
         let mut st = MimiState::new(&whole, 1).unwrap();
         for f in 0..frames {
-            whole
-                .decode(&mut st, &lat[f * 4..], 1, &mut want[f * 24..])
-                .unwrap();
+            whole.decode(&mut st, &lat[f * 4..], 1, &mut want[f * 24..]).unwrap();
         }
         // Every cut, and a three-way split: each part takes only its own tensors, the rest stay in the store.
         let mut cuts: Vec<Vec<usize>> = (1..n).map(|k| vec![0, k, n]).collect();
@@ -668,32 +511,17 @@ mod tests {
             let mut parts = Vec::new();
             for w in cut.windows(2) {
                 let params = format!("{PARAMS} stages={},{}", w[0], w[1]);
-                let own = plan_text(&params)
-                    .unwrap()
-                    .split_once("\n\n")
-                    .unwrap()
-                    .1
-                    .to_string();
+                let own = plan_text(&params).unwrap().split_once("\n\n").unwrap().1.to_string();
                 assert!(own.lines().all(|t| store.contains(t)));
                 parts.push(MimiDecoder::from_store(&mut store, &params).unwrap());
-                assert!(
-                    own.lines().all(|t| !store.contains(t)),
-                    "the part takes the tensors it lists"
-                );
+                assert!(own.lines().all(|t| !store.contains(t)), "the part takes the tensors it lists");
                 // Only the last part takes the output conv.
-                assert_eq!(
-                    store.contains("mimi.decoder.model.8.conv.weight"),
-                    w[1] < n,
-                    "cut {cut:?}"
-                );
+                assert_eq!(store.contains("mimi.decoder.model.8.conv.weight"), w[1] < n, "cut {cut:?}");
             }
             assert!(!store.contains("mimi.quantizer.output_proj.weight"));
             let bytes: usize = parts.iter().map(MimiDecoder::weight_bytes).sum();
             assert_eq!(bytes, whole.weight_bytes(), "cut {cut:?}");
-            let mut states: Vec<MimiState> = parts
-                .iter()
-                .map(|p| MimiState::new(p, 1).unwrap())
-                .collect();
+            let mut states: Vec<MimiState> = parts.iter().map(|p| MimiState::new(p, 1).unwrap()).collect();
             for round in 0..2 {
                 let mut got = vec![0.0; frames * 24];
                 for f in 0..frames {
@@ -712,46 +540,24 @@ mod tests {
         }
         let mut store = random_store(1);
         for bad in ["stages=3,3", "stages=0,12", "stages=2"] {
-            let e = MimiDecoder::from_store(&mut store, &format!("{PARAMS} {bad}"))
-                .err()
-                .unwrap();
+            let e = MimiDecoder::from_store(&mut store, &format!("{PARAMS} {bad}")).err().unwrap();
             assert!(e.0.contains("stages must be FROM,TO"), "{bad}: {}", e.0);
         }
     }
 
     #[test]
     fn errors_not_panics() {
-        let e = MimiDecoder::from_store(
-            &mut random_store(1),
-            &PARAMS.replace("outer_dim=16", "outer_dim=8"),
-        )
-        .err();
+        let e = MimiDecoder::from_store(&mut random_store(1), &PARAMS.replace("outer_dim=16", "outer_dim=8")).err();
         assert!(e.unwrap().0.contains("outer_dim 8"));
-        let e = MimiDecoder::from_store(
-            &mut random_store(1),
-            &PARAMS.replace("n_filters=2", "n_filters=4"),
-        )
-        .err();
+        let e = MimiDecoder::from_store(&mut random_store(1), &PARAMS.replace("n_filters=2", "n_filters=4")).err();
         assert!(e.unwrap().0.contains("mimi.decoder.model.0.conv.weight"));
         let e = MimiDecoder::from_store(&mut WeightStore::default(), "latent_dim=4").err();
         assert!(e.unwrap().0.contains("missing parameter"));
         // A checkpoint that does not fit is rejected before anything is taken.
         let mut s = random_store(1);
-        s.insert(
-            "mimi.decoder.model.8.conv.weight",
-            Tensor {
-                shape: vec![1, 2, 5],
-                data: vec![0.0; 10],
-            },
-        );
+        s.insert("mimi.decoder.model.8.conv.weight", Tensor { shape: vec![1, 2, 5], data: vec![0.0; 10] });
         let e = MimiDecoder::from_store(&mut s, PARAMS).err().unwrap();
-        assert!(
-            e.0.contains(
-                "'mimi.decoder.model.8.conv.weight' has shape [1, 2, 5], expected [1, 2, 3]"
-            ),
-            "{}",
-            e.0
-        );
+        assert!(e.0.contains("'mimi.decoder.model.8.conv.weight' has shape [1, 2, 5], expected [1, 2, 3]"), "{}", e.0);
         assert!(s.contains("mimi.quantizer.output_proj.weight"));
         let d1 = MimiDecoder::from_store(&mut random_store(1), PARAMS).unwrap();
         let d2 = MimiDecoder::from_store(&mut random_store(2), PARAMS).unwrap();

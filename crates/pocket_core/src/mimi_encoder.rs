@@ -57,9 +57,7 @@ impl MimiEncoder {
         let scfg = SeanetConfig::from_params(&p)?;
         let dim = scfg.dimension;
         if inner_dim == 0 || inner_dim > 1 << 14 || stride == 0 || stride > 1 << 10 {
-            return Err(CoreError::new(
-                "inner_dim and stride must be positive and reasonably small",
-            ));
+            return Err(CoreError::new("inner_dim and stride must be positive and reasonably small"));
         }
         if dim != tcfg.d_model {
             return Err(CoreError::new(format!(
@@ -67,21 +65,14 @@ impl MimiEncoder {
                 tcfg.d_model
             )));
         }
-        let mut expected = vec![(
-            format!("{DOWNSAMPLE}.weight"),
-            vec![inner_dim, dim, 2 * stride],
-        )];
-        expected.extend(crate::mimi_transformer::expected_tensors(
-            TRANSFORMER,
-            &tcfg,
-        ));
+        let mut expected = vec![(format!("{DOWNSAMPLE}.weight"), vec![inner_dim, dim, 2 * stride])];
+        expected.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
         expected.extend(crate::seanet_encoder::expected_tensors(SEANET, &scfg));
         s.check_shapes(&expected)?;
         let seanet = SeanetEncoder::from_store(s, SEANET, scfg)?;
         // BF16 panels (lossless for BF16 checkpoints): 25 → 13 MB at full size; the convs keep f32 panels.
         let transformer = MimiTransformer::from_store_packed(s, TRANSFORMER, tcfg, true)?;
-        let downsample =
-            StreamConv1d::from_store(s, DOWNSAMPLE, inner_dim, dim, 2 * stride, stride, 1, false)?;
+        let downsample = StreamConv1d::from_store(s, DOWNSAMPLE, inner_dim, dim, 2 * stride, stride, 1, false)?;
         let frame = stride * seanet.cfg.hop();
         let mut names = seanet.tap_names.clone();
         let mut shapes = seanet.tap_shapes(frame);
@@ -89,11 +80,7 @@ impl MimiEncoder {
             names.push(n);
             shapes.push((stride, dim));
         }
-        let names: Vec<String> = names
-            .iter()
-            .zip(&shapes)
-            .map(|(n, &(_, c))| format!("{n} {c}"))
-            .collect();
+        let names: Vec<String> = names.iter().zip(&shapes).map(|(n, &(_, c))| format!("{n} {c}")).collect();
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             inner_dim,
@@ -114,9 +101,7 @@ impl MimiEncoder {
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        self.seanet.weight_bytes()
-            + self.transformer.weight_bytes()
-            + self.downsample.gemm.weight_bytes()
+        self.seanet.weight_bytes() + self.transformer.weight_bytes() + self.downsample.gemm.weight_bytes()
     }
 
     /// Multiply-accumulates per frame in the GEMMs and convolutions (attention excluded).
@@ -130,17 +115,9 @@ impl MimiEncoder {
 
     /// Encodes `n_frames` frames of audio (`[n_frames × frame_samples]`) into `out` (`[n_frames × inner_dim]`),
     /// continuing the stream.
-    pub fn encode(
-        &self,
-        st: &mut MimiEncoderState,
-        audio: &[f32],
-        n_frames: usize,
-        out: &mut [f32],
-    ) -> Result<()> {
+    pub fn encode(&self, st: &mut MimiEncoderState, audio: &[f32], n_frames: usize, out: &mut [f32]) -> Result<()> {
         if st.encoder_id != self.id {
-            return Err(CoreError::new(
-                "this Mimi encoder state belongs to another encoder",
-            ));
+            return Err(CoreError::new("this Mimi encoder state belongs to another encoder"));
         }
         let fs = self.frame_samples();
         if audio.len() < n_frames * fs || out.len() < n_frames * self.inner_dim {
@@ -160,25 +137,14 @@ impl MimiEncoder {
         let (d, s) = (self.dim, self.stride);
         let t = f * s;
         let channels = self.seanet.cfg.channels;
-        st.seanet
-            .input_mut(audio.len() / channels, channels)
-            .copy_from_slice(audio);
+        st.seanet.input_mut(audio.len() / channels, channels).copy_from_slice(audio);
         // The SEANet output lands right after the downsample conv's carried rows: the transformer works on it in
         // place and the conv reads it there, without copies.
         let p = self.downsample.prev * d;
-        let MimiEncoderState {
-            seanet,
-            transformer,
-            ds_buf,
-            cols,
-            taps,
-            started,
-            ..
-        } = st;
+        let MimiEncoderState { seanet, transformer, ds_buf, cols, taps, started, .. } = st;
         let mut taps = taps.as_mut();
         let x = &mut ds_buf[p..p + t * d];
-        self.seanet
-            .forward(seanet, audio.len() / channels, x, taps.as_deref_mut());
+        self.seanet.forward(seanet, audio.len() / channels, x, taps.as_deref_mut());
         let tap0 = self.seanet.tap_names.len();
         self.transformer.forward(transformer, x, t, taps, tap0);
         if !*started {
@@ -209,18 +175,13 @@ impl MimiEncoderState {
     /// A fresh stream for `enc`, encoding up to `max_frames` frames per internal step (1…256).
     pub fn new(enc: &MimiEncoder, max_frames: usize) -> Result<Self> {
         if max_frames == 0 || max_frames > 256 {
-            return Err(CoreError::new(format!(
-                "max_frames must be 1…256, got {max_frames}"
-            )));
+            return Err(CoreError::new(format!("max_frames must be 1…256, got {max_frames}")));
         }
         let t = max_frames * enc.stride;
         Ok(Self {
             encoder_id: enc.id,
             max_frames,
-            seanet: SeanetEncoderState::new(
-                &enc.seanet,
-                max_frames * enc.stride * enc.seanet.cfg.hop(),
-            )?,
+            seanet: SeanetEncoderState::new(&enc.seanet, max_frames * enc.stride * enc.seanet.cfg.hop())?,
             transformer: TransformerState::new(&enc.transformer, t)?,
             ds_buf: zeros(enc.downsample.buf_len(t))?,
             cols: zeros(enc.downsample.cols_len(t))?,
@@ -239,14 +200,7 @@ impl MimiEncoderState {
 
     /// Enables (allocating the buffers) or disables recording of intermediate outputs.
     pub fn set_taps(&mut self, enc: &MimiEncoder, on: bool) -> Result<()> {
-        switch_taps(
-            &mut self.taps,
-            (enc.id, self.encoder_id),
-            "Mimi encoder",
-            &enc.tap_shapes,
-            self.max_frames,
-            on,
-        )
+        switch_taps(&mut self.taps, (enc.id, self.encoder_id), "Mimi encoder", &enc.tap_shapes, self.max_frames, on)
     }
 
     /// Tap `id` of the last internal step (time-major), if taps are on.
@@ -291,21 +245,11 @@ mod tests {
         let cfg = SeanetConfig::from_params(&Params::parse(PARAMS).unwrap()).unwrap();
         let tcfg = TransformerConfig::from_params(&Params::parse(PARAMS).unwrap()).unwrap();
         let mut all = crate::seanet_encoder::expected_tensors(SEANET, &cfg);
-        all.extend(crate::mimi_transformer::expected_tensors(
-            TRANSFORMER,
-            &tcfg,
-        ));
+        all.extend(crate::mimi_transformer::expected_tensors(TRANSFORMER, &tcfg));
         all.push((format!("{DOWNSAMPLE}.weight"), vec![4, 16, 8]));
         for (i, (name, shape)) in all.into_iter().enumerate() {
-            let scale = if shape.len() == 1 && !name.ends_with("bias") {
-                1.0
-            } else {
-                0.4
-            };
-            let data = random_vec(shape.iter().product(), seed + i as u32)
-                .iter()
-                .map(|v| round(v * scale))
-                .collect();
+            let scale = if shape.len() == 1 && !name.ends_with("bias") { 1.0 } else { 0.4 };
+            let data = random_vec(shape.iter().product(), seed + i as u32).iter().map(|v| round(v * scale)).collect();
             s.insert(&name, Tensor { shape, data });
         }
         s
@@ -322,8 +266,7 @@ mod tests {
         let mut all = MimiEncoderState::new(&enc, frames).unwrap();
         let (mut a, mut b) = (vec![0.0; frames * 4], vec![0.0; frames * 4]);
         for f in 0..frames {
-            enc.encode(&mut one, &audio[f * fs..], 1, &mut a[f * 4..])
-                .unwrap();
+            enc.encode(&mut one, &audio[f * fs..], 1, &mut a[f * 4..]).unwrap();
         }
         enc.encode(&mut all, &audio, frames, &mut b).unwrap();
         assert!(a.iter().any(|v| v.abs() > 1e-3));
@@ -340,13 +283,7 @@ mod tests {
         // The outputs equal the scalar conv over [k − stride copies of the transformer's first row, its rows].
         let mut s = random_store(3);
         let wt = random_vec(4 * 16 * 8, 7);
-        s.insert(
-            &format!("{DOWNSAMPLE}.weight"),
-            Tensor {
-                shape: vec![4, 16, 8],
-                data: wt.clone(),
-            },
-        );
+        s.insert(&format!("{DOWNSAMPLE}.weight"), Tensor { shape: vec![4, 16, 8], data: wt.clone() });
         let enc = MimiEncoder::from_store(&mut s, PARAMS).unwrap();
         let mut st = MimiEncoderState::new(&enc, 2).unwrap();
         st.set_taps(&enc, true).unwrap();
@@ -358,32 +295,17 @@ mod tests {
         padded.extend_from_slice(&tr_out);
         let mut want = vec![0.0; 8];
         conv1d_ref(&padded, 12, 16, &wt, 4, 8, 4, 1, None, &mut want);
-        assert!(
-            max_rel_diff(&out, &want) < 1e-5,
-            "{}",
-            max_rel_diff(&out, &want)
-        );
+        assert!(max_rel_diff(&out, &want) < 1e-5, "{}", max_rel_diff(&out, &want));
     }
 
     #[test]
     fn bf16_transformer_panels_are_lossless_for_bf16_weights() {
         // The encoder packs its transformer with BF16 panels: for a BF16 checkpoint, bit-identical to f32 panels.
         let tcfg = TransformerConfig::from_params(&Params::parse(PARAMS).unwrap()).unwrap();
-        let wide = MimiTransformer::from_store_packed(
-            &mut bf16_store(1),
-            TRANSFORMER,
-            tcfg.clone(),
-            false,
-        )
-        .unwrap();
-        let narrow =
-            MimiTransformer::from_store_packed(&mut bf16_store(1), TRANSFORMER, tcfg.clone(), true)
-                .unwrap();
+        let wide = MimiTransformer::from_store_packed(&mut bf16_store(1), TRANSFORMER, tcfg.clone(), false).unwrap();
+        let narrow = MimiTransformer::from_store_packed(&mut bf16_store(1), TRANSFORMER, tcfg.clone(), true).unwrap();
         let vectors = tcfg.num_layers * 6 * tcfg.d_model * 4; // norms and layer scales stay f32
-        assert_eq!(
-            (narrow.weight_bytes() - vectors) * 2,
-            wide.weight_bytes() - vectors
-        );
+        assert_eq!((narrow.weight_bytes() - vectors) * 2, wide.weight_bytes() - vectors);
         let (t, x0) = (12, random_vec(12 * 16, 8));
         let (mut a, mut b) = (x0.clone(), x0);
         let mut sa = TransformerState::new(&wide, t).unwrap();
@@ -395,40 +317,19 @@ mod tests {
         assert!(a.iter().all(|v| v.is_finite() && v.abs() < 1e6));
         assert_eq!(a, b);
         // Weights that are not BF16 values keep f32 panels.
-        let f32_weights =
-            MimiTransformer::from_store_packed(&mut random_store(1), TRANSFORMER, tcfg, true)
-                .unwrap();
+        let f32_weights = MimiTransformer::from_store_packed(&mut random_store(1), TRANSFORMER, tcfg, true).unwrap();
         assert_eq!(f32_weights.weight_bytes(), wide.weight_bytes());
     }
 
     #[test]
     fn errors_not_panics() {
-        let e = MimiEncoder::from_store(
-            &mut random_store(1),
-            &PARAMS.replace("d_model=16", "d_model=8"),
-        )
-        .err();
+        let e = MimiEncoder::from_store(&mut random_store(1), &PARAMS.replace("d_model=16", "d_model=8")).err();
         assert!(e.unwrap().0.contains("d_model 8"));
         let mut s = random_store(1);
-        s.insert(
-            "mimi.encoder.model.3.conv.weight",
-            Tensor {
-                shape: vec![4, 2, 5],
-                data: vec![0.0; 40],
-            },
-        );
+        s.insert("mimi.encoder.model.3.conv.weight", Tensor { shape: vec![4, 2, 5], data: vec![0.0; 40] });
         let e = MimiEncoder::from_store(&mut s, PARAMS).err().unwrap();
-        assert!(
-            e.0.contains(
-                "'mimi.encoder.model.3.conv.weight' has shape [4, 2, 5], expected [4, 2, 4]"
-            ),
-            "{}",
-            e.0
-        );
-        assert!(
-            s.contains("mimi.encoder.model.0.conv.weight"),
-            "nothing taken from a checkpoint that does not fit"
-        );
+        assert!(e.0.contains("'mimi.encoder.model.3.conv.weight' has shape [4, 2, 5], expected [4, 2, 4]"), "{}", e.0);
+        assert!(s.contains("mimi.encoder.model.0.conv.weight"), "nothing taken from a checkpoint that does not fit");
         let e1 = MimiEncoder::from_store(&mut random_store(1), PARAMS).unwrap();
         let e2 = MimiEncoder::from_store(&mut random_store(2), PARAMS).unwrap();
         let mut st = MimiEncoderState::new(&e1, 1).unwrap();

@@ -23,8 +23,8 @@ use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::memory::zeros;
-use crate::params::Params;
 use crate::simd::F32x4;
+use crate::params::Params;
 use crate::taps::Taps;
 use crate::weights::WeightStore;
 
@@ -56,27 +56,16 @@ impl TransformerConfig {
             max_period: p.f32("max_period")?,
             layer_scale: p.bool("layer_scale")?,
         };
-        if c.d_model == 0
-            || c.num_heads == 0
-            || !c.d_model.is_multiple_of(c.num_heads)
-            || !(c.d_model / c.num_heads).is_multiple_of(2)
-        {
+        if c.d_model == 0 || c.num_heads == 0 || !c.d_model.is_multiple_of(c.num_heads) || !(c.d_model / c.num_heads).is_multiple_of(2) {
             return Err(CoreError::new(format!(
                 "transformer d_model {} must split into {} heads of an even size",
                 c.d_model, c.num_heads
             )));
         }
-        if c.dim_feedforward == 0 || c.context == 0 || c.max_period.is_nan() || c.max_period <= 1.0
-        {
-            return Err(CoreError::new(
-                "transformer dim_feedforward, context and max_period must be positive",
-            ));
+        if c.dim_feedforward == 0 || c.context == 0 || c.max_period.is_nan() || c.max_period <= 1.0 {
+            return Err(CoreError::new("transformer dim_feedforward, context and max_period must be positive"));
         }
-        if c.d_model > 1 << 14
-            || c.dim_feedforward > 1 << 16
-            || c.context > 1 << 16
-            || c.num_layers > 64
-        {
+        if c.d_model > 1 << 14 || c.dim_feedforward > 1 << 16 || c.context > 1 << 16 || c.num_layers > 64 {
             return Err(CoreError::new("transformer dimensions are too large"));
         }
         Ok(c)
@@ -93,11 +82,7 @@ pub fn expected_tensors(prefix: &str, cfg: &TransformerConfig) -> Vec<(String, V
 }
 
 /// The tensors of the half-layers `halves` (`2·i`: layer `i`'s attention block, `2·i + 1`: its feed-forward block).
-pub fn expected_half_tensors(
-    prefix: &str,
-    cfg: &TransformerConfig,
-    halves: Range<usize>,
-) -> Vec<(String, Vec<usize>)> {
+pub fn expected_half_tensors(prefix: &str, cfg: &TransformerConfig, halves: Range<usize>) -> Vec<(String, Vec<usize>)> {
     let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
     let mut v = Vec::new();
     for h in halves {
@@ -160,12 +145,7 @@ impl MimiTransformer {
 
     /// As [`Self::from_store`]; with `compact`, each projection switches to BF16 panels as it is packed, when that
     /// loses nothing ([`Linear::compact`]: results stay bit-identical; half the bytes, no f32 copy of all of them).
-    pub fn from_store_packed(
-        s: &mut WeightStore,
-        prefix: &str,
-        cfg: TransformerConfig,
-        compact: bool,
-    ) -> Result<Self> {
+    pub fn from_store_packed(s: &mut WeightStore, prefix: &str, cfg: TransformerConfig, compact: bool) -> Result<Self> {
         let all = 0..2 * cfg.num_layers;
         Self::from_store_halves(s, prefix, cfg, all, true, compact)
     }
@@ -188,26 +168,14 @@ impl MimiTransformer {
         let mut out = Vec::new();
         for h in halves {
             let (p, n) = (format!("{prefix}.layers.{}", h / 2), h % 2 + 1);
-            let vec =
-                |s: &mut WeightStore, n: &str| s.take(&format!("{p}.{n}"), &[d]).map(|t| t.data);
-            let norm = (
-                vec(s, &format!("norm{n}.weight"))?,
-                vec(s, &format!("norm{n}.bias"))?,
-            );
-            let ls = if cfg.layer_scale {
-                Some(vec(s, &format!("layer_scale_{n}.scale"))?)
-            } else {
-                None
-            };
+            let vec = |s: &mut WeightStore, n: &str| s.take(&format!("{p}.{n}"), &[d]).map(|t| t.data);
+            let norm = (vec(s, &format!("norm{n}.weight"))?, vec(s, &format!("norm{n}.bias"))?);
+            let ls = if cfg.layer_scale { Some(vec(s, &format!("layer_scale_{n}.scale"))?) } else { None };
             out.push((
                 h,
                 if n == 1 {
-                    let in_proj = s
-                        .take(&format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?
-                        .data;
-                    let o = s
-                        .take(&format!("{p}.self_attn.out_proj.weight"), &[d, d])?
-                        .data;
+                    let in_proj = s.take(&format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?.data;
+                    let o = s.take(&format!("{p}.self_attn.out_proj.weight"), &[d, d])?.data;
                     Half::Attn(Attn {
                         norm,
                         // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
@@ -220,22 +188,12 @@ impl MimiTransformer {
                 } else {
                     let lin1 = s.take(&format!("{p}.linear1.weight"), &[ff, d])?.data;
                     let lin2 = s.take(&format!("{p}.linear2.weight"), &[d, ff])?.data;
-                    Half::Ff(Ff {
-                        norm,
-                        lin1: pack(&lin1, ff, d),
-                        lin2: pack(&lin2, d, ff),
-                        ls,
-                    })
+                    Half::Ff(Ff { norm, lin1: pack(&lin1, ff, d), lin2: pack(&lin2, d, ff), ls })
                 },
             ));
         }
         let freqs = rope_freqs(cfg.head_dim(), cfg.max_period);
-        Ok(Self {
-            cfg,
-            halves: out,
-            out_tap,
-            freqs,
-        })
+        Ok(Self { cfg, halves: out, out_tap, freqs })
     }
 
     /// Bytes of packed weights.
@@ -254,27 +212,12 @@ impl MimiTransformer {
     /// Multiply-accumulates of half-layer `h` per row (projections; attention scores excluded).
     pub fn half_macs(cfg: &TransformerConfig, h: usize) -> usize {
         let d = cfg.d_model;
-        if h.is_multiple_of(2) {
-            4 * d * d
-        } else {
-            2 * d * cfg.dim_feedforward
-        }
+        if h.is_multiple_of(2) { 4 * d * d } else { 2 * d * cfg.dim_feedforward }
     }
 
     /// Runs this part's half-layers on `x` `[t × d_model]` in place, at positions continuing the state's.
-    pub fn forward(
-        &self,
-        st: &mut TransformerState,
-        x: &mut [f32],
-        t: usize,
-        mut taps: Option<&mut Taps>,
-        tap0: usize,
-    ) {
-        assert!(
-            t <= st.max_t,
-            "transformer: {t} rows exceed the state's {}",
-            st.max_t
-        );
+    pub fn forward(&self, st: &mut TransformerState, x: &mut [f32], t: usize, mut taps: Option<&mut Taps>, tap0: usize) {
+        assert!(t <= st.max_t, "transformer: {t} rows exceed the state's {}", st.max_t);
         let (d, h_n, hd) = (self.cfg.d_model, self.cfg.num_heads, self.cfg.head_dim());
         let n = t * d;
         let x = &mut x[..n];
@@ -285,40 +228,19 @@ impl MimiTransformer {
                 Half::Attn(l) => {
                     let ring = rings.next().expect("one ring per attention block");
                     let pos0 = ring.offset;
-                    layer_norm(
-                        x,
-                        &mut st.norm[..n],
-                        d,
-                        Some(&l.norm.0),
-                        Some(&l.norm.1),
-                        LN_EPS,
-                    );
+                    layer_norm(x, &mut st.norm[..n], d, Some(&l.norm.0), Some(&l.norm.1), LN_EPS);
                     l.q.forward(&st.norm, &mut st.q, t);
                     l.k.forward(&st.norm, &mut st.k, t);
                     l.v.forward(&st.norm, &mut st.v, t);
                     apply_rope(&mut st.q[..n], t, h_n, hd, pos0, &self.freqs);
                     apply_rope(&mut st.k[..n], t, h_n, hd, pos0, &self.freqs);
                     ring.append(&st.k, &st.v, t);
-                    ring.attend(
-                        &st.q,
-                        t,
-                        self.cfg.context,
-                        &mut st.scores,
-                        &mut st.inv,
-                        &mut st.attn,
-                    );
+                    ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.attn);
                     l.out.forward(&st.attn, &mut st.proj, t);
                     residual(x, &st.proj[..n], l.ls.as_deref(), d);
                 }
                 Half::Ff(l) => {
-                    layer_norm(
-                        x,
-                        &mut st.norm[..n],
-                        d,
-                        Some(&l.norm.0),
-                        Some(&l.norm.1),
-                        LN_EPS,
-                    );
+                    layer_norm(x, &mut st.norm[..n], d, Some(&l.norm.0), Some(&l.norm.1), LN_EPS);
                     l.lin1.forward(&st.norm, &mut st.ff, t);
                     gelu_tanh(&mut st.ff[..t * self.cfg.dim_feedforward]);
                     l.lin2.forward(&st.ff, &mut st.proj, t);
@@ -338,12 +260,8 @@ impl MimiTransformer {
     /// Tap names [`Self::forward`] records: each whole layer's output (`{prefix}.layer{i}_out`, after its
     /// feed-forward block), then the transformer's (`{prefix}_out`) when this part ends it.
     pub fn tap_names(&self, prefix: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .halves
-            .iter()
-            .filter(|(h, _)| h % 2 == 1)
-            .map(|(h, _)| format!("{prefix}.layer{}_out", h / 2))
-            .collect();
+        let mut v: Vec<String> =
+            self.halves.iter().filter(|(h, _)| h % 2 == 1).map(|(h, _)| format!("{prefix}.layer{}_out", h / 2)).collect();
         if self.out_tap {
             v.push(format!("{prefix}_out"));
         }
@@ -351,10 +269,7 @@ impl MimiTransformer {
     }
 
     fn attn_blocks(&self) -> usize {
-        self.halves
-            .iter()
-            .filter(|(_, h)| matches!(h, Half::Attn(_)))
-            .count()
+        self.halves.iter().filter(|(_, h)| matches!(h, Half::Attn(_))).count()
     }
 }
 
@@ -453,14 +368,7 @@ struct RingKv {
 
 impl RingKv {
     fn new(heads: usize, hd: usize, cap: usize) -> Result<Self> {
-        Ok(Self {
-            heads,
-            hd,
-            cap,
-            kt: zeros(heads * hd * cap)?,
-            v: zeros(heads * cap * hd)?,
-            offset: 0,
-        })
+        Ok(Self { heads, hd, cap, kt: zeros(heads * hd * cap)?, v: zeros(heads * cap * hd)?, offset: 0 })
     }
 
     /// Empty again; slots are zeroed so stale values can never reach an output (they get weight 0 anyway).
@@ -491,15 +399,7 @@ impl RingKv {
     /// Attention of the last `t` positions appended (queries `q` `[t × d]`, after RoPE) into `out` `[t × d]`.
     /// A query at `p` sees the positions `max(p − context + 1, 0) ≤ k ≤ p` (all still in the ring since
     /// `cap ≥ context − 1 + t`). `scores`: `t × cap` scratch; `inv`: `t`.
-    fn attend(
-        &self,
-        q: &[f32],
-        t: usize,
-        context: usize,
-        scores: &mut [f32],
-        inv: &mut [f32],
-        out: &mut [f32],
-    ) {
+    fn attend(&self, q: &[f32], t: usize, context: usize, scores: &mut [f32], inv: &mut [f32], out: &mut [f32]) {
         let (hd, cap) = (self.hd, self.cap);
         let d = self.heads * hd;
         let end = self.offset;
@@ -569,17 +469,7 @@ fn softmax_exp(x: &mut [f32], max: f32, scale: f32) -> f32 {
 /// `c[m × n] = a[m × k] · b[k × n]` with row strides `lda`, `ldb`, `ldc` (`b` row-major; `n` a multiple of 4).
 /// Tiles of 2 rows × 16 columns: each loaded row segment of `b` serves two rows of `a`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_nn(
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-) {
+fn gemm_nn(a: &[f32], lda: usize, b: &[f32], ldb: usize, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize) {
     debug_assert!(n.is_multiple_of(4));
     let mut c0 = 0;
     while c0 < n {
@@ -610,11 +500,7 @@ fn gemm_cols<const NV: usize>(
     while r < m {
         let two = r + 1 < m;
         let a0 = &a[r * lda..r * lda + k];
-        let a1 = if two {
-            &a[(r + 1) * lda..(r + 1) * lda + k]
-        } else {
-            a0
-        };
+        let a1 = if two { &a[(r + 1) * lda..(r + 1) * lda + k] } else { a0 };
         let mut x = [F32x4::zero(); NV];
         let mut y = [F32x4::zero(); NV];
         for (i, (&u, &v)) in a0.iter().zip(a1).enumerate() {
@@ -657,21 +543,14 @@ mod tests {
             for call in 0..calls {
                 let t = if call == 3 { 48 } else { 16 };
                 let seed = 100 + 3 * call as u32;
-                let (q, k, v) = (
-                    random_vec(t * d, seed),
-                    random_vec(t * d, seed + 1),
-                    random_vec(t * d, seed + 2),
-                );
+                let (q, k, v) = (random_vec(t * d, seed), random_vec(t * d, seed + 1), random_vec(t * d, seed + 2));
                 ring.append(&k, &v, t);
                 cache.append(&k, &v, t);
                 let (mut got, mut want) = (vec![0.0; t * d], vec![0.0; t * d]);
                 ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut got);
                 attention(&q, &cache, t, Some(ctx), &mut want, &mut ref_scores);
                 let rel = max_rel_diff(&got, &want);
-                assert!(
-                    rel < 2e-6,
-                    "heads {heads} hd {hd} ctx {ctx} call {call}: rel {rel}"
-                );
+                assert!(rel < 2e-6, "heads {heads} hd {hd} ctx {ctx} call {call}: rel {rel}");
             }
         }
     }
@@ -687,10 +566,7 @@ mod tests {
             for r in 0..m {
                 for j in 0..n {
                     let want: f32 = (0..k).map(|i| a[r * lda + i] * b[i * ldb + j]).sum();
-                    assert!(
-                        (c[r * ldc + j] - want).abs() < 1e-4,
-                        "m{m} n{n} k{k} at {r},{j}"
-                    );
+                    assert!((c[r * ldc + j] - want).abs() < 1e-4, "m{m} n{n} k{k} at {r},{j}");
                 }
             }
         }

@@ -10,9 +10,7 @@ impl Params {
     pub fn parse(text: &str) -> Result<Self> {
         let mut out = Vec::new();
         for item in text.split_whitespace() {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| CoreError::new(format!("bad parameter '{item}'")))?;
+            let (k, v) = item.split_once('=').ok_or_else(|| CoreError::new(format!("bad parameter '{item}'")))?;
             out.push((k.to_string(), v.to_string()));
         }
         Ok(Self(out))
@@ -28,25 +26,19 @@ impl Params {
 
     pub fn usize(&self, key: &str) -> Result<usize> {
         let v = self.raw(key)?;
-        v.parse()
-            .map_err(|_| CoreError::new(format!("parameter '{key}' is not an integer: '{v}'")))
+        v.parse().map_err(|_| CoreError::new(format!("parameter '{key}' is not an integer: '{v}'")))
     }
 
     pub fn f32(&self, key: &str) -> Result<f32> {
         let v = self.raw(key)?;
-        v.parse()
-            .map_err(|_| CoreError::new(format!("parameter '{key}' is not a number: '{v}'")))
+        v.parse().map_err(|_| CoreError::new(format!("parameter '{key}' is not a number: '{v}'")))
     }
 
     /// A comma-separated list of integers, e.g. `ratios=6,5,4`.
     pub fn usize_list(&self, key: &str) -> Result<Vec<usize>> {
         let v = self.raw(key)?;
         v.split(',')
-            .map(|s| {
-                s.parse().map_err(|_| {
-                    CoreError::new(format!("parameter '{key}' is not an integer list: '{v}'"))
-                })
-            })
+            .map(|s| s.parse().map_err(|_| CoreError::new(format!("parameter '{key}' is not an integer list: '{v}'"))))
             .collect()
     }
 
@@ -54,9 +46,7 @@ impl Params {
         match self.raw(key)? {
             "1" | "true" => Ok(true),
             "0" | "false" => Ok(false),
-            v => Err(CoreError::new(format!(
-                "parameter '{key}' is not a boolean: '{v}'"
-            ))),
+            v => Err(CoreError::new(format!("parameter '{key}' is not a boolean: '{v}'"))),
         }
     }
 

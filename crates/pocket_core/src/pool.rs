@@ -26,8 +26,9 @@ pub type Task<'a> = &'a (dyn Fn(Range<usize>) + Sync);
 const CHUNKS_PER_THREAD: usize = 4;
 /// The least work (multiply-adds, or bytes for memory-bound kernels) worth a chunk of its own.
 const MIN_CHUNK_WORK: usize = 1 << 16;
-/// Idle polls of `WAKE` before a helper sleeps (~0.1–0.3 ms: the gaps between a step's kernels are shorter).
-const SPIN: u32 = 1 << 17;
+/// Idle polls of `WAKE` before a helper sleeps (~1–3 ms: longer than the gaps between the kernels of a frame, so a
+/// busy model never waits for a helper to wake).
+const SPIN: u32 = 1 << 21;
 
 /// `seq << 32 | next unclaimed chunk` of the current job.
 static CLAIM: AtomicU64 = AtomicU64::new(0);
@@ -47,6 +48,8 @@ static HELPERS: AtomicU32 = AtomicU32::new(0);
 static HELPER_CHUNKS: AtomicU64 = AtomicU64::new(0);
 /// Set from JS when a helper instance traps; the caller then stops instead of waiting forever.
 static FAILED: AtomicI32 = AtomicI32::new(0);
+/// Set by [`quit`]: helpers leave [`helper_run`].
+static QUIT: AtomicBool = AtomicBool::new(false);
 
 /// Helpers parked in [`helper_run`].
 pub fn helpers() -> u32 {
@@ -66,10 +69,8 @@ pub fn failed_flag() -> *const AtomicI32 {
 /// Runs `f` over `0..n`, split between this thread and the helpers when `work` (the whole call's multiply-adds or
 /// bytes) is worth it. `f` must only write outputs that belong to the items of its range.
 pub fn parallel_ranges(n: usize, work: usize, f: Task) {
-    let threads = helpers() as usize + 1;
-    let chunks = n
-        .min(threads * CHUNKS_PER_THREAD)
-        .min(work / MIN_CHUNK_WORK);
+    let threads = if QUIT.load(SeqCst) { 1 } else { helpers() as usize + 1 };
+    let chunks = n.min(threads * CHUNKS_PER_THREAD).min(work / MIN_CHUNK_WORK);
     if threads == 1 || chunks < 2 || PUBLISHING.swap(true, SeqCst) {
         return f(0..n);
     }
@@ -114,12 +115,20 @@ fn claim() -> Option<(Task<'static>, Range<usize>)> {
     }
 }
 
-/// A helper's life: run chunks of every job published, spin a little between jobs, then sleep until the next.
-/// Never returns (the worker holding the instance is terminated instead).
-pub fn helper_run() -> ! {
+/// Wakes every helper and makes it leave [`helper_run`] (its worker can then end: a thread asleep in a wait would
+/// not). Jobs published afterwards run on the caller alone.
+pub fn quit() {
+    QUIT.store(true, SeqCst);
+    WAKE.fetch_add(1, SeqCst);
+    wake_all(&WAKE);
+}
+
+/// A helper's life: run chunks of every job published, spin a little between jobs, then sleep until the next; until
+/// [`quit`].
+pub fn helper_run() {
     HELPERS.fetch_add(1, SeqCst);
     let mut seen = WAKE.load(SeqCst);
-    loop {
+    while !QUIT.load(SeqCst) {
         while let Some((task, range)) = claim() {
             task(range);
             HELPER_CHUNKS.fetch_add(1, SeqCst);
@@ -142,6 +151,7 @@ pub fn helper_run() -> ! {
             SLEEPING.fetch_sub(1, SeqCst);
         }
     }
+    HELPERS.fetch_sub(1, SeqCst);
 }
 
 /// Blocks while `word` holds `value` (or returns at once if it no longer does).
@@ -183,11 +193,7 @@ unsafe impl<T: Send> Sync for SharedOut<'_, T> {}
 
 impl<'a, T> SharedOut<'a, T> {
     pub fn new(out: &'a mut [T]) -> Self {
-        Self {
-            ptr: out.as_mut_ptr(),
-            len: out.len(),
-            _borrow: std::marker::PhantomData,
-        }
+        Self { ptr: out.as_mut_ptr(), len: out.len(), _borrow: std::marker::PhantomData }
     }
 
     /// `out[start..start + len]`.

@@ -58,22 +58,13 @@ impl SeanetConfig {
         ];
         for (k, v) in positive {
             if v == 0 {
-                return Err(CoreError::new(format!(
-                    "seanet parameter '{k}' must be positive"
-                )));
+                return Err(CoreError::new(format!("seanet parameter '{k}' must be positive")));
             }
         }
         if c.ratios.is_empty() || c.ratios.contains(&0) || c.ratios.len() > 8 {
-            return Err(CoreError::new(format!(
-                "seanet ratios {:?} must be 1 to 8 positive integers",
-                c.ratios
-            )));
+            return Err(CoreError::new(format!("seanet ratios {:?} must be 1 to 8 positive integers", c.ratios)));
         }
-        if c.n_filters
-            .checked_shl(c.ratios.len() as u32)
-            .is_none_or(|w| w > 1 << 16)
-            || c.dimension > 1 << 16
-        {
+        if c.n_filters.checked_shl(c.ratios.len() as u32).is_none_or(|w| w > 1 << 16) || c.dimension > 1 << 16 {
             return Err(CoreError::new("seanet widths are too large"));
         }
         if c.n_residual_layers > 8 {
@@ -96,32 +87,16 @@ pub(crate) struct ResBlock {
 
 impl ResBlock {
     /// Takes `{p}.block.1.conv` and `{p}.block.3.conv` for width `c` and dilation `dil`.
-    pub fn from_store(
-        s: &mut WeightStore,
-        p: &str,
-        cfg: &SeanetConfig,
-        c: usize,
-        dil: usize,
-    ) -> Result<Self> {
+    pub fn from_store(s: &mut WeightStore, p: &str, cfg: &SeanetConfig, c: usize, dil: usize) -> Result<Self> {
         let hidden = c / cfg.compress;
         let k = cfg.residual_kernel_size;
-        let conv1 =
-            StreamConv1d::from_store(s, &format!("{p}.block.1.conv"), hidden, c, k, 1, dil, true)?;
-        let conv2 =
-            StreamConv1d::from_store(s, &format!("{p}.block.3.conv"), c, hidden, 1, 1, 1, true)?;
+        let conv1 = StreamConv1d::from_store(s, &format!("{p}.block.1.conv"), hidden, c, k, 1, dil, true)?;
+        let conv2 = StreamConv1d::from_store(s, &format!("{p}.block.3.conv"), c, hidden, 1, 1, 1, true)?;
         Ok(Self { conv1, conv2 })
     }
 
     /// `y` `[t × c]` in place; `buf` carries `conv1`'s rows; `cols`, `h`, `tmp` are scratch.
-    pub fn forward(
-        &self,
-        y: &mut [f32],
-        t: usize,
-        buf: &mut [f32],
-        cols: &mut [f32],
-        h: &mut [f32],
-        tmp: &mut [f32],
-    ) {
+    pub fn forward(&self, y: &mut [f32], t: usize, buf: &mut [f32], cols: &mut [f32], h: &mut [f32], tmp: &mut [f32]) {
         let c = self.conv2.gemm.c_out;
         let p = self.conv1.prev * c;
         buf[p..p + t * c].copy_from_slice(&y[..t * c]);
@@ -197,21 +172,13 @@ impl OpShape {
             v.push((format!("{name}.weight"), shape.to_vec()));
             v.push((format!("{name}.bias"), vec![bias]));
         };
-        let (p, ci, co) = (
-            format!("{prefix}.model.{}", self.idx),
-            self.c_in,
-            self.c_out,
-        );
+        let (p, ci, co) = (format!("{prefix}.model.{}", self.idx), self.c_in, self.c_out);
         match self.kind {
             OpKind::Conv0 => conv(format!("{p}.conv"), [co, ci, cfg.kernel_size], co),
             OpKind::Up { ratio } => conv(format!("{p}.convtr"), [ci, co, 2 * ratio], co),
             OpKind::Res { .. } => {
                 let hidden = co / cfg.compress;
-                conv(
-                    format!("{p}.block.1.conv"),
-                    [hidden, co, cfg.residual_kernel_size],
-                    hidden,
-                );
+                conv(format!("{p}.block.1.conv"), [hidden, co, cfg.residual_kernel_size], hidden);
                 conv(format!("{p}.block.3.conv"), [co, hidden, 1], co);
             }
             OpKind::Last => conv(format!("{p}.conv"), [co, ci, cfg.last_kernel_size], co),
@@ -225,37 +192,19 @@ pub fn op_shapes(cfg: &SeanetConfig) -> Result<Vec<OpShape>> {
     let mut ops = Vec::new();
     let mut ch = cfg.n_filters << cfg.ratios.len();
     let mut rows = 1;
-    let op = |idx, kind, c_in, c_out, rows_in, rows_out| OpShape {
-        idx,
-        kind,
-        c_in,
-        c_out,
-        rows_in,
-        rows_out,
-    };
+    let op = |idx, kind, c_in, c_out, rows_in, rows_out| OpShape { idx, kind, c_in, c_out, rows_in, rows_out };
     ops.push(op(0, OpKind::Conv0, cfg.dimension, ch, 1, 1));
     let mut idx = 2; // model.1 is an ELU
     for &r in &cfg.ratios {
         let c_out = ch / 2;
         if c_out == 0 || c_out / cfg.compress == 0 {
-            return Err(CoreError::new(
-                "seanet: n_filters too small for the ratios and compress",
-            ));
+            return Err(CoreError::new("seanet: n_filters too small for the ratios and compress"));
         }
         ops.push(op(idx, OpKind::Up { ratio: r }, ch, c_out, rows, rows * r));
         rows *= r;
         idx += 1;
         for j in 0..cfg.n_residual_layers {
-            ops.push(op(
-                idx,
-                OpKind::Res {
-                    dilation: cfg.dilation_base.pow(j as u32),
-                },
-                c_out,
-                c_out,
-                rows,
-                rows,
-            ));
+            ops.push(op(idx, OpKind::Res { dilation: cfg.dilation_base.pow(j as u32) }, c_out, c_out, rows, rows));
             idx += 1;
         }
         ch = c_out;
@@ -272,18 +221,9 @@ pub fn expected_tensors(prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<us
 }
 
 /// The tensors of the ops `ops` (indices into [`op_shapes`]).
-pub fn expected_op_tensors(
-    prefix: &str,
-    cfg: &SeanetConfig,
-    ops: Range<usize>,
-) -> Vec<(String, Vec<usize>)> {
+pub fn expected_op_tensors(prefix: &str, cfg: &SeanetConfig, ops: Range<usize>) -> Vec<(String, Vec<usize>)> {
     let shapes = op_shapes(cfg).unwrap_or_default();
-    shapes
-        .get(ops)
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|o| o.tensors(prefix, cfg))
-        .collect()
+    shapes.get(ops).unwrap_or_default().iter().flat_map(|o| o.tensors(prefix, cfg)).collect()
 }
 
 enum Op {
@@ -309,67 +249,25 @@ impl SeanetDecoder {
     }
 
     /// Takes only the tensors of the ops `ops` (indices into [`op_shapes`]).
-    pub fn from_store_ops(
-        s: &mut WeightStore,
-        prefix: &str,
-        cfg: SeanetConfig,
-        ops: Range<usize>,
-    ) -> Result<Self> {
+    pub fn from_store_ops(s: &mut WeightStore, prefix: &str, cfg: SeanetConfig, ops: Range<usize>) -> Result<Self> {
         let shapes = op_shapes(&cfg)?;
-        let shapes = shapes
-            .get(ops.clone())
-            .ok_or_else(|| CoreError::new(format!("seanet ops {ops:?} out of range")))?;
+        let shapes = shapes.get(ops.clone()).ok_or_else(|| CoreError::new(format!("seanet ops {ops:?} out of range")))?;
         let mut out = Vec::new();
         for o in shapes {
             let name = |what: &str| format!("{prefix}.model.{}.{what}", o.idx);
             let (ci, co) = (o.c_in, o.c_out);
             let op = match o.kind {
-                OpKind::Conv0 => Op::Conv0(StreamConv1d::from_store(
-                    s,
-                    &name("conv"),
-                    co,
-                    ci,
-                    cfg.kernel_size,
-                    1,
-                    1,
-                    true,
-                )?),
-                OpKind::Up { ratio } => Op::Up(StreamConvTr1d::from_store(
-                    s,
-                    &name("convtr"),
-                    ci,
-                    co,
-                    ratio,
-                )?),
-                OpKind::Res { dilation } => Op::Res(ResBlock::from_store(
-                    s,
-                    &format!("{prefix}.model.{}", o.idx),
-                    &cfg,
-                    co,
-                    dilation,
-                )?),
-                OpKind::Last => Op::Last(StreamConv1d::from_store(
-                    s,
-                    &name("conv"),
-                    co,
-                    ci,
-                    cfg.last_kernel_size,
-                    1,
-                    1,
-                    true,
-                )?),
+                OpKind::Conv0 => Op::Conv0(StreamConv1d::from_store(s, &name("conv"), co, ci, cfg.kernel_size, 1, 1, true)?),
+                OpKind::Up { ratio } => Op::Up(StreamConvTr1d::from_store(s, &name("convtr"), ci, co, ratio)?),
+                OpKind::Res { dilation } => {
+                    Op::Res(ResBlock::from_store(s, &format!("{prefix}.model.{}", o.idx), &cfg, co, dilation)?)
+                }
+                OpKind::Last => Op::Last(StreamConv1d::from_store(s, &name("conv"), co, ci, cfg.last_kernel_size, 1, 1, true)?),
             };
             out.push((o.clone(), op));
         }
-        let tap_names = out
-            .iter()
-            .map(|(o, _)| format!("seanet.model.{}", o.idx))
-            .collect();
-        Ok(Self {
-            cfg,
-            ops: out,
-            tap_names,
-        })
+        let tap_names = out.iter().map(|(o, _)| format!("seanet.model.{}", o.idx)).collect();
+        Ok(Self { cfg, ops: out, tap_names })
     }
 
     /// Whether this part runs no op at all.
@@ -396,37 +294,14 @@ impl SeanetDecoder {
 
     /// Rows and channels of each tap for `t0` SEANet input rows (same order as `tap_names`).
     pub fn tap_shapes(&self, t0: usize) -> Vec<(usize, usize)> {
-        self.ops
-            .iter()
-            .map(|(o, _)| (t0 * o.rows_out, o.c_out))
-            .collect()
+        self.ops.iter().map(|(o, _)| (t0 * o.rows_out, o.c_out)).collect()
     }
 
     /// Runs the ops on the `t0·rows_in` rows of the first op's input, already in `st.input_mut(…)`, and writes
     /// the last op's output (audio after the final conv) to `out`. `t0` counts SEANet input rows.
-    pub fn forward(
-        &self,
-        st: &mut SeanetState,
-        t0: usize,
-        out: &mut [f32],
-        mut taps: Option<&mut Taps>,
-        tap0: usize,
-    ) {
-        assert!(
-            t0 <= st.max_in,
-            "seanet: {t0} rows exceed the state's {}",
-            st.max_in
-        );
-        let SeanetState {
-            a,
-            b,
-            carried,
-            cols,
-            g,
-            h,
-            tmp,
-            ..
-        } = st;
+    pub fn forward(&self, st: &mut SeanetState, t0: usize, out: &mut [f32], mut taps: Option<&mut Taps>, tap0: usize) {
+        assert!(t0 <= st.max_in, "seanet: {t0} rows exceed the state's {}", st.max_in);
+        let SeanetState { a, b, carried, cols, g, h, tmp, .. } = st;
         // The current activation is in `x`; ops that change its shape write `y` and swap the two.
         let (mut x, mut y) = (a, b);
         for (k, (o, op)) in self.ops.iter().enumerate() {
@@ -482,8 +357,7 @@ impl SeanetState {
     /// A fresh state for calls of up to `max_in` SEANet input rows; `input` is the size of the part's input
     /// activation per SEANet input row (it may start in the transformer, before the first op).
     pub fn new(dec: &SeanetDecoder, max_in: usize, input: usize) -> Result<Self> {
-        let (mut act, mut cols, mut g, mut h, mut tmp) =
-            (max_in * input, 0usize, 0usize, 0usize, 0usize);
+        let (mut act, mut cols, mut g, mut h, mut tmp) = (max_in * input, 0usize, 0usize, 0usize, 0usize);
         let mut carried = Vec::new();
         for (o, op) in &dec.ops {
             let (t, t_out) = (max_in * o.rows_in, max_in * o.rows_out);
@@ -531,12 +405,7 @@ impl SeanetState {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        let mut n = self.a.len()
-            + self.b.len()
-            + self.cols.len()
-            + self.g.len()
-            + self.h.len()
-            + self.tmp.len();
+        let mut n = self.a.len() + self.b.len() + self.cols.len() + self.g.len() + self.h.len() + self.tmp.len();
         n += self.carried.iter().map(Vec::len).sum::<usize>();
         n * 4
     }

@@ -24,22 +24,13 @@ pub fn expected_tensors(prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<us
     };
     let mut idx = 0;
     let mut ch = cfg.n_filters;
-    conv(
-        format!("{prefix}.model.{idx}.conv"),
-        [ch, cfg.channels, cfg.kernel_size],
-    );
+    conv(format!("{prefix}.model.{idx}.conv"), [ch, cfg.channels, cfg.kernel_size]);
     idx += 1;
     for &r in cfg.ratios.iter().rev() {
         let hidden = ch / cfg.compress;
         for _ in 0..cfg.n_residual_layers {
-            conv(
-                format!("{prefix}.model.{idx}.block.1.conv"),
-                [hidden, ch, cfg.residual_kernel_size],
-            );
-            conv(
-                format!("{prefix}.model.{idx}.block.3.conv"),
-                [ch, hidden, 1],
-            );
+            conv(format!("{prefix}.model.{idx}.block.1.conv"), [hidden, ch, cfg.residual_kernel_size]);
+            conv(format!("{prefix}.model.{idx}.block.3.conv"), [ch, hidden, 1]);
             idx += 1;
         }
         idx += 1; // ELU
@@ -48,10 +39,7 @@ pub fn expected_tensors(prefix: &str, cfg: &SeanetConfig) -> Vec<(String, Vec<us
         ch *= 2;
     }
     idx += 1; // ELU
-    conv(
-        format!("{prefix}.model.{idx}.conv"),
-        [cfg.dimension, ch, cfg.last_kernel_size],
-    );
+    conv(format!("{prefix}.model.{idx}.conv"), [cfg.dimension, ch, cfg.last_kernel_size]);
     v
 }
 
@@ -80,8 +68,7 @@ impl SeanetEncoder {
         let mut tap_names = Vec::new();
         let mut idx = 0;
         let mut ch = cfg.n_filters;
-        let conv0 =
-            StreamConv1d::from_store(s, &name(idx), ch, cfg.channels, cfg.kernel_size, 1, 1, true)?;
+        let conv0 = StreamConv1d::from_store(s, &name(idx), ch, cfg.channels, cfg.kernel_size, 1, 1, true)?;
         tap_names.push(format!("enc.seanet.model.{idx}"));
         idx += 1;
         let mut stages = Vec::new();
@@ -92,13 +79,7 @@ impl SeanetEncoder {
             let mut res = Vec::new();
             for j in 0..cfg.n_residual_layers {
                 let dil = cfg.dilation_base.pow(j as u32);
-                res.push(ResBlock::from_store(
-                    s,
-                    &format!("{prefix}.model.{idx}"),
-                    &cfg,
-                    ch,
-                    dil,
-                )?);
+                res.push(ResBlock::from_store(s, &format!("{prefix}.model.{idx}"), &cfg, ch, dil)?);
                 tap_names.push(format!("enc.seanet.model.{idx}"));
                 idx += 1;
             }
@@ -106,41 +87,20 @@ impl SeanetEncoder {
             let down = StreamConv1d::from_store(s, &name(idx), 2 * ch, ch, 2 * r, r, 1, true)?;
             tap_names.push(format!("enc.seanet.model.{idx}"));
             idx += 1;
-            stages.push(Stage {
-                ratio: r,
-                c: ch,
-                res,
-                down,
-            });
+            stages.push(Stage { ratio: r, c: ch, res, down });
             ch *= 2;
         }
         idx += 1; // ELU
-        let last = StreamConv1d::from_store(
-            s,
-            &name(idx),
-            cfg.dimension,
-            ch,
-            cfg.last_kernel_size,
-            1,
-            1,
-            true,
-        )?;
+        let last = StreamConv1d::from_store(s, &name(idx), cfg.dimension, ch, cfg.last_kernel_size, 1, 1, true)?;
         tap_names.push(format!("enc.seanet.model.{idx}"));
-        Ok(Self {
-            cfg,
-            conv0,
-            stages,
-            last,
-            tap_names,
-        })
+        Ok(Self { cfg, conv0, stages, last, tap_names })
     }
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
         let mut n = self.conv0.gemm.weight_bytes() + self.last.gemm.weight_bytes();
         for st in &self.stages {
-            n += st.down.gemm.weight_bytes()
-                + st.res.iter().map(ResBlock::weight_bytes).sum::<usize>();
+            n += st.down.gemm.weight_bytes() + st.res.iter().map(ResBlock::weight_bytes).sum::<usize>();
         }
         n
     }
@@ -172,28 +132,9 @@ impl SeanetEncoder {
 
     /// Audio `[t0 × channels]` (already in `st.input_mut(t0)`, `t0` a multiple of the hop) → `out`
     /// `[t0/hop × dimension]`.
-    pub fn forward(
-        &self,
-        st: &mut SeanetEncoderState,
-        t0: usize,
-        out: &mut [f32],
-        mut taps: Option<&mut Taps>,
-    ) {
-        assert!(
-            t0 <= st.max_in && t0.is_multiple_of(self.cfg.hop()),
-            "seanet encoder: bad block of {t0} samples"
-        );
-        let SeanetEncoderState {
-            conv0_buf,
-            acts,
-            res_bufs,
-            down_bufs,
-            last_buf,
-            cols,
-            h,
-            tmp,
-            ..
-        } = st;
+    pub fn forward(&self, st: &mut SeanetEncoderState, t0: usize, out: &mut [f32], mut taps: Option<&mut Taps>) {
+        assert!(t0 <= st.max_in && t0.is_multiple_of(self.cfg.hop()), "seanet encoder: bad block of {t0} samples");
+        let SeanetEncoderState { conv0_buf, acts, res_bufs, down_bufs, last_buf, cols, h, tmp, .. } = st;
         let mut put = |data: &[f32], id: &mut usize| {
             if let Some(tp) = taps.as_deref_mut() {
                 tp.put(*id, data);
@@ -298,13 +239,8 @@ impl SeanetEncoderState {
 
     /// Bytes held.
     pub fn bytes(&self) -> usize {
-        let mut n = self.conv0_buf.len()
-            + self.last_buf.len()
-            + self.cols.len()
-            + self.h.len()
-            + self.tmp.len();
-        n += self.acts.iter().map(Vec::len).sum::<usize>()
-            + self.down_bufs.iter().map(Vec::len).sum::<usize>();
+        let mut n = self.conv0_buf.len() + self.last_buf.len() + self.cols.len() + self.h.len() + self.tmp.len();
+        n += self.acts.iter().map(Vec::len).sum::<usize>() + self.down_bufs.iter().map(Vec::len).sum::<usize>();
         n += self.res_bufs.iter().flatten().map(Vec::len).sum::<usize>();
         n * 4
     }

@@ -10,10 +10,7 @@ use core::arch::wasm32::*;
 /// Four f32 lanes.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub struct F32x4(
-    #[cfg(target_arch = "wasm32")] v128,
-    #[cfg(not(target_arch = "wasm32"))] [f32; 4],
-);
+pub struct F32x4(#[cfg(target_arch = "wasm32")] v128, #[cfg(not(target_arch = "wasm32"))] [f32; 4]);
 
 #[cfg(target_arch = "wasm32")]
 impl F32x4 {
@@ -97,10 +94,7 @@ impl F32x4 {
         debug_assert!(i + 8 <= s.len());
         // SAFETY: i + 8 <= len; wasm loads may be unaligned.
         let v = unsafe { v128_load(s.as_ptr().add(i) as *const v128) };
-        (
-            Self(i32x4_shl(u32x4_extend_low_u16x8(v), 16)),
-            Self(i32x4_shl(u32x4_extend_high_u16x8(v), 16)),
-        )
+        (Self(i32x4_shl(u32x4_extend_low_u16x8(v), 16)), Self(i32x4_shl(u32x4_extend_high_u16x8(v), 16)))
     }
 }
 
@@ -136,13 +130,7 @@ impl F32x4 {
     }
     #[inline(always)]
     pub fn max(self, o: Self) -> Self {
-        Self(core::array::from_fn(|l| {
-            if self.0[l] < o.0[l] {
-                o.0[l]
-            } else {
-                self.0[l]
-            }
-        }))
+        Self(core::array::from_fn(|l| if self.0[l] < o.0[l] { o.0[l] } else { self.0[l] }))
     }
     #[inline(always)]
     pub fn madd(self, b: Self, c: Self) -> Self {
@@ -154,22 +142,12 @@ impl F32x4 {
     }
     #[inline(always)]
     pub fn min(self, o: Self) -> Self {
-        Self(core::array::from_fn(|l| {
-            if o.0[l] < self.0[l] {
-                o.0[l]
-            } else {
-                self.0[l]
-            }
-        }))
+        Self(core::array::from_fn(|l| if o.0[l] < self.0[l] { o.0[l] } else { self.0[l] }))
     }
     #[inline(always)]
     pub fn pow2i_from_magic(self, bias: Self) -> Self {
         Self(core::array::from_fn(|l| {
-            f32::from_bits(
-                (self.0[l].to_bits() as i32)
-                    .wrapping_add(bias.0[l].to_bits() as i32)
-                    .wrapping_shl(23) as u32,
-            )
+            f32::from_bits((self.0[l].to_bits() as i32).wrapping_add(bias.0[l].to_bits() as i32).wrapping_shl(23) as u32)
         }))
     }
     #[inline(always)]
@@ -180,10 +158,7 @@ impl F32x4 {
     #[inline(always)]
     pub fn load_bf16x8(s: &[u16], i: usize) -> (Self, Self) {
         let f = |l: usize| f32::from_bits((s[i + l] as u32) << 16);
-        (
-            Self(core::array::from_fn(f)),
-            Self(core::array::from_fn(|l| f(l + 4))),
-        )
+        (Self(core::array::from_fn(f)), Self(core::array::from_fn(|l| f(l + 4))))
     }
 }
 

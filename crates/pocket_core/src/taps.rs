@@ -17,10 +17,7 @@ impl Taps {
         for &(rows, ch) in shapes {
             bufs.push(zeros(rows * ch * units)?);
         }
-        Ok(Self {
-            lens: vec![0; bufs.len()],
-            bufs,
-        })
+        Ok(Self { lens: vec![0; bufs.len()], bufs })
     }
 
     /// Records `data` as tap `id` (time-major `[T × C]`).
@@ -47,14 +44,8 @@ pub fn switch_taps(
     on: bool,
 ) -> Result<()> {
     if owner.0 != owner.1 {
-        return Err(CoreError::new(format!(
-            "this {what} state belongs to another {what}"
-        )));
+        return Err(CoreError::new(format!("this {what} state belongs to another {what}")));
     }
-    *slot = if on {
-        Some(Taps::new(shapes, units)?)
-    } else {
-        None
-    };
+    *slot = if on { Some(Taps::new(shapes, units)?) } else { None };
     Ok(())
 }

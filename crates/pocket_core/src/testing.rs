@@ -16,14 +16,8 @@ pub fn random_vec(n: usize, seed: u32) -> Vec<f32> {
 /// `max|a − b| / max|b|`: the golden-data tolerance measure.
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    let scale = b
-        .iter()
-        .fold(0.0f32, |m, v| m.max(v.abs()))
-        .max(f32::MIN_POSITIVE);
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
 /// A random linear-layer case: weights `[n × k]` (seed 1), inputs `[m × k]` (seed 2), a bias `[n]` (seed 3) when

@@ -28,6 +28,20 @@ pub unsafe extern "C" fn flow_lm_new(params: *const u8, len: usize) -> *mut Flow
     })
 }
 
+/// Plans the packing of FlowLM's linear weights before they are added (same `params` as [`flow_lm_new`]), so each
+/// is packed as it arrives and the store never holds them all in their file form. Returns 1, or 0 on bad params.
+///
+/// # Safety
+/// `params` points to `len` bytes of UTF-8.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flow_lm_plan(params: *const u8, len: usize) -> u32 {
+    guard(0, || {
+        let cfg = FlowLmConfig::from_params(&Params::parse(unsafe { str_arg(params, len)? })?)?;
+        with_store(|s| FlowLm::plan(s, &cfg));
+        Ok(1)
+    })
+}
+
 /// # Safety
 /// `h` from [`flow_lm_new`], freed once.
 #[unsafe(no_mangle)]
@@ -42,6 +56,15 @@ pub unsafe extern "C" fn flow_lm_free(h: *mut FlowLm) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flow_lm_step_weight_bytes(h: *const FlowLm) -> usize {
     unsafe { (*h).step_weight_bytes() }
+}
+
+/// Bytes of every weight the model holds.
+///
+/// # Safety
+/// `h` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flow_lm_weight_bytes(h: *const FlowLm) -> usize {
+    unsafe { (*h).weight_bytes() }
 }
 
 /// 1 when the model has `bos_before_voice`.
@@ -169,12 +192,7 @@ pub unsafe extern "C" fn flow_lm_state_copy(dst: *mut FlowLmState, src: *const F
 /// # Safety
 /// `s` live; `kv` holds `2·t·d_model` values.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_lm_state_load_layer(
-    s: *mut FlowLmState,
-    layer: usize,
-    kv: *const f32,
-    t: usize,
-) -> u32 {
+pub unsafe extern "C" fn flow_lm_state_load_layer(s: *mut FlowLmState, layer: usize, kv: *const f32, t: usize) -> u32 {
     guard(0, || {
         let st = unsafe { &mut *s };
         let row = st.caches.first().map_or(0, |c| c.heads * c.head_dim);
@@ -188,11 +206,7 @@ pub unsafe extern "C" fn flow_lm_state_load_layer(
 /// # Safety
 /// `s` live; `out` of that size.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_lm_state_read_layer(
-    s: *const FlowLmState,
-    layer: usize,
-    out: *mut f32,
-) -> u32 {
+pub unsafe extern "C" fn flow_lm_state_read_layer(s: *const FlowLmState, layer: usize, out: *mut f32) -> u32 {
     guard(0, || {
         let st = unsafe { &*s };
         let row = st.caches.first().map_or(0, |c| c.heads * c.head_dim);
@@ -205,13 +219,7 @@ pub unsafe extern "C" fn flow_lm_state_read_layer(
 
 /// Finishes a call: EOS logit into `eos` (if not null), and the latent decoded from `x0` into `latent` (if `x0`
 /// is not null).
-unsafe fn finish(
-    m: &mut FlowLm,
-    x0: *const f32,
-    lsd_steps: usize,
-    latent: *mut f32,
-    eos: *mut f32,
-) -> Result<u32> {
+unsafe fn finish(m: &mut FlowLm, x0: *const f32, lsd_steps: usize, latent: *mut f32, eos: *mut f32) -> Result<u32> {
     let ldim = m.cfg.ldim;
     unsafe {
         if !eos.is_null() {
@@ -270,14 +278,7 @@ pub unsafe extern "C" fn flow_lm_prefill_embeddings(
     guard(0, || unsafe {
         let m = &mut *h;
         let rows = slice(rows, n * m.cfg.d_model);
-        m.forward(
-            &mut *s,
-            Input::Embeddings {
-                rows,
-                t: n,
-                bos_first: bos_first != 0,
-            },
-        )?;
+        m.forward(&mut *s, Input::Embeddings { rows, t: n, bos_first: bos_first != 0 })?;
         finish(m, x0, lsd_steps, latent, eos)
     })
 }
@@ -328,15 +329,7 @@ pub unsafe extern "C" fn flow_head_forward(
         let (d, ld, dim) = (f.d_model, f.ldim, f.dim);
         let n_trace = trace_tensors((*h).cfg.flow_depth) * b * dim;
         let tr = (!trace.is_null()).then(|| slice_mut(trace, n_trace));
-        f.forward(
-            slice(c, b * d),
-            slice(s, b),
-            slice(t, b),
-            slice(x, b * ld),
-            slice_mut(v, b * ld),
-            b,
-            tr,
-        );
+        f.forward(slice(c, b * d), slice(s, b), slice(t, b), slice(x, b * ld), slice_mut(v, b * ld), b, tr);
     }
 }
 
@@ -345,13 +338,7 @@ pub unsafe extern "C" fn flow_head_forward(
 /// # Safety
 /// Live handle; buffers of the stated sizes; `steps` ≥ 1.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn flow_head_lsd(
-    h: *mut FlowLm,
-    c: *const f32,
-    x: *mut f32,
-    b: usize,
-    steps: usize,
-) -> u32 {
+pub unsafe extern "C" fn flow_head_lsd(h: *mut FlowLm, c: *const f32, x: *mut f32, b: usize, steps: usize) -> u32 {
     guard(0, || unsafe {
         if steps == 0 {
             return Err(CoreError::new("LSD needs at least one step"));

@@ -13,21 +13,13 @@ use crate::weights::with_store;
 /// # Safety
 /// `h` is null or points to a live `T`.
 pub(crate) unsafe fn live<'a, T>(h: *const T, what: &str) -> Result<&'a T> {
-    if h.is_null() {
-        Err(CoreError::new(format!("null {what} handle")))
-    } else {
-        Ok(unsafe { &*h })
-    }
+    if h.is_null() { Err(CoreError::new(format!("null {what} handle"))) } else { Ok(unsafe { &*h }) }
 }
 
 /// # Safety
 /// `h` is null or points to a live `T` nothing else borrows.
 pub(crate) unsafe fn live_mut<'a, T>(h: *mut T, what: &str) -> Result<&'a mut T> {
-    if h.is_null() {
-        Err(CoreError::new(format!("null {what} handle")))
-    } else {
-        Ok(unsafe { &mut *h })
-    }
+    if h.is_null() { Err(CoreError::new(format!("null {what} handle"))) } else { Ok(unsafe { &mut *h }) }
 }
 
 /// Builds the decoder from the store. `params` (`key=value`): `latent_dim outer_dim stride d_model num_heads
@@ -55,20 +47,14 @@ pub unsafe extern "C" fn mimi_decoder_new(params: *const u8, len: usize) -> *mut
 /// `params` points to `len` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_plan_new(params: *const u8, len: usize) -> *mut String {
-    guard(std::ptr::null_mut(), || {
-        Ok(Box::into_raw(Box::new(plan_text(unsafe {
-            str_arg(params, len)?
-        })?)))
-    })
+    guard(std::ptr::null_mut(), || Ok(Box::into_raw(Box::new(plan_text(unsafe { str_arg(params, len)? })?))))
 }
 
 /// # Safety
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_plan_ptr(h: *const String) -> *const u8 {
-    guard(std::ptr::null(), || {
-        Ok(unsafe { live(h, "Mimi plan") }?.as_ptr())
-    })
+    guard(std::ptr::null(), || Ok(unsafe { live(h, "Mimi plan") }?.as_ptr()))
 }
 
 /// # Safety
@@ -97,11 +83,7 @@ pub unsafe extern "C" fn mimi_decoder_free(h: *mut MimiDecoder) {
 /// # Safety
 /// `h` live or null; buffers of `latent_dim` values.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_decoder_set_latent_stats(
-    h: *mut MimiDecoder,
-    mean: *const f32,
-    std: *const f32,
-) -> u32 {
+pub unsafe extern "C" fn mimi_decoder_set_latent_stats(h: *mut MimiDecoder, mean: *const f32, std: *const f32) -> u32 {
     guard(0, || {
         let d = unsafe { live_mut(h, "Mimi decoder") }?;
         let n = d.latent_dim;
@@ -117,10 +99,7 @@ pub unsafe extern "C" fn mimi_decoder_set_latent_stats(
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_frame_samples(h: *const MimiDecoder) -> usize {
-    guard(
-        0,
-        || Ok(unsafe { live(h, "Mimi decoder") }?.frame_samples()),
-    )
+    guard(0, || Ok(unsafe { live(h, "Mimi decoder") }?.frame_samples()))
 }
 
 /// Latent width (0 for a null handle).
@@ -157,9 +136,7 @@ pub unsafe extern "C" fn mimi_decoder_weight_bytes(h: *const MimiDecoder) -> usi
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_macs_per_frame(h: *const MimiDecoder) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(h, "Mimi decoder") }?.macs_per_frame())
-    })
+    guard(0, || Ok(unsafe { live(h, "Mimi decoder") }?.macs_per_frame()))
 }
 
 /// Pointer to the tap list: one `name channels` line per tap (UTF-8, [`mimi_decoder_tap_names_len`] bytes).
@@ -168,9 +145,7 @@ pub unsafe extern "C" fn mimi_decoder_macs_per_frame(h: *const MimiDecoder) -> u
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_tap_names_ptr(h: *const MimiDecoder) -> *const u8 {
-    guard(std::ptr::null(), || {
-        Ok(unsafe { live(h, "Mimi decoder") }?.tap_names.as_ptr())
-    })
+    guard(std::ptr::null(), || Ok(unsafe { live(h, "Mimi decoder") }?.tap_names.as_ptr()))
 }
 
 /// Byte length of the tap names.
@@ -179,9 +154,7 @@ pub unsafe extern "C" fn mimi_decoder_tap_names_ptr(h: *const MimiDecoder) -> *c
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_decoder_tap_names_len(h: *const MimiDecoder) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(h, "Mimi decoder") }?.tap_names.len())
-    })
+    guard(0, || Ok(unsafe { live(h, "Mimi decoder") }?.tap_names.len()))
 }
 
 /// A fresh stream state for up to `max_frames` frames per internal step (1…256). Null on error.
@@ -189,10 +162,7 @@ pub unsafe extern "C" fn mimi_decoder_tap_names_len(h: *const MimiDecoder) -> us
 /// # Safety
 /// `h` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_state_new(
-    h: *const MimiDecoder,
-    max_frames: usize,
-) -> *mut MimiState {
+pub unsafe extern "C" fn mimi_state_new(h: *const MimiDecoder, max_frames: usize) -> *mut MimiState {
     guard(std::ptr::null_mut(), || {
         let st = MimiState::new(unsafe { live(h, "Mimi decoder") }?, max_frames)?;
         Ok(Box::into_raw(Box::new(st)))
@@ -241,14 +211,9 @@ pub unsafe extern "C" fn mimi_state_position(s: *const MimiState) -> usize {
 /// # Safety
 /// `h`, `s` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_state_set_taps(
-    h: *const MimiDecoder,
-    s: *mut MimiState,
-    on: u32,
-) -> u32 {
+pub unsafe extern "C" fn mimi_state_set_taps(h: *const MimiDecoder, s: *mut MimiState, on: u32) -> u32 {
     guard(0, || {
-        unsafe { live_mut(s, "Mimi state") }?
-            .set_taps(unsafe { live(h, "Mimi decoder") }?, on != 0)?;
+        unsafe { live_mut(s, "Mimi state") }?.set_taps(unsafe { live(h, "Mimi decoder") }?, on != 0)?;
         Ok(1)
     })
 }
@@ -260,9 +225,7 @@ pub unsafe extern "C" fn mimi_state_set_taps(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_state_tap_ptr(s: *const MimiState, id: usize) -> *const f32 {
     guard(std::ptr::null(), || {
-        let t = unsafe { live(s, "Mimi state") }?
-            .tap(id)
-            .ok_or_else(|| CoreError::new(format!("no tap {id}")))?;
+        let t = unsafe { live(s, "Mimi state") }?.tap(id).ok_or_else(|| CoreError::new(format!("no tap {id}")))?;
         Ok(t.as_ptr())
     })
 }
@@ -273,11 +236,7 @@ pub unsafe extern "C" fn mimi_state_tap_ptr(s: *const MimiState, id: usize) -> *
 /// `s` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_state_tap_len(s: *const MimiState, id: usize) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(s, "Mimi state") }?
-            .tap(id)
-            .map_or(0, |t| t.len()))
-    })
+    guard(0, || Ok(unsafe { live(s, "Mimi state") }?.tap(id).map_or(0, |t| t.len())))
 }
 
 /// Decodes `n_frames` inputs (`[n_frames × in_len]` at `latents`: latents for the first part) into `out`

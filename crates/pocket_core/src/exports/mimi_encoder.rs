@@ -41,10 +41,7 @@ pub unsafe extern "C" fn mimi_encoder_free(h: *mut MimiEncoder) {
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_encoder_frame_samples(h: *const MimiEncoder) -> usize {
-    guard(
-        0,
-        || Ok(unsafe { live(h, "Mimi encoder") }?.frame_samples()),
-    )
+    guard(0, || Ok(unsafe { live(h, "Mimi encoder") }?.frame_samples()))
 }
 
 /// Values per latent frame (0 for a null handle).
@@ -71,9 +68,7 @@ pub unsafe extern "C" fn mimi_encoder_weight_bytes(h: *const MimiEncoder) -> usi
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_encoder_macs_per_frame(h: *const MimiEncoder) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(h, "Mimi encoder") }?.macs_per_frame())
-    })
+    guard(0, || Ok(unsafe { live(h, "Mimi encoder") }?.macs_per_frame()))
 }
 
 /// Pointer to the tap list: one `name channels` line per tap (UTF-8, [`mimi_encoder_tap_names_len`] bytes).
@@ -82,9 +77,7 @@ pub unsafe extern "C" fn mimi_encoder_macs_per_frame(h: *const MimiEncoder) -> u
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_encoder_tap_names_ptr(h: *const MimiEncoder) -> *const u8 {
-    guard(std::ptr::null(), || {
-        Ok(unsafe { live(h, "Mimi encoder") }?.tap_names.as_ptr())
-    })
+    guard(std::ptr::null(), || Ok(unsafe { live(h, "Mimi encoder") }?.tap_names.as_ptr()))
 }
 
 /// Byte length of the tap names.
@@ -93,9 +86,7 @@ pub unsafe extern "C" fn mimi_encoder_tap_names_ptr(h: *const MimiEncoder) -> *c
 /// `h` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_encoder_tap_names_len(h: *const MimiEncoder) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(h, "Mimi encoder") }?.tap_names.len())
-    })
+    guard(0, || Ok(unsafe { live(h, "Mimi encoder") }?.tap_names.len()))
 }
 
 /// A fresh stream state for up to `max_frames` frames per internal step (1…256). Null on error.
@@ -103,10 +94,7 @@ pub unsafe extern "C" fn mimi_encoder_tap_names_len(h: *const MimiEncoder) -> us
 /// # Safety
 /// `h` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_encoder_state_new(
-    h: *const MimiEncoder,
-    max_frames: usize,
-) -> *mut MimiEncoderState {
+pub unsafe extern "C" fn mimi_encoder_state_new(h: *const MimiEncoder, max_frames: usize) -> *mut MimiEncoderState {
     guard(std::ptr::null_mut(), || {
         let st = MimiEncoderState::new(unsafe { live(h, "Mimi encoder") }?, max_frames)?;
         Ok(Box::into_raw(Box::new(st)))
@@ -147,9 +135,7 @@ pub unsafe extern "C" fn mimi_encoder_state_bytes(s: *const MimiEncoderState) ->
 /// `s` live or null.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mimi_encoder_state_position(s: *const MimiEncoderState) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(s, "Mimi encoder state") }?.position())
-    })
+    guard(0, || Ok(unsafe { live(s, "Mimi encoder state") }?.position()))
 }
 
 /// Turns recording of intermediate outputs on (`on` = 1, allocates) or off.
@@ -157,14 +143,9 @@ pub unsafe extern "C" fn mimi_encoder_state_position(s: *const MimiEncoderState)
 /// # Safety
 /// `h`, `s` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_encoder_state_set_taps(
-    h: *const MimiEncoder,
-    s: *mut MimiEncoderState,
-    on: u32,
-) -> u32 {
+pub unsafe extern "C" fn mimi_encoder_state_set_taps(h: *const MimiEncoder, s: *mut MimiEncoderState, on: u32) -> u32 {
     guard(0, || {
-        unsafe { live_mut(s, "Mimi encoder state") }?
-            .set_taps(unsafe { live(h, "Mimi encoder") }?, on != 0)?;
+        unsafe { live_mut(s, "Mimi encoder state") }?.set_taps(unsafe { live(h, "Mimi encoder") }?, on != 0)?;
         Ok(1)
     })
 }
@@ -174,16 +155,10 @@ pub unsafe extern "C" fn mimi_encoder_state_set_taps(
 /// # Safety
 /// `s` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_encoder_state_tap_ptr(
-    s: *const MimiEncoderState,
-    id: usize,
-) -> *const f32 {
+pub unsafe extern "C" fn mimi_encoder_state_tap_ptr(s: *const MimiEncoderState, id: usize) -> *const f32 {
     guard(std::ptr::null(), || {
         let st = unsafe { live(s, "Mimi encoder state") }?;
-        Ok(st
-            .tap(id)
-            .ok_or_else(|| CoreError::new(format!("no tap {id}")))?
-            .as_ptr())
+        Ok(st.tap(id).ok_or_else(|| CoreError::new(format!("no tap {id}")))?.as_ptr())
     })
 }
 
@@ -192,15 +167,8 @@ pub unsafe extern "C" fn mimi_encoder_state_tap_ptr(
 /// # Safety
 /// `s` live or null.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mimi_encoder_state_tap_len(
-    s: *const MimiEncoderState,
-    id: usize,
-) -> usize {
-    guard(0, || {
-        Ok(unsafe { live(s, "Mimi encoder state") }?
-            .tap(id)
-            .map_or(0, |t| t.len()))
-    })
+pub unsafe extern "C" fn mimi_encoder_state_tap_len(s: *const MimiEncoderState, id: usize) -> usize {
+    guard(0, || Ok(unsafe { live(s, "Mimi encoder state") }?.tap(id).map_or(0, |t| t.len())))
 }
 
 /// Encodes `n_frames` frames of audio (`[n_frames × frame_samples]` at `audio`) into `out`

@@ -40,8 +40,7 @@ pub(crate) unsafe fn drop_handle<T>(h: *mut T) {
 /// # Safety
 /// `ptr` must point to `len` readable bytes.
 pub(crate) unsafe fn str_arg<'a>(ptr: *const u8, len: usize) -> crate::error::Result<&'a str> {
-    std::str::from_utf8(unsafe { slice(ptr, len) })
-        .map_err(|_| CoreError::new("string argument is not UTF-8"))
+    std::str::from_utf8(unsafe { slice(ptr, len) }).map_err(|_| CoreError::new("string argument is not UTF-8"))
 }
 
 // ---- memory and diagnostics ----
@@ -73,10 +72,16 @@ pub extern "C" fn core_threads() -> u32 {
     cfg!(target_feature = "atomics") as u32
 }
 
-/// A helper instance's whole life (called once from its worker; returns only by trapping).
+/// A helper instance's whole life (called once from its worker; returns after `pool_quit`).
 #[unsafe(no_mangle)]
 pub extern "C" fn pool_helper_run() {
     crate::pool::helper_run()
+}
+
+/// Sends every helper out of `pool_helper_run` (before their workers are terminated).
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_quit() {
+    crate::pool::quit()
 }
 
 #[unsafe(no_mangle)]
@@ -138,15 +143,7 @@ pub unsafe extern "C" fn matmul_ref(
 ) {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n));
-        linear::matmul_ref(
-            slice(x, m * k),
-            slice(w, n * k),
-            bias,
-            slice_mut(y, m * n),
-            m,
-            n,
-            k,
-        )
+        linear::matmul_ref(slice(x, m * k), slice(w, n * k), bias, slice_mut(y, m * n), m, n, k)
     }
 }
 
@@ -155,20 +152,10 @@ pub unsafe extern "C" fn matmul_ref(
 /// # Safety
 /// Buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_new(
-    w: *const f32,
-    b: *const f32,
-    n_out: usize,
-    n_in: usize,
-) -> *mut linear::Linear {
+pub unsafe extern "C" fn linear_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut linear::Linear {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n_out));
-        Box::into_raw(Box::new(linear::Linear::new(
-            slice(w, n_out * n_in),
-            bias,
-            n_out,
-            n_in,
-        )))
+        Box::into_raw(Box::new(linear::Linear::new(slice(w, n_out * n_in), bias, n_out, n_in)))
     }
 }
 
@@ -201,12 +188,7 @@ pub unsafe extern "C" fn linear_compact(h: *mut linear::Linear) -> u32 {
 /// # Safety
 /// `h` live; buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_forward(
-    h: *const linear::Linear,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-) {
+pub unsafe extern "C" fn linear_forward(h: *const linear::Linear, x: *const f32, y: *mut f32, m: usize) {
     unsafe {
         let l = &*h;
         l.forward(slice(x, m * l.n_in), slice_mut(y, m * l.n_out), m)
@@ -224,19 +206,11 @@ pub struct LinearI8Handle {
 /// # Safety
 /// Buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_i8_new(
-    w: *const f32,
-    b: *const f32,
-    n_out: usize,
-    n_in: usize,
-) -> *mut LinearI8Handle {
+pub unsafe extern "C" fn linear_i8_new(w: *const f32, b: *const f32, n_out: usize, n_in: usize) -> *mut LinearI8Handle {
     unsafe {
         let bias = (!b.is_null()).then(|| slice(b, n_out));
         let l = linear_i8::LinearI8::new(slice(w, n_out * n_in), bias, n_out, n_in);
-        Box::into_raw(Box::new(LinearI8Handle {
-            l,
-            acts: Default::default(),
-        }))
+        Box::into_raw(Box::new(LinearI8Handle { l, acts: Default::default() }))
     }
 }
 
@@ -253,21 +227,11 @@ pub unsafe extern "C" fn linear_i8_free(h: *mut LinearI8Handle) {
 /// # Safety
 /// `h` live; buffers of the stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn linear_i8_forward(
-    h: *mut LinearI8Handle,
-    x: *const f32,
-    y: *mut f32,
-    m: usize,
-    reference: u32,
-) {
+pub unsafe extern "C" fn linear_i8_forward(h: *mut LinearI8Handle, x: *const f32, y: *mut f32, m: usize, reference: u32) {
     unsafe {
         let LinearI8Handle { l, acts } = &mut *h;
         let (x, y) = (slice(x, m * l.n_in), slice_mut(y, m * l.n_out));
-        if reference == 1 {
-            l.forward_ref(x, y, m, acts)
-        } else {
-            l.forward(x, y, m, acts)
-        }
+        if reference == 1 { l.forward_ref(x, y, m, acts) } else { l.forward(x, y, m, acts) }
     }
 }
 
@@ -306,10 +270,7 @@ pub unsafe extern "C" fn weights_add(
 ) -> u32 {
     guard(0, || {
         let name = unsafe { str_arg(name, name_len)? };
-        let shape: Vec<usize> = unsafe { slice(shape, ndim) }
-            .iter()
-            .map(|&d| d as usize)
-            .collect();
+        let shape: Vec<usize> = unsafe { slice(shape, ndim) }.iter().map(|&d| d as usize).collect();
         let dtype = DType::from_code(dtype)?;
         with_store(|s| s.add(name, dtype, &shape, unsafe { slice(bytes, n_bytes) }))?;
         Ok(1)

@@ -38,8 +38,8 @@ static EXP_CONSTS: [f32; 14] = [
     -87.0,
     88.0,
     core::f32::consts::LOG2_E,
-    12_582_912.0,   // 1.5·2²³: adding it rounds to a whole number
-    -0.693_359_4,   // −ln2, high part: n times it is exact
+    12_582_912.0, // 1.5·2²³: adding it rounds to a whole number
+    -0.693_359_4, // −ln2, high part: n times it is exact
     2.121_944_4e-4, // −ln2, low part (negated)
     1.987_569_1e-4, // Cephes expf polynomial, highest degree first
     1.398_199_9e-3,
@@ -66,9 +66,7 @@ pub struct VecExp {
 impl VecExp {
     #[inline(always)]
     pub fn new() -> Self {
-        Self {
-            k: core::array::from_fn(opaque),
-        }
+        Self { k: core::array::from_fn(opaque) }
     }
 
     /// The constant 1.
@@ -147,8 +145,7 @@ pub fn gelu_tanh_simd(x: &mut [f32]) {
     static K: [f32; 2] = [0.044_715, -2.0 * 0.797_884_6];
     let e = VecExp::new();
     // SAFETY: reads of an immutable static's elements (volatile, as for `EXP_CONSTS`).
-    let [k3, c] =
-        core::array::from_fn(|i| F32x4::splat(unsafe { core::ptr::read_volatile(&K[i]) }));
+    let [k3, c] = core::array::from_fn(|i| F32x4::splat(unsafe { core::ptr::read_volatile(&K[i]) }));
     map_x4(x, |v| {
         let u = v.mul(v).mul(v).madd(k3, v); // x + 0.044715·x³
         v.div(e.one().add(e.exp(u.mul(c))))
@@ -164,12 +161,7 @@ mod tests {
         let mut g = [0.0f32, 1.0, -1.0, 3.0];
         gelu_tanh(&mut g);
         // f64 evaluations of the same formula
-        for (a, b) in g.iter().zip([
-            0.0,
-            0.841_191_990_608_276_8,
-            -0.158_808_009_391_723_24,
-            2.996_362_607_918_227,
-        ]) {
+        for (a, b) in g.iter().zip([0.0, 0.841_191_990_608_276_8, -0.158_808_009_391_723_24, 2.996_362_607_918_227]) {
             assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
         }
         let mut s = [0.0f32, 2.0];
@@ -191,10 +183,7 @@ mod tests {
         elu(&mut e_want);
         elu_simd(&mut e_got);
         for ((&g, &w), &v) in e_got.iter().zip(&e_want).zip(&x) {
-            assert!(
-                (g - w).abs() <= 2e-7 + 2e-7 * w.abs(),
-                "elu({v}) = {g}, want {w}"
-            );
+            assert!((g - w).abs() <= 2e-7 + 2e-7 * w.abs(), "elu({v}) = {g}, want {w}");
             if v >= 0.0 {
                 assert_eq!(g, v);
             }
@@ -204,17 +193,11 @@ mod tests {
         gelu_tanh_simd(&mut g_got);
         for ((&g, &w), &v) in g_got.iter().zip(&g_want).zip(&x) {
             // The scalar tanh form itself loses ~1e-7·|x| to cancellation for negative x.
-            assert!(
-                (g - w).abs() <= 3e-7 * (1.0 + v.abs()),
-                "gelu({v}) = {g}, want {w}"
-            );
+            assert!((g - w).abs() <= 3e-7 * (1.0 + v.abs()), "gelu({v}) = {g}, want {w}");
         }
         for &v in &[-87.0f32, -20.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 20.0, 88.0] {
             let e = VecExp::new().exp(F32x4::splat(v)).lanes()[0] as f64;
-            assert!(
-                (e - (v as f64).exp()).abs() <= 2.5e-7 * (v as f64).exp(),
-                "exp({v}) = {e}"
-            );
+            assert!((e - (v as f64).exp()).abs() <= 2.5e-7 * (v as f64).exp(), "exp({v}) = {e}");
         }
     }
 }

@@ -25,15 +25,7 @@ impl KvCache {
     /// An empty cache. A ring needs `capacity ≥ context − 1 + T` for calls of up to `T` positions.
     pub fn new(heads: usize, head_dim: usize, capacity: usize, ring: bool) -> Self {
         let n = capacity * heads * head_dim;
-        Self {
-            heads,
-            head_dim,
-            capacity,
-            ring,
-            k: vec![0.0; n],
-            v: vec![0.0; n],
-            offset: 0,
-        }
+        Self { heads, head_dim, capacity, ring, k: vec![0.0; n], v: vec![0.0; n], offset: 0 }
     }
 
     pub fn capacity(&self) -> usize {
@@ -67,10 +59,7 @@ impl KvCache {
     /// Makes `self` a copy of `other`'s used positions (a linear cache; only the prefix is copied, and `self`
     /// keeps its larger capacity if it has one).
     pub fn copy_from(&mut self, other: &KvCache) {
-        assert!(
-            !self.ring && !other.ring && self.row() == other.row(),
-            "copy between matching linear caches"
-        );
+        assert!(!self.ring && !other.ring && self.row() == other.row(), "copy between matching linear caches");
         self.reserve(other.offset);
         let n = other.offset * self.row();
         self.k[..n].copy_from_slice(&other.k[..n]);
@@ -82,10 +71,7 @@ impl KvCache {
     pub fn append(&mut self, k: &[f32], v: &[f32], t: usize) {
         let row = self.row();
         assert!(k.len() >= t * row && v.len() >= t * row, "kv append sizes");
-        assert!(
-            self.ring || self.offset + t <= self.capacity,
-            "kv cache full: grow it before the call"
-        );
+        assert!(self.ring || self.offset + t <= self.capacity, "kv cache full: grow it before the call");
         for r in 0..t {
             let s = self.slot(self.offset + r) * row;
             self.k[s..s + row].copy_from_slice(&k[r * row..(r + 1) * row]);
@@ -108,10 +94,7 @@ impl KvCache {
 
     /// Replaces the contents with `offset` positions of K and V (for voice-state import).
     pub fn load(&mut self, k: &[f32], v: &[f32], offset: usize) {
-        assert!(
-            !self.ring && k.len() == offset * self.row() && v.len() == k.len(),
-            "kv load sizes"
-        );
+        assert!(!self.ring && k.len() == offset * self.row() && v.len() == k.len(), "kv load sizes");
         self.reserve(offset);
         self.k[..k.len()].copy_from_slice(k);
         self.v[..v.len()].copy_from_slice(v);
@@ -158,14 +141,7 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 /// Attention of the last `t` positions appended to `cache` (queries `q` `[t, heads, head_dim]`, after RoPE) over
 /// the cache, into `out` `[t, heads, head_dim]`. `scores` is scratch of at least `min(offset, context)` values.
 /// Scale `1/√head_dim`, softmax with the maximum subtracted.
-pub fn attention(
-    q: &[f32],
-    cache: &KvCache,
-    t: usize,
-    context: Option<usize>,
-    out: &mut [f32],
-    scores: &mut [f32],
-) {
+pub fn attention(q: &[f32], cache: &KvCache, t: usize, context: Option<usize>, out: &mut [f32], scores: &mut [f32]) {
     let (h_n, d) = (cache.heads, cache.head_dim);
     let row = h_n * d;
     let scale = 1.0 / (d as f32).sqrt();
@@ -174,10 +150,7 @@ pub fn attention(
         let p = first_pos + r;
         let lo = context.map_or(0, |c| (p + 1).saturating_sub(c));
         if cache.ring {
-            assert!(
-                p + 1 - lo <= cache.capacity && cache.offset - lo <= cache.capacity,
-                "ring cache too small"
-            );
+            assert!(p + 1 - lo <= cache.capacity && cache.offset - lo <= cache.capacity, "ring cache too small");
         }
         let n_keys = p + 1 - lo;
         for h in 0..h_n {
@@ -211,30 +184,17 @@ mod tests {
     use crate::testing::{max_rel_diff, random_vec};
 
     /// Plain reference over full K/V arrays `[positions, heads, d]`, in f64.
-    fn reference(
-        q: &[f32],
-        k: &[f32],
-        v: &[f32],
-        p0: usize,
-        t: usize,
-        h_n: usize,
-        d: usize,
-        ctx: Option<usize>,
-    ) -> Vec<f32> {
+    fn reference(q: &[f32], k: &[f32], v: &[f32], p0: usize, t: usize, h_n: usize, d: usize, ctx: Option<usize>) -> Vec<f32> {
         let row = h_n * d;
         let mut out = vec![0.0f32; t * row];
         for r in 0..t {
             let p = p0 + r;
             for h in 0..h_n {
-                let keys: Vec<usize> = (0..=p)
-                    .filter(|&kp| ctx.is_none_or(|c| p - kp < c))
-                    .collect();
+                let keys: Vec<usize> = (0..=p).filter(|&kp| ctx.is_none_or(|c| p - kp < c)).collect();
                 let s: Vec<f64> = keys
                     .iter()
                     .map(|&kp| {
-                        (0..d)
-                            .map(|i| q[r * row + h * d + i] as f64 * k[kp * row + h * d + i] as f64)
-                            .sum::<f64>()
+                        (0..d).map(|i| q[r * row + h * d + i] as f64 * k[kp * row + h * d + i] as f64).sum::<f64>()
                             / (d as f64).sqrt()
                     })
                     .collect();
@@ -242,11 +202,7 @@ mod tests {
                 let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
                 let z: f64 = e.iter().sum();
                 for i in 0..d {
-                    let acc: f64 = keys
-                        .iter()
-                        .zip(&e)
-                        .map(|(&kp, w)| w / z * v[kp * row + h * d + i] as f64)
-                        .sum();
+                    let acc: f64 = keys.iter().zip(&e).map(|(&kp, w)| w / z * v[kp * row + h * d + i] as f64).sum();
                     out[r * row + h * d + i] = acc as f32;
                 }
             }
@@ -257,11 +213,7 @@ mod tests {
     #[test]
     fn linear_cache_in_chunks_matches_reference() {
         let (h_n, d, total) = (3, 8, 23);
-        let (k, v, q) = (
-            random_vec(total * 24, 1),
-            random_vec(total * 24, 2),
-            random_vec(total * 24, 3),
-        );
+        let (k, v, q) = (random_vec(total * 24, 1), random_vec(total * 24, 2), random_vec(total * 24, 3));
         let mut cache = KvCache::new(h_n, d, 10, false);
         let mut scores = vec![0.0; 64];
         let mut p = 0;
@@ -269,14 +221,7 @@ mod tests {
             cache.reserve(p + t);
             cache.append(&k[p * 24..], &v[p * 24..], t);
             let mut out = vec![0.0; t * 24];
-            attention(
-                &q[p * 24..(p + t) * 24],
-                &cache,
-                t,
-                None,
-                &mut out,
-                &mut scores,
-            );
+            attention(&q[p * 24..(p + t) * 24], &cache, t, None, &mut out, &mut scores);
             let want = reference(&q[p * 24..], &k, &v, p, t, h_n, d, None);
             assert!(max_rel_diff(&out, &want) < 1e-5, "chunk at {p}");
             p += t;
@@ -287,25 +232,14 @@ mod tests {
     fn ring_with_window_matches_reference() {
         let (h_n, d, ctx, t) = (2, 16, 20, 16);
         let total = 16 * 5;
-        let (k, v, q) = (
-            random_vec(total * 32, 4),
-            random_vec(total * 32, 5),
-            random_vec(total * 32, 6),
-        );
+        let (k, v, q) = (random_vec(total * 32, 4), random_vec(total * 32, 5), random_vec(total * 32, 6));
         let mut cache = KvCache::new(h_n, d, ctx - 1 + t, true);
         let mut scores = vec![0.0; ctx];
         for f in 0..5 {
             let p = f * t;
             cache.append(&k[p * 32..], &v[p * 32..], t);
             let mut out = vec![0.0; t * 32];
-            attention(
-                &q[p * 32..(p + t) * 32],
-                &cache,
-                t,
-                Some(ctx),
-                &mut out,
-                &mut scores,
-            );
+            attention(&q[p * 32..(p + t) * 32], &cache, t, Some(ctx), &mut out, &mut scores);
             let want = reference(&q[p * 32..], &k, &v, p, t, h_n, d, Some(ctx));
             assert!(max_rel_diff(&out, &want) < 1e-5, "frame {f}");
         }
@@ -329,9 +263,6 @@ mod tests {
         a.append(&[1.0; 12], &[2.0; 12], 3);
         let mut b = KvCache::new(1, 4, 2, false);
         b.copy_from(&a);
-        assert_eq!(
-            (b.offset, b.keys(), b.values()),
-            (3, &[1.0; 12][..], &[2.0; 12][..])
-        );
+        assert_eq!((b.offset, b.keys(), b.values()), (3, &[1.0; 12][..], &[2.0; 12][..]));
     }
 }

@@ -89,15 +89,7 @@ pub fn conv_tr1d_ref(
 
 /// Scalar reference depthwise ConvTranspose1d (`groups = c`, one output channel per group, no bias), full output
 /// of `(t − 1)·stride + k` rows. `x`: `[t × c]`, `w`: PyTorch `[c, 1, k]`.
-pub fn conv_tr1d_depthwise_ref(
-    x: &[f32],
-    t: usize,
-    c: usize,
-    w: &[f32],
-    k: usize,
-    stride: usize,
-    y: &mut [f32],
-) {
+pub fn conv_tr1d_depthwise_ref(x: &[f32], t: usize, c: usize, w: &[f32], k: usize, stride: usize, y: &mut [f32]) {
     let t_out = (t - 1) * stride + k;
     y[..t_out * c].fill(0.0);
     for s in 0..t {
@@ -132,15 +124,7 @@ pub fn add_assign(dst: &mut [f32], src: &[f32], n: usize) {
 
 /// im2col for a Conv1d without padding: row `t` of `cols` (`k·c_in` values) is the concatenation of input rows
 /// `t·stride + j·dilation`, `j = 0…k−1`.
-pub fn im2col(
-    x: &[f32],
-    c_in: usize,
-    k: usize,
-    stride: usize,
-    dilation: usize,
-    t_out: usize,
-    cols: &mut [f32],
-) {
+pub fn im2col(x: &[f32], c_in: usize, k: usize, stride: usize, dilation: usize, t_out: usize, cols: &mut [f32]) {
     let row = k * c_in;
     if dilation == 1 {
         // The k rows are adjacent: one copy per output step.
@@ -224,26 +208,13 @@ impl Conv1dGemm {
             };
         }
         let lin = Linear::from_fn(c_out, k * c_in, bias.map(|b| b.to_vec()), at);
-        Self {
-            c_in,
-            c_out,
-            k,
-            stride,
-            dilation,
-            lin: Some(lin),
-            row: Vec::new(),
-            bias0: 0.0,
-        }
+        Self { c_in, c_out, k, stride, dilation, lin: Some(lin), row: Vec::new(), bias0: 0.0 }
     }
 
     /// Scratch floats [`Self::forward`] needs in `cols` for `t_out` output steps (none without dilation: the
     /// GEMM reads the windows in place).
     pub fn cols_len(&self, t_out: usize) -> usize {
-        if self.dilation == 1 {
-            0
-        } else {
-            t_out * self.k * self.c_in
-        }
+        if self.dilation == 1 { 0 } else { t_out * self.k * self.c_in }
     }
 
     /// `y[t_out × c_out] = conv(x)` without padding; `x` holds at least `(t_out − 1)·stride + (k − 1)·dilation + 1`
@@ -258,33 +229,15 @@ impl Conv1dGemm {
                 }
             }
             None => {
-                im2col(
-                    x,
-                    self.c_in,
-                    self.k,
-                    self.stride,
-                    self.dilation,
-                    t_out,
-                    cols,
-                );
+                im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
                 for (yt, c) in y[..t_out].iter_mut().zip(cols.chunks_exact(row)) {
                     *yt = dot(c, &self.row) + self.bias0;
                 }
             }
             // Without dilation, the im2col row of step t is x[t·stride·c_in ..][..k·c_in]: read in place.
-            Some(lin) if self.dilation == 1 => {
-                lin.forward_strided(x, self.stride * self.c_in, y, t_out)
-            }
+            Some(lin) if self.dilation == 1 => lin.forward_strided(x, self.stride * self.c_in, y, t_out),
             Some(lin) => {
-                im2col(
-                    x,
-                    self.c_in,
-                    self.k,
-                    self.stride,
-                    self.dilation,
-                    t_out,
-                    cols,
-                );
+                im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
                 lin.forward(cols, y, t_out);
             }
         }
@@ -292,9 +245,7 @@ impl Conv1dGemm {
 
     /// Bytes of packed weights.
     pub fn weight_bytes(&self) -> usize {
-        self.lin
-            .as_ref()
-            .map_or(self.row.len() * 4, |l| l.weight_bytes())
+        self.lin.as_ref().map_or(self.row.len() * 4, |l| l.weight_bytes())
     }
 }
 
@@ -303,31 +254,17 @@ impl Conv1dGemm {
 /// `g` is `[t × 2s × c]`: for input step `τ`, the `2s` output rows it contributes to (without bias). Output row
 /// `τ·s + r` (`r < s`) is `g[τ][r] + g[τ−1][s + r] + bias`, where `g[−1][s + r]` is the carried `partial[r]`;
 /// afterwards `partial[r] = g[t−1][s + r]` (the part that belongs to the next call, bias excluded). `y`: `[t·s × c]`.
-pub fn overlap_add_2s(
-    g: &[f32],
-    t: usize,
-    s: usize,
-    c: usize,
-    bias: &[f32],
-    partial: &mut [f32],
-    y: &mut [f32],
-) {
+pub fn overlap_add_2s(g: &[f32], t: usize, s: usize, c: usize, bias: &[f32], partial: &mut [f32], y: &mut [f32]) {
     let blk = 2 * s * c;
     for tau in 0..t {
         for r in 0..s {
             let cur = &g[tau * blk + r * c..tau * blk + (r + 1) * c];
-            let prev = if tau == 0 {
-                &partial[r * c..(r + 1) * c]
-            } else {
-                &g[(tau - 1) * blk + (s + r) * c..]
-            };
+            let prev = if tau == 0 { &partial[r * c..(r + 1) * c] } else { &g[(tau - 1) * blk + (s + r) * c..] };
             let out = &mut y[(tau * s + r) * c..(tau * s + r + 1) * c];
             let mut i = 0;
             while i + 4 <= c {
                 // (g + prev) + bias, the order of the reference (GEMM output, partial, then bias).
-                let v = F32x4::load(cur, i)
-                    .add(F32x4::load(prev, i))
-                    .add(F32x4::load(bias, i));
+                let v = F32x4::load(cur, i).add(F32x4::load(prev, i)).add(F32x4::load(bias, i));
                 v.store(out, i);
                 i += 4;
             }
@@ -387,17 +324,9 @@ impl ConvTr1dGemm {
         let k = 2 * stride;
         assert_eq!(w.len(), c_in * c_out * k, "conv transpose weight size");
         // GEMM column j·c_out + c (output row j of the step, channel c) ← W[i][c][j].
-        let lin = Linear::from_fn(k * c_out, c_in, None, |col, i| {
-            w[(i * c_out + col % c_out) * k + col / c_out]
-        });
+        let lin = Linear::from_fn(k * c_out, c_in, None, |col, i| w[(i * c_out + col % c_out) * k + col / c_out]);
         let bias = bias.map_or_else(|| vec![0.0; c_out], |b| b.to_vec());
-        Self {
-            c_in,
-            c_out,
-            stride,
-            lin,
-            bias,
-        }
+        Self { c_in, c_out, stride, lin, bias }
     }
 
     /// Scratch floats needed in `g` for `t` input steps.
@@ -420,30 +349,17 @@ impl ConvTr1dGemm {
 /// The depthwise `k = 2s` upsample in closed form, streaming: for each input step `e` (with `e_prev` the step before,
 /// `prev` carried across calls), output rows `u[j] = e ⊙ w[j] + e_prev ⊙ w[s + j]`, `j < s`. `x`: `[t × c]`,
 /// `wt`: the weight transposed to `[2s × c]`, `prev`: `[c]`, `u`: `[t·s × c]`.
-pub fn upsample_depthwise_2s(
-    x: &[f32],
-    t: usize,
-    c: usize,
-    wt: &[f32],
-    s: usize,
-    prev: &mut [f32],
-    u: &mut [f32],
-) {
+pub fn upsample_depthwise_2s(x: &[f32], t: usize, c: usize, wt: &[f32], s: usize, prev: &mut [f32], u: &mut [f32]) {
     for tau in 0..t {
         let e = &x[tau * c..(tau + 1) * c];
-        let ep = if tau == 0 {
-            &prev[..c]
-        } else {
-            &x[(tau - 1) * c..tau * c]
-        };
+        let ep = if tau == 0 { &prev[..c] } else { &x[(tau - 1) * c..tau * c] };
         for j in 0..s {
             let (w0, w1) = (&wt[j * c..(j + 1) * c], &wt[(s + j) * c..(s + j + 1) * c]);
             let out = &mut u[(tau * s + j) * c..(tau * s + j + 1) * c];
             let mut i = 0;
             while i + 4 <= c {
                 let a = F32x4::load(e, i).mul(F32x4::load(w0, i));
-                a.add(F32x4::load(ep, i).mul(F32x4::load(w1, i)))
-                    .store(out, i);
+                a.add(F32x4::load(ep, i).mul(F32x4::load(w1, i))).store(out, i);
                 i += 4;
             }
             while i < c {
@@ -460,40 +376,19 @@ mod tests {
     use super::*;
     use crate::testing::{max_rel_diff, random_vec};
 
-    fn conv_case(
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        dilation: usize,
-        t_out: usize,
-    ) {
+    fn conv_case(c_in: usize, c_out: usize, k: usize, stride: usize, dilation: usize, t_out: usize) {
         let t_in = (t_out - 1) * stride + (k - 1) * dilation + 1;
         let x = random_vec(t_in * c_in, 11);
         let w = random_vec(c_out * c_in * k, 12);
         let b = random_vec(c_out, 13);
         let mut want = vec![0.0; t_out * c_out];
-        conv1d_ref(
-            &x,
-            t_in,
-            c_in,
-            &w,
-            c_out,
-            k,
-            stride,
-            dilation,
-            Some(&b),
-            &mut want,
-        );
+        conv1d_ref(&x, t_in, c_in, &w, c_out, k, stride, dilation, Some(&b), &mut want);
         let conv = Conv1dGemm::new(&w, Some(&b), c_out, c_in, k, stride, dilation);
         let mut cols = vec![0.0; conv.cols_len(t_out)];
         let mut got = vec![0.0; t_out * c_out];
         conv.forward(&x, t_out, &mut cols, &mut got);
         let rel = max_rel_diff(&got, &want);
-        assert!(
-            rel < 1e-5,
-            "conv c_in={c_in} c_out={c_out} k={k} s={stride} d={dilation}: rel {rel}"
-        );
+        assert!(rel < 1e-5, "conv c_in={c_in} c_out={c_out} k={k} s={stride} d={dilation}: rel {rel}");
     }
 
     #[test]
@@ -531,28 +426,11 @@ mod tests {
         for call in 0..calls {
             let x = random_vec(t * c_in, 30 + call as u32);
             let (mut want, mut got) = (vec![0.0; t * s * c_out], vec![0.0; t * s * c_out]);
-            conv_tr1d_streaming_ref(
-                &x,
-                t,
-                c_in,
-                &w,
-                c_out,
-                k,
-                s,
-                Some(&b),
-                &mut p_ref,
-                &mut want,
-            );
+            conv_tr1d_streaming_ref(&x, t, c_in, &w, c_out, k, s, Some(&b), &mut p_ref, &mut want);
             tr.forward(&x, t, &mut g, &mut p_fast, &mut got);
             let rel = max_rel_diff(&got, &want);
-            assert!(
-                rel < 1e-5,
-                "convtr c_in={c_in} c_out={c_out} s={s} t={t} call {call}: rel {rel}"
-            );
-            assert!(
-                max_rel_diff(&p_fast, &p_ref) < 1e-5,
-                "partial after call {call}"
-            );
+            assert!(rel < 1e-5, "convtr c_in={c_in} c_out={c_out} s={s} t={t} call {call}: rel {rel}");
+            assert!(max_rel_diff(&p_fast, &p_ref) < 1e-5, "partial after call {call}");
         }
     }
 
@@ -577,30 +455,8 @@ mod tests {
         let mut partial = vec![0.0; s * c_out];
         let mut y = vec![0.0; 2 * t * s * c_out];
         let (y0, y1) = y.split_at_mut(t * s * c_out);
-        conv_tr1d_streaming_ref(
-            &x[..t * c_in],
-            t,
-            c_in,
-            &w,
-            c_out,
-            k,
-            s,
-            Some(&b),
-            &mut partial,
-            y0,
-        );
-        conv_tr1d_streaming_ref(
-            &x[t * c_in..],
-            t,
-            c_in,
-            &w,
-            c_out,
-            k,
-            s,
-            Some(&b),
-            &mut partial,
-            y1,
-        );
+        conv_tr1d_streaming_ref(&x[..t * c_in], t, c_in, &w, c_out, k, s, Some(&b), &mut partial, y0);
+        conv_tr1d_streaming_ref(&x[t * c_in..], t, c_in, &w, c_out, k, s, Some(&b), &mut partial, y1);
         assert!(max_rel_diff(&y, &full[..2 * t * s * c_out]) < 1e-6);
     }
 

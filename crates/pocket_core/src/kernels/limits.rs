@@ -33,9 +33,7 @@ pub fn read_sum(buf: &[u32]) -> u32 {
             u32x4_extract_lane::<2>(v),
             u32x4_extract_lane::<3>(v),
         ];
-        lanes
-            .iter()
-            .fold(read_sum_ref(&buf[n32..]), |a, &l| a.wrapping_add(l))
+        lanes.iter().fold(read_sum_ref(&buf[n32..]), |a, &l| a.wrapping_add(l))
     }
     #[cfg(not(target_arch = "wasm32"))]
     read_sum_ref(buf)
@@ -69,9 +67,7 @@ mod tests {
 
     #[test]
     fn read_sum_matches_reference() {
-        let buf: Vec<u32> = (0..1000u32)
-            .map(|i| i.wrapping_mul(2_654_435_761))
-            .collect();
+        let buf: Vec<u32> = (0..1000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
         for n in [0, 5, 32, 33, 1000] {
             assert_eq!(read_sum(&buf[..n]), read_sum_ref(&buf[..n]));
         }
@@ -80,9 +76,7 @@ mod tests {
     #[test]
     fn madd_chains_match_reference() {
         let (a, b, iters) = (0.999, 0.001, 500);
-        let want: f32 = (0..CHAINS)
-            .map(|j| 4.0 * madd_chain_ref(j as f32, a, b, iters))
-            .sum();
+        let want: f32 = (0..CHAINS).map(|j| 4.0 * madd_chain_ref(j as f32, a, b, iters)).sum();
         let got = madd_chains(a, b, iters);
         assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
     }

@@ -10,22 +10,19 @@
 //! every weight widened from them is exactly representable): half the bytes to stream in memory-bound steps, and
 //! bit-identical results, since the kernel widens each weight back to the same f32 before the same arithmetic.
 
+use std::ops::Range;
+
 use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
 
 /// Output columns per packed panel (four f32x4 accumulators per input row).
 pub const PANEL: usize = 16;
 
+/// Input rows per work item when a product is split between threads (even, so tiles keep their row pairs).
+const ROW_BLOCK: usize = 16;
+
 /// Scalar reference: `y[m×n] = x[m×k] · w[n×k]ᵀ + bias`, with `w` row-major and unpacked.
-pub fn matmul_ref(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    y: &mut [f32],
-    m: usize,
-    n: usize,
-    k: usize,
-) {
+pub fn matmul_ref(x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32], m: usize, n: usize, k: usize) {
     for r in 0..m {
         for c in 0..n {
             let mut acc = 0.0f32;
@@ -59,19 +56,12 @@ impl Linear {
         if let Some(b) = bias {
             assert_eq!(b.len(), n_out, "linear bias size");
         }
-        Self::from_fn(n_out, n_in, bias.map(|b| b.to_vec()), |c, i| {
-            w[c * n_in + i]
-        })
+        Self::from_fn(n_out, n_in, bias.map(|b| b.to_vec()), |c, i| w[c * n_in + i])
     }
 
     /// Builds from a function giving `W[c][i]`: for weights that are not stored row-major (e.g. a transposed
     /// convolution's `[in, out, k]`), without materialising the row-major copy.
-    pub fn from_fn(
-        n_out: usize,
-        n_in: usize,
-        bias: Option<Vec<f32>>,
-        w: impl Fn(usize, usize) -> f32,
-    ) -> Self {
+    pub fn from_fn(n_out: usize, n_in: usize, bias: Option<Vec<f32>>, w: impl Fn(usize, usize) -> f32) -> Self {
         let n_panels = n_out.div_ceil(PANEL);
         let mut panels = vec![0.0f32; n_panels * n_in * PANEL];
         for c in 0..n_out {
@@ -81,12 +71,7 @@ impl Linear {
                 panels[base + i * PANEL] = w(c, i);
             }
         }
-        Self {
-            n_out,
-            n_in,
-            panels: Panels::F32(panels),
-            bias,
-        }
+        Self { n_out, n_in, panels: Panels::F32(panels), bias }
     }
 
     /// Switches to BF16 panels when every weight is exactly a BF16 value (results stay bit-identical); otherwise
@@ -119,33 +104,35 @@ impl Linear {
         let (n, k) = (self.n_out, self.n_in);
         let x_len = if m == 0 { 0 } else { (m - 1) * stride + k };
         assert!(x.len() >= x_len && y.len() >= m * n, "linear buffer sizes");
-        let rows = Rows {
-            x: &x[..x_len],
-            stride,
-            m,
-        };
+        let rows = Rows { x: &x[..x_len], stride };
         let out = SharedOut::new(&mut y[..m * n]);
-        // Panels are independent: the threads build splits them between threads (each writes only its columns).
-        pool::parallel_ranges(n.div_ceil(PANEL), m * n * k, &|panels| {
-            for p in panels {
+        // Outputs are independent per (panel, block of rows): the threads build splits them between threads. Items
+        // are panel-major, so one thread's loop is the plain one (each panel stays in cache for all its rows); row
+        // blocks give convolutions over many time steps but few channels (Mimi's SEANet) enough items to share.
+        let blocks = m.div_ceil(ROW_BLOCK);
+        pool::parallel_ranges(n.div_ceil(PANEL) * blocks, m * n * k, &|items| {
+            for item in items {
+                let (p, b) = (item / blocks, item % blocks);
                 let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
+                let block = b * ROW_BLOCK..(b * ROW_BLOCK + ROW_BLOCK).min(m);
                 match &self.panels {
-                    Panels::F32(w) => self.panel_rows(&w[range], rows, &out, c0),
-                    Panels::Bf16(w) => self.panel_rows(&w[range], rows, &out, c0),
+                    Panels::F32(w) => self.panel_rows(&w[range], rows, block, &out, c0),
+                    Panels::Bf16(w) => self.panel_rows(&w[range], rows, block, &out, c0),
                 }
             }
         });
     }
 
-    /// All rows of `x` against one panel (two input rows per pass, then one).
+    /// Rows `block` of `x` against one panel (two input rows per pass, then one). Each row's sums are its own, so
+    /// how rows are grouped never changes a result.
     #[inline(always)]
-    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, y: &SharedOut<f32>, c0: usize) {
-        let mut r = 0;
-        while r + 2 <= x.m {
+    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, block: Range<usize>, y: &SharedOut<f32>, c0: usize) {
+        let mut r = block.start;
+        while r + 2 <= block.end {
             self.tile_rows::<2, P>(panel, x, y, r, c0);
             r += 2;
         }
-        if r < x.m {
+        if r < block.end {
             self.tile_rows::<1, P>(panel, x, y, r, c0);
         }
     }
@@ -154,24 +141,12 @@ impl Linear {
     /// Not inlined: V8 allocates registers per function, and the tile loop keeps its accumulators and weights in
     /// the 15 vector registers only inside a small one.
     #[inline(never)]
-    fn tile_rows<const R: usize, P: PanelRows>(
-        &self,
-        panel: P,
-        x: Rows,
-        y: &SharedOut<f32>,
-        r: usize,
-        c0: usize,
-    ) {
+    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: Rows, y: &SharedOut<f32>, r: usize, c0: usize) {
         let (n, k) = (self.n_out, self.n_in);
-        let acc = tile::<R, P>(
-            panel,
-            &x.x[r * x.stride..(r + R - 1) * x.stride + k],
-            x.stride,
-            k,
-        );
+        let acc = tile::<R, P>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
         let width = PANEL.min(n - c0);
         for (i, a) in acc.iter().enumerate() {
-            // SAFETY: this panel's columns of row r + i belong to this call alone (one panel, one thread).
+            // SAFETY: this panel's columns of row r + i belong to one work item, run by one thread.
             let y_row = unsafe { y.part((r + i) * n + c0, width) };
             if width == PANEL {
                 for (j, v) in a.iter().enumerate() {
@@ -195,12 +170,11 @@ impl Linear {
     }
 }
 
-/// The input rows of a GEMM: `m` rows of `n_in` values, row `r` at `x[r·stride..]`.
+/// The input rows of a GEMM: rows of `n_in` values, row `r` at `x[r·stride..]`.
 #[derive(Clone, Copy)]
 struct Rows<'a> {
     x: &'a [f32],
     stride: usize,
-    m: usize,
 }
 
 /// A packed panel: `rows()` rows of [`PANEL`] weights, each widened to four f32 vectors.
@@ -218,12 +192,7 @@ impl PanelRows for &[f32] {
     #[inline(always)]
     fn row(self, i: usize) -> [F32x4; 4] {
         let o = i * PANEL;
-        [
-            F32x4::load(self, o),
-            F32x4::load(self, o + 4),
-            F32x4::load(self, o + 8),
-            F32x4::load(self, o + 12),
-        ]
+        [F32x4::load(self, o), F32x4::load(self, o + 4), F32x4::load(self, o + 8), F32x4::load(self, o + 12)]
     }
 }
 
@@ -250,12 +219,7 @@ impl PanelRows for &[u16] {
 /// `R` input rows of `k` values (row `r` at `x[r·stride..]`) against one panel: `4·R` accumulators, one pass over
 /// the panel; each loaded weight vector is used `R` times.
 #[inline(always)]
-fn tile<const R: usize, P: PanelRows>(
-    panel: P,
-    x: &[f32],
-    stride: usize,
-    k: usize,
-) -> [[F32x4; 4]; R] {
+fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usize) -> [[F32x4; 4]; R] {
     assert!(x.len() >= (R - 1) * stride + k && panel.rows() >= k);
     let mut acc = [[F32x4::zero(); 4]; R];
     for i in 0..k {
@@ -298,6 +262,7 @@ mod tests {
     #[test]
     fn gemm_shapes() {
         check(16, 2048, 512, false);
+        check(1000, 24, 70, true); // many rows, few columns: split by row blocks (a SEANet convolution)
         check(3, 40, 17, true); // a zero-padded last panel
         check(5, 16, 1, false);
         check(7, 48, 9, true); // whole panels with a bias
@@ -307,10 +272,7 @@ mod tests {
     fn bf16_panels_are_bit_identical_and_only_when_lossless() {
         let (m, n, k) = (5, 40, 33);
         // values with zero low halves (BF16-exact), as widened from a BF16 checkpoint
-        let w: Vec<f32> = random_vec(n * k, 6)
-            .iter()
-            .map(|v| f32::from_bits(v.to_bits() & 0xffff_0000))
-            .collect();
+        let w: Vec<f32> = random_vec(n * k, 6).iter().map(|v| f32::from_bits(v.to_bits() & 0xffff_0000)).collect();
         let x = random_vec(m * k, 7);
         let (mut a, mut b) = (vec![0.0; m * n], vec![0.0; m * n]);
         let plain = Linear::new(&w, None, n, k);
@@ -320,11 +282,7 @@ mod tests {
         compact.forward(&x, &mut b, m);
         assert_eq!(a, b);
         let exact = Linear::new(&random_vec(n * k, 8), None, n, k).compact();
-        assert_eq!(
-            exact.weight_bytes(),
-            plain.weight_bytes(),
-            "f32 weights stay f32"
-        );
+        assert_eq!(exact.weight_bytes(), plain.weight_bytes(), "f32 weights stay f32");
     }
 
     #[test]

@@ -122,15 +122,7 @@ impl LinearI8 {
                 panels[base + (i / GROUP) * GROUP * PANEL + i % GROUP] = v as i8;
             }
         }
-        Self {
-            n_out,
-            n_in,
-            k_pad,
-            panels,
-            scales,
-            offsets,
-            bias: bias.map(|b| b.to_vec()),
-        }
+        Self { n_out, n_in, k_pad, panels, scales, offsets, bias: bias.map(|b| b.to_vec()) }
     }
 
     /// Bytes of packed weights and scales.
@@ -147,17 +139,7 @@ impl LinearI8 {
 
     /// `y[m×n_out] = x[m×n_in] · Wᵀ + b` with dynamically quantised activations (`acts` is scratch).
     pub fn forward(&self, x: &[f32], y: &mut [f32], m: usize, acts: &mut QuantActs) {
-        self.run(
-            x,
-            y,
-            m,
-            acts,
-            if simd_dot_is_exact() {
-                panel_dot
-            } else {
-                panel_dot_ref
-            },
-        );
+        self.run(x, y, m, acts, if simd_dot_is_exact() { panel_dot } else { panel_dot_ref });
     }
 
     /// Scalar reference of [`LinearI8::forward`] (same packing and quantisation, plain integer loops).
@@ -211,9 +193,7 @@ fn panel_dot_ref(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2
         for (j, g) in x[r * kp..(r + 1) * kp].chunks_exact(GROUP).enumerate() {
             let w = &panel[j * GROUP * PANEL..(j + 1) * GROUP * PANEL];
             for (c, a) in a.iter_mut().enumerate() {
-                *a += (0..GROUP)
-                    .map(|t| w[GROUP * c + t] as i32 * g[t] as i32)
-                    .sum::<i32>();
+                *a += (0..GROUP).map(|t| w[GROUP * c + t] as i32 * g[t] as i32).sum::<i32>();
             }
         }
     }
@@ -241,20 +221,10 @@ fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
             #[cfg(not(target_feature = "relaxed-simd"))]
             {
                 let (w0, w1) = (v128_load(p), v128_load(p.add(1)));
-                [
-                    i16x8_extend_low_i8x16(w0),
-                    i16x8_extend_high_i8x16(w0),
-                    i16x8_extend_low_i8x16(w1),
-                    i16x8_extend_high_i8x16(w1),
-                ]
+                [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
             }
             #[cfg(target_feature = "relaxed-simd")]
-            [
-                v128_load(p),
-                v128_load(p.add(1)),
-                v128_load(p.add(2)),
-                v128_load(p.add(3)),
-            ]
+            [v128_load(p), v128_load(p.add(1)), v128_load(p.add(2)), v128_load(p.add(3))]
         }
     }
     #[inline(always)]
@@ -269,11 +239,7 @@ fn panel_dot(panel: &[i8], x: &[i8], rows: usize, acc: &mut [[i32; PANEL]; 2]) {
     let mut b = [i32x4_splat(0); 4];
     if rows == 2 {
         let (x0, x1) = x.split_at(kp);
-        for ((w, p), q) in panel
-            .chunks_exact(GROUP * PANEL)
-            .zip(x0.chunks_exact(GROUP))
-            .zip(x1.chunks_exact(GROUP))
-        {
+        for ((w, p), q) in panel.chunks_exact(GROUP * PANEL).zip(x0.chunks_exact(GROUP)).zip(x1.chunks_exact(GROUP)) {
             let (w, u, v) = (weights(w), group(p), group(q));
             for j in 0..4 {
                 a[j] = madd(a[j], w[j], u);
@@ -309,27 +275,12 @@ fn simd_dot_is_exact() -> bool {
         use core::sync::atomic::{AtomicU8, Ordering};
         static PROBE: AtomicU8 = AtomicU8::new(0); // 0 = not probed, 1 = exact, 2 = not
         if PROBE.load(Ordering::Relaxed) == 0 {
-            let (w, u) = (
-                core::hint::black_box(-100i8),
-                core::hint::black_box(3u8 as i8),
-            );
+            let (w, u) = (core::hint::black_box(-100i8), core::hint::black_box(3u8 as i8));
             let w = i8x16(w, 1, 2, 3, -128, 127, -1, 0, 5, 6, 7, 8, 9, 10, 11, 12);
             let u = i8x16(u, 127, 64, 1, 127, 127, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8);
             let r = i32x4_relaxed_dot_i8x16_i7x16_add(w, u, i32x4(1, 2, 3, 4));
-            let want = i32x4(
-                -300 + 127 + 128 + 3 + 1,
-                -16256 + 16129 - 2 + 2,
-                5 + 12 + 21 + 32 + 3,
-                45 + 60 + 77 + 96 + 4,
-            );
-            PROBE.store(
-                if u32x4_all_true(i32x4_eq(r, want)) {
-                    1
-                } else {
-                    2
-                },
-                Ordering::Relaxed,
-            );
+            let want = i32x4(-300 + 127 + 128 + 3 + 1, -16256 + 16129 - 2 + 2, 5 + 12 + 21 + 32 + 3, 45 + 60 + 77 + 96 + 4);
+            PROBE.store(if u32x4_all_true(i32x4_eq(r, want)) { 1 } else { 2 }, Ordering::Relaxed);
         }
         PROBE.load(Ordering::Relaxed) == 1
     }
@@ -356,10 +307,7 @@ mod tests {
         assert_eq!(got, refr, "SIMD and scalar reference agree bit for bit");
         let mut threaded = vec![0.0; m * n];
         l.forward_ref(x, &mut threaded, m, &mut acts);
-        assert_eq!(
-            threaded, refr,
-            "split between threads = one thread, bit for bit"
-        );
+        assert_eq!(threaded, refr, "split between threads = one thread, bit for bit");
         // dequantised operands in f64
         let wd: Vec<f32> = (0..n * k).map(|j| l.weight(j / k, j % k)).collect();
         let mut xd = vec![0.0f32; m * k];
@@ -374,20 +322,11 @@ mod tests {
         matmul_ref(&xd, &wd, bias, &mut want, m, n, k);
         let scale = want.iter().fold(0.0f32, |a, v| a.max(v.abs()));
         for (g, e) in got.iter().zip(&want) {
-            assert!(
-                (g - e).abs() <= 1e-5 * scale,
-                "m={m} n={n} k={k}: {g} vs {e}"
-            );
+            assert!((g - e).abs() <= 1e-5 * scale, "m={m} n={n} k={k}: {g} vs {e}");
         }
         // and against the unquantised product, loosely (int8 error)
-        let err = got
-            .iter()
-            .zip(&c.want)
-            .fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
-        assert!(
-            err <= 0.02 * scale,
-            "quantisation error {err} vs scale {scale}"
-        );
+        let err = got.iter().zip(&c.want).fold(0.0f32, |a, (g, e)| a.max((g - e).abs()));
+        assert!(err <= 0.02 * scale, "quantisation error {err} vs scale {scale}");
     }
 
     #[test]

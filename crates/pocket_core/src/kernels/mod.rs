@@ -7,7 +7,7 @@ pub mod attention;
 pub mod bf16;
 pub mod conv;
 pub mod limits;
-pub mod linear;
 pub mod linear_i8;
+pub mod linear;
 pub mod norm;
 pub mod rope;

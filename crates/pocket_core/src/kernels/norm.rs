@@ -4,18 +4,8 @@
 //! the reference's own float32 rounding.
 
 /// Normalises each row of `dim` values of `x` into `out` (`x.len()` must be a multiple of `dim`).
-pub fn layer_norm(
-    x: &[f32],
-    out: &mut [f32],
-    dim: usize,
-    weight: Option<&[f32]>,
-    bias: Option<&[f32]>,
-    eps: f32,
-) {
-    assert!(
-        dim > 0 && x.len() % dim == 0 && out.len() >= x.len(),
-        "layer_norm sizes"
-    );
+pub fn layer_norm(x: &[f32], out: &mut [f32], dim: usize, weight: Option<&[f32]>, bias: Option<&[f32]>, eps: f32) {
+    assert!(dim > 0 && x.len() % dim == 0 && out.len() >= x.len(), "layer_norm sizes");
     for (row, o) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
         let mean = row.iter().map(|&v| v as f64).sum::<f64>() / dim as f64;
         let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / dim as f64;
@@ -41,14 +31,7 @@ mod tests {
     fn normalises_rows_with_affine() {
         let x = [1.0f32, 2.0, 3.0, 4.0];
         let mut y = [0.0f32; 4];
-        layer_norm(
-            &x,
-            &mut y,
-            4,
-            Some(&[1.0, 1.0, 2.0, 1.0]),
-            Some(&[0.0, 0.0, 0.0, 0.5]),
-            0.0,
-        );
+        layer_norm(&x, &mut y, 4, Some(&[1.0, 1.0, 2.0, 1.0]), Some(&[0.0, 0.0, 0.0, 0.5]), 0.0);
         let s = 1.25f32.sqrt(); // biased variance of 1..4
         let want = [-1.5 / s, -0.5 / s, 2.0 * 0.5 / s, 1.5 / s + 0.5];
         for (a, b) in y.iter().zip(want) {

@@ -5,20 +5,11 @@
 /// The per-pair frequencies for head dimension `head_dim`.
 pub fn rope_freqs(head_dim: usize, max_period: f32) -> Vec<f32> {
     let scale = (-(max_period as f64).ln() * 2.0 / head_dim as f64) as f32;
-    (0..head_dim / 2)
-        .map(|i| (i as f32 * scale).exp())
-        .collect()
+    (0..head_dim / 2).map(|i| (i as f32 * scale).exp()).collect()
 }
 
 /// Rotates `x` laid out `[t, heads, head_dim]` in place; row `r` sits at absolute position `pos0 + r`.
-pub fn apply_rope(
-    x: &mut [f32],
-    t: usize,
-    heads: usize,
-    head_dim: usize,
-    pos0: usize,
-    freqs: &[f32],
-) {
+pub fn apply_rope(x: &mut [f32], t: usize, heads: usize, head_dim: usize, pos0: usize, freqs: &[f32]) {
     assert_eq!(x.len(), t * heads * head_dim, "rope sizes");
     assert_eq!(freqs.len() * 2, head_dim, "rope freqs");
     for r in 0..t {
