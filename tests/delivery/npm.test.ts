@@ -2,7 +2,8 @@
 // `scripts/build-npm.ts` builds it from the publish set into a temp dir, an app installs it as
 // node_modules/@pocket/tts, and real `node` and `bun` processes import it by name, generate the shared request with
 // two workers (worker_threads in Node, module workers in Bun) and the baseline variant, and must write the local Deno
-// CLI's bytes. The same app bundled by esbuild (with bundle/'s worker script and wasm beside it) must too.
+// CLI's bytes; then again on the threads build with one helper (`threads: 2`), same bytes. The same app bundled by
+// esbuild (with bundle/'s worker script and wasm beside it) must too.
 // Deno pass only (see tests/delivery/support.ts): 5 processes (build, reference, node, bun, bundled node).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -35,15 +36,21 @@ import { decodeAudio, encodeWav, TTSModel } from "@pocket/tts";
 const [model, voicePath, text, seed, out, flac] = process.argv.slice(2);
 // A lazily imported npm codec (a package.json dependency of the build) must load from node_modules.
 const decoded = await decodeAudio(new Uint8Array(readFileSync(flac)));
-const tts = await TTSModel.load({ model, workers: 2, simd: "baseline" });
-try {
-  const voice = await tts.loadVoice(voicePath);
-  const audio = await tts.generate(text, { voice, seed: Number(seed) });
-  writeFileSync(out, encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 }));
-  console.log(JSON.stringify({ usesWorkers: tts.usesWorkers, flac: [decoded.samples.length, decoded.sampleRate] }));
-} finally {
-  tts.dispose();
+const modes = [{ workers: 2 }, { workers: 0, threads: 2 }];
+const usesWorkers = [];
+for (const [i, mode] of modes.entries()) {
+  const tts = await TTSModel.load({ model, ...mode, simd: "baseline" });
+  try {
+    const voice = await tts.loadVoice(voicePath);
+    const audio = await tts.generate(text, { voice, seed: Number(seed) });
+    const wav = encodeWav(audio, tts.sampleRate, { unknownLength: true, trailingSilenceMs: 200 });
+    writeFileSync(i === 0 ? out : out + ".threads.wav", wav);
+    usesWorkers.push(tts.usesWorkers);
+  } finally {
+    tts.dispose();
+  }
 }
+console.log(JSON.stringify({ usesWorkers, flac: [decoded.samples.length, decoded.sampleRate] }));
 `;
 
 describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
@@ -52,7 +59,7 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
   let app = "";
   let reference: Uint8Array;
   /** What the app prints: workers in use, and the FLAC's sample count and rate as `metaflac` reports them. */
-  let flacExpected: { usesWorkers: boolean; flac: number[] };
+  let flacExpected: { usesWorkers: boolean[]; flac: number[] };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "pocket-npm-"));
@@ -75,7 +82,10 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
       symlinkSync(join(ROOT, "node_modules", dep), join(app, "node_modules", dep), "dir");
     }
     const meta = await run("metaflac", ["--show-total-samples", "--show-sample-rate", FLAC]);
-    flacExpected = { usesWorkers: true, flac: new TextDecoder().decode(meta.stdout).trim().split("\n").map(Number) };
+    flacExpected = {
+      usesWorkers: [true, false],
+      flac: new TextDecoder().decode(meta.stdout).trim().split("\n").map(Number),
+    };
   });
 
   after(() => {
@@ -104,13 +114,21 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
     }
     assert.deepEqual(Object.keys(manifest.dependencies ?? {}).sort(), [...npmSpecs].sort());
     // The worker script and wasm travel with it (package layout and bundle layout).
-    for (const f of ["src/generate/worker.js", "wasm/pocket_core_simd.wasm", "bundle/pocket_tts_worker.mjs"]) {
+    for (
+      const f of [
+        "src/generate/worker.js",
+        "wasm/pocket_core_simd.wasm",
+        "wasm/pocket_core_simd_threads.wasm",
+        "bundle/pocket_tts_worker.mjs",
+        "bundle/pocket_core_simd_threads.wasm",
+      ]
+    ) {
       assert.ok(files.includes(f), f);
     }
   });
 
   for (const [name, cmd] of [["node", NODE], ["bun", BUN]] as const) {
-    test(`${name} imports @pocket/tts, runs two workers, and writes the Deno CLI's bytes (baseline)`, async () => {
+    test(`${name} imports @pocket/tts, runs two workers, then threads, each writing the Deno CLI's bytes`, async () => {
       const out = join(dir, `${name}.wav`);
       const r = await run(cmd, [join(app, "main.mjs"), TINY_MODEL_DIR, TINY_VOICE, TEXT, String(SEED), out, FLAC], {
         cwd: app,
@@ -118,10 +136,11 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), flacExpected);
       assert.deepEqual(new Uint8Array(readFileSync(out)), reference);
+      assert.deepEqual(new Uint8Array(readFileSync(out + ".threads.wav")), reference);
     });
   }
 
-  test("bundled: the app bundled by esbuild, bundle/'s worker and wasm beside it, two workers in node", async () => {
+  test("bundled: the app bundled by esbuild, bundle/'s worker and wasm beside it, two workers then threads in node", async () => {
     // The package goes into the bundle; its npm dependencies (lazily imported codecs, some CommonJS) stay external
     // and load from the app's node_modules, as bundlers are usually told for such packages.
     const outDir = join(app, "dist");
@@ -142,5 +161,6 @@ describe("npm layer (Node and Bun)", { skip: denoOnly }, () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), flacExpected);
     assert.deepEqual(new Uint8Array(readFileSync(out)), reference);
+    assert.deepEqual(new Uint8Array(readFileSync(out + ".threads.wav")), reference);
   });
 });
