@@ -90,8 +90,8 @@ export function modelLoadOptions(o: ModelFlagValues, extra: TTSModelLoadOptions 
   if (o.simd && !["auto", "baseline", "relaxed"].includes(o.simd)) {
     throw new ConfigError(`--simd must be auto, baseline or relaxed, got "${o.simd}"`);
   }
-  if (o.workers && !["auto", "0", "2"].includes(o.workers)) {
-    throw new ConfigError(`--workers must be auto, 0 or 2, got "${o.workers}"`);
+  if (o.workers && !["auto", "0", "1", "2"].includes(o.workers)) {
+    throw new ConfigError(`--workers must be auto, 0, 1 or 2, got "${o.workers}"`);
   }
   return {
     language: o.language,
@@ -99,7 +99,7 @@ export function modelLoadOptions(o: ModelFlagValues, extra: TTSModelLoadOptions 
     cacheDir: o["cache-dir"],
     offline: o.offline,
     simd: o.simd as TTSModelLoadOptions["simd"],
-    workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 2),
+    workers: o.workers === undefined || o.workers === "auto" ? "auto" : (Number(o.workers) as 0 | 1 | 2),
     threads: flagNumber("threads", o.threads, true),
     quantize: o.quantize,
     ...extra,

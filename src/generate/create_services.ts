@@ -1,7 +1,8 @@
 /**
  * Starting the two model parts: in two threads (each its own wasm instance and weights; the reference's two-thread
- * design without shared memory), or both on this thread, on one core (edge functions, or on request) or, with
- * `threads > 1`, on the threads build whose kernels helper threads share (`core_helpers.ts`).
+ * design without shared memory), or both in one instance: on one core of this thread (edge functions, or on request)
+ * or, with `threads > 1`, on the threads build whose kernels helper threads share (`core_helpers.ts`), either on this
+ * thread or in one worker (`workers` true), which keeps the caller's thread free.
  *
  * The threads are module workers (Deno, Bun, browsers) or Node's `worker_threads`, started from `worker.ts`
  * beside this module (`worker.js` in the npm build), from `pocket_tts_worker.mjs` beside a bundle
@@ -50,7 +51,10 @@ export interface CreateServicesOptions {
    * worker runs the rest; 0 = the whole decoder in the second worker. Default `"auto"` (`chooseMimiSplit`).
    */
   mimiSplit?: number | "auto";
-  /** Without workers: threads the core's kernels use (`> 1`: the threads build with `threads − 1` helpers). */
+  /**
+   * Threads the core's kernels use (`> 1`: the threads build with `threads − 1` helpers). With `workers`, `> 1` means
+   * one worker holding the whole model and its helpers instead of two workers.
+   */
   threads?: number;
 }
 
@@ -65,8 +69,8 @@ export interface Services {
 export async function createServices(model: ResolvedModel, options: CreateServicesOptions): Promise<Services> {
   const weights = model.weights.path ?? await model.weights.read();
   const threads = options.threads ?? 1;
-  if (!Number.isInteger(threads) || threads < 1 || (threads > 1 && options.workers)) {
-    throw new ConfigError(`threads must be a positive integer, and > 1 only without workers (got ${threads})`);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new ConfigError(`threads must be a positive integer (got ${threads})`);
   }
   if (!options.workers) {
     const core = await loadCore({ simd: options.simd, wasm: options.wasm, threads: threads > 1 });
@@ -98,6 +102,17 @@ export async function createServices(model: ResolvedModel, options: CreateServic
   const wasm = options.wasm instanceof URL ? options.wasm.href : options.wasm;
   const shared = typeof weights === "string" ? weights : shareable(weights);
   const init = { weights: shared, config: model.config, simd: options.simd, wasm, quantize: options.quantize };
+  if (threads > 1) {
+    // One worker: the whole model on the threads build, its helpers started from inside it.
+    const w = await startWorker(url, { ...init, flow: true, threads });
+    try {
+      await w.rpc.call("loadMimi", [{ stages: { from: 0, to: w.ready.plan.length }, encoder: options.encoder ?? "none" }]);
+    } catch (e) {
+      await stop(w);
+      throw e;
+    }
+    return { flow: new WorkerFlowLm(w), mimi: new PipelineMimi([w.rpc], w.rpc, () => stop(w)) };
+  }
   const started = await Promise.allSettled([
     startWorker(url, { ...init, flow: true }),
     startWorker(url, { ...init, flow: false }),

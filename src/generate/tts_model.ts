@@ -13,7 +13,7 @@ import { builtinLanguage, DEFAULT_LANGUAGE, PREDEFINED_VOICES, predefinedVoiceUr
 import type { PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors } from "../model/safetensors.ts";
 import type { ProgressCallback } from "../model/download.ts";
-import type { SimdVariant, WasmSource } from "../runtime/wasm.ts";
+import { sharedMemoryAvailable, type SimdVariant, type WasmSource } from "../runtime/wasm.ts";
 import { SentencePieceTokenizer } from "../text/tokenizer.ts";
 import type { NormalizeLanguage } from "../text/normalize_en.ts";
 import { type ChunkReport, generateFrames, type PlanItem, SAMPLES_PER_FRAME } from "./generation.ts";
@@ -71,12 +71,18 @@ export interface TTSModelLoadOptions {
   onProgress?: ProgressCallback;
   /** Notices that are not errors (e.g. voice cloning unavailable). Default: `console.warn`. */
   onNotice?: (message: string) => void;
-  /** `2`: FlowLM and Mimi in two workers; `0`: both on this thread; `"auto"` (default): 2 where workers exist. */
-  workers?: "auto" | 0 | 2;
   /**
-   * With `workers: 0`: how many threads the core's kernels use. `1` (default) runs everything on this thread; `N > 1`
-   * loads the threads build (shared memory; see `sharedMemoryAvailable`) and starts `N − 1` helper workers that take
-   * shares of every large matrix product: prefill, AR steps and Mimi frames all use N cores. Same audio bit for bit.
+   * Where the model runs: `2`: FlowLM and Mimi in two workers (each its own wasm instance, frames pipelined); `1`: the
+   * whole model in one worker (with `threads`); `0`: on this thread (with `threads`). `"auto"` (default): one worker
+   * with two threads where shared memory exists (see `threads`), else two workers where workers exist, else this
+   * thread. Every mode gives the same audio bit for bit.
+   */
+  workers?: "auto" | 0 | 1 | 2;
+  /**
+   * With `workers` 0 or 1: how many threads the core's kernels use. `N > 1` loads the threads build (shared memory;
+   * `sharedMemoryAvailable()`) and starts `N − 1` helper workers that take shares of every large matrix product:
+   * prefill, AR steps and Mimi frames all use N cores. Default: 2 for `"auto"` and `1` where shared memory exists and
+   * the machine has two cores or more, else 1.
    */
   threads?: number;
   /**
@@ -102,6 +108,28 @@ export interface TTSModelLoadOptions {
    * build's `bundle/pocket_tts_worker.mjs` served beside the app. Default: the script shipped beside the module.
    */
   workerUrl?: string | URL;
+}
+
+/** Where the model runs for the `workers` and `threads` load options (checked; see {@link TTSModelLoadOptions}). */
+function placement(workers: "auto" | 0 | 1 | 2, threads?: number): { workers: 0 | 1 | 2; threads: number } {
+  if (!(["auto", 0, 1, 2] as unknown[]).includes(workers)) {
+    throw new ConfigError(`workers must be "auto", 0, 1 or 2, got ${String(workers)}`);
+  }
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new ConfigError(`threads must be a positive integer, got ${threads}`);
+  }
+  if (workers === 2 && (threads ?? 1) > 1) {
+    throw new ConfigError("threads > 1 needs workers 0 or 1 (each of two workers runs on one thread)");
+  }
+  // deno-lint-ignore no-explicit-any
+  const cores = (globalThis as any).navigator?.hardwareConcurrency ?? 2;
+  const canThread = sharedMemoryAvailable() && workersAvailable() && cores >= 2;
+  if (workers === "auto") {
+    if (!workersAvailable()) return { workers: 0, threads: threads ?? 1 };
+    const t = threads ?? (canThread ? 2 : 1);
+    return t > 1 ? { workers: 1, threads: t } : { workers: 2, threads: 1 };
+  }
+  return { workers, threads: threads ?? (workers === 1 && canThread ? 2 : 1) };
 }
 
 /** Options of one request ({@link TTSModel.generate}, {@link TTSModel.stream}). */
@@ -246,7 +274,8 @@ export class TTSModel {
     const tokenizer = SentencePieceTokenizer.fromModel(await model.tokenizer.read());
     const hasVoiceCloning = model.hasVoiceCloning && await encoderPresent(model);
     const wantWorkers = options.workers ?? "auto";
-    let workers = wantWorkers === 2 || (wantWorkers === "auto" && (options.threads ?? 1) === 1 && workersAvailable());
+    const { threads, workers: mode } = placement(wantWorkers, options.threads);
+    let workers = mode > 0;
     const serviceOptions = {
       simd: options.simd ?? "auto",
       quantize: options.quantize ?? false,
@@ -254,7 +283,7 @@ export class TTSModel {
       workerUrl: options.workerUrl === undefined ? undefined : new URL(options.workerUrl),
       encoder: hasVoiceCloning ? "lazy" as const : "none" as const,
       mimiSplit: options.mimiSplit,
-      threads: options.threads,
+      threads,
     };
     let services;
     try {
@@ -264,7 +293,7 @@ export class TTSModel {
       if (!(wantWorkers === "auto" && workers && (e as PocketTtsError)?.code === "worker_failed")) throw e;
       onNotice(`${(e as Error).message}; running both model parts on this thread`);
       workers = false;
-      services = await createServices(model, { workers, ...serviceOptions });
+      services = await createServices(model, { workers, ...serviceOptions, threads: 1 });
     }
     // Downloaded weights held in memory are not kept alive by the model: the wasm instances hold what they need.
     const weights = model.weights.path !== null ? model.weights : {

@@ -17,7 +17,7 @@ import { loadCore, type PocketCore, type SimdVariant } from "../runtime/wasm.ts"
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { serveRpc, transferring } from "./rpc.ts";
 import type { EncoderLoading } from "./services.ts";
-import type { HelperInit } from "./core_helpers.ts";
+import { type CoreHelpers, type HelperInit, startCoreHelpers } from "./core_helpers.ts";
 import { parentEndpoint } from "./worker_thread.ts";
 
 /** What `init` receives. */
@@ -32,6 +32,8 @@ export interface WorkerInit {
   quantize?: boolean;
   /** The wasm core when not the shipped file: a compiled module, its bytes, or its URL. */
   wasm?: WebAssembly.Module | Uint8Array | string;
+  /** `> 1`: the threads build, with `threads − 1` helpers started from this script (`core_helpers.ts`). */
+  threads?: number;
 }
 
 /** What `init` answers. */
@@ -51,6 +53,7 @@ export interface MimiPartInit {
 
 let setup: { core: PocketCore; init: WorkerInit } | null = null;
 let helper: { run: () => void; memory: WebAssembly.Memory; failedFlag: number } | null = null;
+let helpers: CoreHelpers | null = null;
 let flow: LocalFlowLm | null = null;
 let mimi: LocalMimi | null = null;
 
@@ -72,7 +75,9 @@ async function withReader<T>(weights: string | Uint8Array, fn: (r: Awaited<Retur
 const parent = parentEndpoint();
 serveRpc(parent instanceof Promise ? await parent : parent, {
   init: async (init: WorkerInit): Promise<WorkerReady> => {
-    const core = await loadCore({ simd: init.simd, wasm: init.wasm });
+    const threads = init.threads ?? 1;
+    const core = await loadCore({ simd: init.simd, wasm: init.wasm, threads: threads > 1 });
+    if (threads > 1) helpers = await startCoreHelpers(core, threads - 1, new URL(import.meta.url));
     setup = { core, init };
     if (init.flow) {
       flow = await withReader(
@@ -140,7 +145,9 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   dispose: async () => {
     await flow?.dispose();
     await mimi?.dispose();
+    await helpers?.terminate();
     flow = mimi = null;
+    helpers = null;
     setup = null;
   },
 });

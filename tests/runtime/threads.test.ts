@@ -79,11 +79,14 @@ describe("threads build (wasm)", () => {
     );
   });
 
-  test("full-size checkpoint: threads: 2 gives one thread's frames bit for bit", { skip }, async () => {
+  test("full-size checkpoint: threads on this thread and in one worker give one thread's frames bit for bit", {
+    skip,
+  }, async () => {
     const model = await fullModelDir();
-    const frames = async (threads: number) => {
-      const tts = await TTSModel.load({ model, workers: 0, threads });
+    const frames = async (options: { workers: 0 | 1; threads?: number }) => {
+      const tts = await TTSModel.load({ model, ...options });
       try {
+        assert.equal(tts.usesWorkers, options.workers === 1);
         const out: Float32Array[] = [];
         for await (const f of tts.stream("Hello there, my friend.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
           if (out.push(f) === 4) break;
@@ -93,6 +96,8 @@ describe("threads build (wasm)", () => {
         tts.dispose();
       }
     };
-    assert.deepEqual(await frames(2), await frames(1));
+    const one = await frames({ workers: 0 });
+    assert.deepEqual(await frames({ workers: 0, threads: 2 }), one);
+    assert.deepEqual(await frames({ workers: 1 }), one); // two threads by default
   });
 });
