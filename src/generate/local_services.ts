@@ -58,6 +58,11 @@ export class LocalFlowLm implements FlowLmService {
     return this.#model.stepWeightBytes;
   }
 
+  /** Bytes of every weight FlowLM holds (for memory figures). */
+  get weightBytes(): number {
+    return this.#model.weightBytes;
+  }
+
   #add(state: FlowLMState): VoiceRef {
     const id = this.#nextId++;
     this.#voices.set(id, state);

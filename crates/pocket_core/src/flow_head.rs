@@ -27,10 +27,10 @@ const LN_EPS: f32 = 1e-6;
 /// Epsilon of the timestep embedder's "RMSNorm".
 const RMS_EPS: f32 = 1e-5;
 
+/// `{prefix}.weight` and `.bias` as one [`Linear`]: BF16 panels when the checkpoint is BF16 (lossless), which
+/// halves both what the flow head holds and what each AR step reads of it.
 fn take_linear(s: &mut WeightStore, prefix: &str, n_out: usize, n_in: usize) -> Result<Linear> {
-    let w = s.take(&format!("{prefix}.weight"), &[n_out, n_in])?;
-    let b = s.take(&format!("{prefix}.bias"), &[n_out])?;
-    Ok(Linear::new(&w.data, Some(&b.data), n_out, n_in))
+    s.take_linear(&format!("{prefix}.weight"), Some(&format!("{prefix}.bias")), n_out, n_in)
 }
 
 /// `TimestepEmbedder`: one scalar time per row → a `dim` vector.

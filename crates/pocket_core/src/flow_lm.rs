@@ -23,7 +23,7 @@ use crate::kernels::linear_i8::{LinearI8, QuantActs};
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::params::Params;
-use crate::weights::WeightStore;
+use crate::weights::{Packing, Table, WeightStore};
 
 /// LayerNorm epsilon of the transformer and `out_norm`.
 const LN_EPS: f32 = 1e-5;
@@ -235,7 +235,7 @@ pub enum Input<'a> {
 /// FlowLM weights, flow head and working buffers.
 pub struct FlowLm {
     pub cfg: FlowLmConfig,
-    embed: Vec<f32>,
+    embed: Table,
     bos_emb: Vec<f32>,
     bos_before_voice: Option<Vec<f32>>,
     input_linear: Linear,
@@ -253,6 +253,27 @@ pub struct FlowLm {
 }
 
 impl FlowLm {
+    /// The transformer's linear weights (and `input_linear`, `speaker_proj_weight`), each `[n_out, n_in]` without
+    /// bias, as [`Self::load`] packs them.
+    fn linear_names(cfg: &FlowLmConfig) -> Vec<String> {
+        let mut names = vec!["flow_lm.input_linear.weight".to_string(), "flow_lm.speaker_proj_weight".to_string()];
+        for l in 0..cfg.num_layers {
+            for proj in ["self_attn.in_proj", "self_attn.out_proj", "linear1", "linear2"] {
+                names.push(format!("flow_lm.transformer.layers.{l}.{proj}.weight"));
+            }
+        }
+        names
+    }
+
+    /// Plans the packing of the linear weights, so each is packed (or quantised) as it is added instead of waiting
+    /// in the store in its file form while the rest arrive ([`WeightStore::plan`]).
+    pub fn plan(s: &mut WeightStore, cfg: &FlowLmConfig) {
+        for (i, name) in Self::linear_names(cfg).iter().enumerate() {
+            // input_linear and speaker_proj_weight (the first two) stay float in the quantised model
+            s.plan(name, if cfg.quantize && i >= 2 { Packing::LinearI8 } else { Packing::Linear });
+        }
+    }
+
     /// Takes every `flow_lm.*` tensor it uses from the store (`flow_lm.emb_mean`/`emb_std` stay for the decoder
     /// side). `bos_before_voice` and `speaker_proj_weight` are optional.
     pub fn load(s: &mut WeightStore, cfg: FlowLmConfig) -> Result<Self> {
@@ -260,13 +281,11 @@ impl FlowLm {
         let p = "flow_lm";
         // An AR step streams every weight once (memory-bound): BF16 panels halve that traffic, losslessly, when the
         // checkpoint is BF16 (as released); F32 checkpoints keep F32 panels.
-        let lin = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Linear> {
-            Ok(Linear::new(&s.take(name, &[n_out, n_in])?.data, None, n_out, n_in).compact())
-        };
+        let lin = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| s.take_linear(name, None, n_out, n_in);
         let quantize = cfg.quantize;
         let proj = |s: &mut WeightStore, name: &str, n_out: usize, n_in: usize| -> Result<Proj> {
             Ok(if quantize {
-                Proj::Int8(LinearI8::new(&s.take(name, &[n_out, n_in])?.data, None, n_out, n_in))
+                Proj::Int8(s.take_linear_i8(name, n_out, n_in)?)
             } else {
                 Proj::Float(lin(s, name, n_out, n_in)?)
             })
@@ -296,7 +315,7 @@ impl FlowLm {
         };
         let flow = FlowHead::load(s, &format!("{p}.flow_net"), d, cfg.flow_dim, cfg.flow_depth, ldim)?;
         let mut m = Self {
-            embed: s.take(&format!("{p}.conditioner.embed.weight"), &[cfg.n_bins + 1, d])?.data,
+            embed: s.take_table(&format!("{p}.conditioner.embed.weight"), &[cfg.n_bins + 1, d])?,
             bos_emb: s.take(&format!("{p}.bos_emb"), &[ldim])?.data,
             bos_before_voice: s.take_optional(&format!("{p}.bos_before_voice"), &[1, 1, d])?.map(|t| t.data),
             input_linear: lin(s, &format!("{p}.input_linear.weight"), d, ldim)?,
@@ -325,6 +344,19 @@ impl FlowLm {
 
     pub fn has_bos_before_voice(&self) -> bool {
         self.bos_before_voice.is_some()
+    }
+
+    /// Bytes of every weight held (what the model part keeps in memory, beside its states and scratch).
+    pub fn weight_bytes(&self) -> usize {
+        let norms: usize = self.layers.iter().map(|l| 4 * (l.norm1_w.len() + l.norm1_b.len()) * 2).sum();
+        let bos = self.bos_emb.len() + self.bos_before_voice.as_ref().map_or(0, Vec::len);
+        let vecs = 4 * (bos + 2 * self.out_norm_w.len());
+        self.step_weight_bytes() - self.flow.weight_bytes()
+            + self.flow.total_weight_bytes()
+            + self.embed.bytes()
+            + self.speaker_proj.as_ref().map_or(0, Linear::weight_bytes)
+            + norms
+            + vecs
     }
 
     /// Bytes of weights an AR step reads: the transformer, `input_linear`, `out_eos` and the 1-step flow head.
@@ -402,7 +434,7 @@ impl FlowLm {
                     if id >= n_rows {
                         return Err(CoreError::new(format!("token id {id} out of range: the table has {n_rows} rows")));
                     }
-                    self.scratch.x[r * d..(r + 1) * d].copy_from_slice(&self.embed[id * d..(id + 1) * d]);
+                    self.embed.row_into(id, &mut self.scratch.x[r * d..(r + 1) * d]);
                 }
             }
             Input::Embeddings { rows, t: n, bos_first } => {

@@ -1,16 +1,23 @@
-//! The weight store: every tensor of a checkpoint, by name, widened to f32, in this instance's memory.
+//! The weight store: every tensor of a checkpoint, by name, in this instance's memory until a model part takes it.
 //!
 //! TS copies each tensor's raw bytes into a staging buffer and calls `weights_add`; model constructors then
 //! `take` the tensors they need (checking shapes, so a mismatched checkpoint is a clear error), packing linear
 //! weights as they go. Tensors wait here in their file precision (BF16 stays 2 bytes a value) and are widened to
-//! f32 only when taken; taking removes the tensor, and the packed copy reuses the memory it leaves, so peak memory
-//! stays near one copy of the weights in their file precision plus what the model keeps.
+//! f32 only when taken; taking removes the tensor, and the packed copy reuses the memory it leaves.
+//!
+//! Wasm memory never shrinks, so the load's peak is the process's floor. A model part whose big linears would
+//! otherwise wait here all at once (FlowLM: 151 MB of BF16 beside the panels made from them) [`plan`s]
+//! (WeightStore::plan) them first: a planned tensor is packed the moment it is added, straight from the staging
+//! bytes into its final form ([`Linear`] panels or [`LinearI8`]), so the store never holds more than one such
+//! tensor in its file form.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::error::{CoreError, Result};
 use crate::kernels::bf16::{bf16_to_f32, f16_to_f32};
+use crate::kernels::linear::Linear;
+use crate::kernels::linear_i8::LinearI8;
 
 /// A dense f32 tensor, row-major.
 #[derive(Clone, Debug)]
@@ -44,29 +51,89 @@ impl DType {
     }
 }
 
-/// A tensor as it waits in the store: f32, or the 16-bit patterns of a BF16/F16 file.
+/// How a planned tensor (a `[n_out, n_in]` linear weight without bias) is packed when it is added.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Packing {
+    /// [`Linear`] panels, BF16 where that loses nothing ([`Linear::compact`]).
+    Linear,
+    /// [`LinearI8`]: int8 with per-row scales.
+    LinearI8,
+}
+
+/// A tensor as it waits in the store: f32, the 16-bit patterns of a BF16/F16 file, or already packed.
 enum Stored {
     F32(Vec<f32>),
     Half(DType, Vec<u16>),
+    Linear(Linear),
+    LinearI8(LinearI8),
 }
 
 impl Stored {
-    fn widen(self) -> Vec<f32> {
+    fn widen(self, name: &str) -> Result<Vec<f32>> {
         match self {
-            Stored::F32(v) => v,
+            Stored::F32(v) => Ok(v),
             Stored::Half(dtype, h) => {
                 let mut out = vec![0.0f32; h.len()];
                 if dtype == DType::BF16 { bf16_to_f32(&h, &mut out) } else { f16_to_f32(&h, &mut out) }
-                out
+                Ok(out)
+            }
+            Stored::Linear(_) | Stored::LinearI8(_) => {
+                Err(CoreError::new(format!("tensor '{name}' was packed as a linear weight when it was added")))
             }
         }
     }
 }
 
-/// Named tensors awaiting their model part.
+/// Element `i` of raw little-endian `bytes` of `dtype`, as f32.
+fn value_at(dtype: DType, bytes: &[u8], i: usize) -> f32 {
+    match dtype {
+        DType::F32 => f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
+        DType::BF16 => f32::from_bits((u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32) << 16),
+        DType::F16 => {
+            let mut out = [0.0f32];
+            f16_to_f32(&[u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])], &mut out);
+            out[0]
+        }
+    }
+}
+
+/// A row-major `[n_out, n_in]` weight (element `i` is `w(i)`) packed as [`Linear`] panels, then compacted to BF16
+/// where lossless: the panels are filled straight from `w`, so no row-major f32 copy is made.
+fn packed_linear(n_out: usize, n_in: usize, w: impl Fn(usize) -> f32) -> Linear {
+    Linear::from_fn(n_out, n_in, None, |c, i| w(c * n_in + i)).compact()
+}
+
+/// A table of rows (an embedding) kept in its file precision: BF16 rows stay 2 bytes a value and are widened when
+/// read, which gives exactly the f32 values a widened copy would hold.
+pub enum Table {
+    F32(Vec<f32>),
+    Bf16(Vec<u16>),
+}
+
+impl Table {
+    /// Writes row `r` (of width `out.len()`) into `out`.
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let w = out.len();
+        match self {
+            Table::F32(v) => out.copy_from_slice(&v[r * w..(r + 1) * w]),
+            Table::Bf16(v) => bf16_to_f32(&v[r * w..(r + 1) * w], out),
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Table::F32(v) => v.len() * 4,
+            Table::Bf16(v) => v.len() * 2,
+        }
+    }
+}
+
+/// Named tensors awaiting their model part, and how the planned ones are packed on arrival.
 #[derive(Default)]
 pub struct WeightStore {
     tensors: HashMap<String, (Vec<usize>, Stored)>,
+    plans: HashMap<String, Packing>,
 }
 
 impl WeightStore {
@@ -79,14 +146,33 @@ impl WeightStore {
                 bytes.len()
             )));
         }
-        let stored = match dtype {
+        let stored = match (self.plans.get(name), shape) {
+            (Some(Packing::Linear), &[n_out, n_in]) => {
+                Stored::Linear(packed_linear(n_out, n_in, |i| value_at(dtype, bytes, i)))
+            }
+            (Some(Packing::LinearI8), &[n_out, n_in]) => {
+                let w: Vec<f32> = (0..n_out * n_in).map(|i| value_at(dtype, bytes, i)).collect();
+                Stored::LinearI8(LinearI8::new(&w, None, n_out, n_in))
+            }
+            _ => Self::unpacked(dtype, bytes),
+        };
+        self.tensors.insert(name.to_string(), (shape.to_vec(), stored));
+        Ok(())
+    }
+
+    fn unpacked(dtype: DType, bytes: &[u8]) -> Stored {
+        match dtype {
             DType::F32 => Stored::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             DType::BF16 | DType::F16 => {
                 Stored::Half(dtype, bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
             }
-        };
-        self.tensors.insert(name.to_string(), (shape.to_vec(), stored));
-        Ok(())
+        }
+    }
+
+    /// Packs `name` as `packing` when it is added (until [`Self::clear`]). A tensor that arrives with another rank
+    /// is stored as it is, so taking it reports the shape.
+    pub fn plan(&mut self, name: &str, packing: Packing) {
+        self.plans.insert(name.to_string(), packing);
     }
 
     pub fn insert(&mut self, name: &str, t: Tensor) {
@@ -122,8 +208,52 @@ impl WeightStore {
     /// Removes and returns `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.check_shape(name, shape)?;
+        if matches!(self.tensors.get(name), Some((_, Stored::Linear(_) | Stored::LinearI8(_)))) {
+            return Err(CoreError::new(format!("tensor '{name}' was packed as a linear weight when it was added")));
+        }
         let (shape, stored) = self.tensors.remove(name).expect("checked above");
-        Ok(Tensor { shape, data: stored.widen() })
+        Ok(Tensor { data: stored.widen(name)?, shape })
+    }
+
+    /// Removes `name` (`[n_out, n_in]`) as [`Linear`] panels, compacted to BF16 where lossless: packed when it
+    /// was added if it was planned, else now (straight from its stored form), with the bias `bias` (`[n_out]`,
+    /// taken too) when given.
+    pub fn take_linear(&mut self, name: &str, bias: Option<&str>, n_out: usize, n_in: usize) -> Result<Linear> {
+        self.check_shape(name, &[n_out, n_in])?;
+        let b = match bias {
+            Some(b) => Some(self.take(b, &[n_out])?.data),
+            None => None,
+        };
+        self.plans.remove(name);
+        let packed = |w: &dyn Fn(usize) -> f32, b| Linear::from_fn(n_out, n_in, b, |c, i| w(c * n_in + i)).compact();
+        Ok(match self.tensors.remove(name).expect("checked above").1 {
+            Stored::Linear(l) if b.is_none() => l,
+            Stored::Half(DType::BF16, h) => packed(&|i| f32::from_bits((h[i] as u32) << 16), b),
+            other => {
+                let v = other.widen(name)?;
+                packed(&|i| v[i], b)
+            }
+        })
+    }
+
+    /// Removes `name` (`[n_out, n_in]`) as a [`LinearI8`]: quantised when it was added if it was planned, else now.
+    pub fn take_linear_i8(&mut self, name: &str, n_out: usize, n_in: usize) -> Result<LinearI8> {
+        self.check_shape(name, &[n_out, n_in])?;
+        self.plans.remove(name);
+        match self.tensors.remove(name).expect("checked above").1 {
+            Stored::LinearI8(l) => Ok(l),
+            other => Ok(LinearI8::new(&other.widen(name)?, None, n_out, n_in)),
+        }
+    }
+
+    /// Removes `name` (exactly `shape`) as a [`Table`]: BF16 stays BF16, F32 and F16 become f32.
+    pub fn take_table(&mut self, name: &str, shape: &[usize]) -> Result<Table> {
+        self.check_shape(name, shape)?;
+        if let Some((_, Stored::Half(DType::BF16, _))) = self.tensors.get(name) {
+            let Some((_, Stored::Half(_, h))) = self.tensors.remove(name) else { unreachable!() };
+            return Ok(Table::Bf16(h));
+        }
+        Ok(Table::F32(self.take(name, shape)?.data))
     }
 
     /// Removes and returns `name` if present (optional tensors such as biases).
@@ -140,6 +270,7 @@ impl WeightStore {
 
     pub fn clear(&mut self) {
         self.tensors.clear();
+        self.plans.clear();
     }
 }
 
@@ -169,5 +300,81 @@ mod tests {
         assert_eq!(s.take("a.weight", &[2, 2]).unwrap().data, vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(s.take("b", &[2]).unwrap().data, vec![1.0, -2.0]);
         assert!(s.take("zzz", &[1]).unwrap_err().0.contains("missing tensor 'zzz'"));
+    }
+
+    /// `[n_out, n_in]` BF16 bytes of a pseudo-random weight, and the f32 values they hold.
+    fn bf16_weight(n_out: usize, n_in: usize) -> (Vec<u8>, Vec<f32>) {
+        let sign = |i: usize| ((i % 3 == 0) as u16) << 15;
+        let bits: Vec<u16> = (0..n_out * n_in).map(|i| (0x3c00 + ((i * 7919) % 1500) as u16) | sign(i)).collect();
+        let vals = bits.iter().map(|&b| f32::from_bits((b as u32) << 16)).collect();
+        (bits.iter().flat_map(|b| b.to_le_bytes()).collect(), vals)
+    }
+
+    fn outputs(f: impl Fn(&[f32], &mut [f32], usize), n_in: usize, n_out: usize) -> Vec<f32> {
+        let m = 3;
+        let x: Vec<f32> = (0..m * n_in).map(|i| ((i * 37) % 17) as f32 * 0.125 - 1.0).collect();
+        let mut y = vec![0.0; m * n_out];
+        f(&x, &mut y, m);
+        y
+    }
+
+    #[test]
+    fn planned_tensors_are_packed_on_arrival_as_take_would_pack_them() {
+        let (n_out, n_in) = (37, 20);
+        let (bytes, w) = bf16_weight(n_out, n_in);
+        let reference = Linear::new(&w, None, n_out, n_in).compact();
+        let want = outputs(|x, y, m| reference.forward(x, y, m), n_in, n_out);
+        let mut s = WeightStore::default();
+        s.plan("p", Packing::Linear);
+        s.add("p", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        s.add("u", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        assert!(s.take("p", &[n_out, n_in]).unwrap_err().0.contains("packed as a linear weight"));
+        let (p, u) = (s.take_linear("p", None, n_out, n_in).unwrap(), s.take_linear("u", None, n_out, n_in).unwrap());
+        assert_eq!(p.weight_bytes(), n_out.div_ceil(16) * 16 * n_in * 2, "BF16 panels");
+        assert_eq!(outputs(|x, y, m| p.forward(x, y, m), n_in, n_out), want);
+        assert_eq!(outputs(|x, y, m| u.forward(x, y, m), n_in, n_out), want);
+
+        // int8: the same quantisation whether planned or not
+        let reference = LinearI8::new(&w, None, n_out, n_in);
+        s.plan("q", Packing::LinearI8);
+        s.add("q", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        s.add("r", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        for name in ["q", "r"] {
+            let q = s.take_linear_i8(name, n_out, n_in).unwrap();
+            for (c, i) in [(0, 0), (5, 19), (36, 7)] {
+                assert_eq!(q.weight(c, i), reference.weight(c, i));
+            }
+        }
+
+        // A planned name arriving with another rank is stored as it is: taking it names the shape.
+        s.plan("v", Packing::Linear);
+        s.add("v", DType::BF16, &[n_in], &bytes[..2 * n_in]).unwrap();
+        let err = s.take_linear("v", None, 1, n_in).err().expect("a shape error");
+        assert!(err.0.contains("has shape [20], expected [1, 20]"), "{}", err.0);
+    }
+
+    #[test]
+    fn biased_linears_and_bf16_tables_match_their_f32_forms() {
+        let (n_out, n_in) = (18, 9);
+        let (bytes, w) = bf16_weight(n_out, n_in);
+        let b: Vec<f32> = (0..n_out).map(|i| i as f32 * 0.5).collect();
+        let reference = Linear::new(&w, Some(&b), n_out, n_in);
+        let mut s = WeightStore::default();
+        s.add("l.weight", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        s.insert("l.bias", Tensor { shape: vec![n_out], data: b });
+        let l = s.take_linear("l.weight", Some("l.bias"), n_out, n_in).unwrap();
+        assert!(!s.contains("l.bias"), "the bias is taken too");
+        let want = outputs(|x, y, m| reference.forward(x, y, m), n_in, n_out);
+        assert_eq!(outputs(|x, y, m| l.forward(x, y, m), n_in, n_out), want);
+
+        s.add("t", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+        let t = s.take_table("t", &[n_out, n_in]).unwrap();
+        assert_eq!(t.bytes(), n_out * n_in * 2);
+        let mut row = vec![0.0; n_in];
+        t.row_into(7, &mut row);
+        assert_eq!(row, w[7 * n_in..8 * n_in]);
+        let f: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+        s.add("f", DType::F32, &[n_out, n_in], &f).unwrap();
+        assert_eq!(s.take_table("f", &[n_out, n_in]).unwrap().bytes(), n_out * n_in * 4);
     }
 }

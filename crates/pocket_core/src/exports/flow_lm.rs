@@ -28,6 +28,20 @@ pub unsafe extern "C" fn flow_lm_new(params: *const u8, len: usize) -> *mut Flow
     })
 }
 
+/// Plans the packing of FlowLM's linear weights before they are added (same `params` as [`flow_lm_new`]), so each
+/// is packed as it arrives and the store never holds them all in their file form. Returns 1, or 0 on bad params.
+///
+/// # Safety
+/// `params` points to `len` bytes of UTF-8.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flow_lm_plan(params: *const u8, len: usize) -> u32 {
+    guard(0, || {
+        let cfg = FlowLmConfig::from_params(&Params::parse(unsafe { str_arg(params, len)? })?)?;
+        with_store(|s| FlowLm::plan(s, &cfg));
+        Ok(1)
+    })
+}
+
 /// # Safety
 /// `h` from [`flow_lm_new`], freed once.
 #[unsafe(no_mangle)]
@@ -42,6 +56,15 @@ pub unsafe extern "C" fn flow_lm_free(h: *mut FlowLm) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flow_lm_step_weight_bytes(h: *const FlowLm) -> usize {
     unsafe { (*h).step_weight_bytes() }
+}
+
+/// Bytes of every weight the model holds.
+///
+/// # Safety
+/// `h` live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flow_lm_weight_bytes(h: *const FlowLm) -> usize {
+    unsafe { (*h).weight_bytes() }
 }
 
 /// 1 when the model has `bos_before_voice`.
