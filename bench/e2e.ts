@@ -2,9 +2,10 @@
  * End-to-end benchmarks on the full-size synthetic checkpoint, through the public API, in the setting of the
  * reference's figures (`performance.md`): a 126-position voice, EOS disabled, 150 frames (12 s of audio) from a
  * ~30-token text; time to first audio for a 12-token text; peak RSS; load time (a fresh `TTSModel.load`, the
- * first of the process for BF16). For `workers: 2` (where the runtime has workers), `threads: 2` (the threads build
- * with one helper, where shared memory exists) and one thread, BF16 weights and `quantize` (int8 FlowLM), with the
- * runtime's best wasm variant.
+ * first of the process). For two pipelined workers (`workers: 2`, where the runtime has workers), one worker on the
+ * threads build with one helper (`workers: 1, threads: 2`, where shared memory exists: the default placement) and one
+ * thread (`workers: 0`), BF16 weights and `quantize` (int8 FlowLM), with the runtime's best wasm variant: each of the
+ * six in a process of its own.
  *
  * `runSplit` (`e2e_split`, BF16 and int8) compares the two-worker designs in one process, interleaved run by run so a
  * loaded machine's drift falls on both: the Mimi decoder split between the workers (`mimi_split: "auto"`, the
@@ -19,7 +20,7 @@ import { serializeSafetensors } from "../src/model/safetensors.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { randomF32 } from "../tests/support/core.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
-import { type BenchResult, benchThreads, rssMb, runtimeName, stats } from "./support.ts";
+import { type BenchResult, benchThreads, peakRssMb, rssMb, runtimeName, stats } from "./support.ts";
 
 const LONG_TEXT =
   "The weather is lovely today, so we will take a long walk in the park near the river, and then we can rest.";
@@ -32,47 +33,83 @@ export function voiceFile(dModel: number): Uint8Array {
   return serializeSafetensors([{ name: "audio_prompt", dtype: "F32", shape: [1, 125, dModel], data: rows }]);
 }
 
-/** Runs the end-to-end benchmarks with BF16 weights. */
+/** Where a mode runs the model (`TTSModelLoadOptions.workers` and `threads`). */
+interface Placement {
+  workers: 0 | 1 | 2;
+  threads: number;
+}
+
+const TWO_WORKERS: Placement = { workers: 2, threads: 1 };
+const ONE_THREAD: Placement = { workers: 0, threads: 1 };
+const THREADS: Placement = { workers: 1, threads: 2 };
+
+/** The end-to-end benchmarks with BF16 weights and two workers (one thread where the runtime has no workers). */
 export function run(): Promise<BenchResult[]> {
-  return runWith(false);
+  return runMode(false, workersAvailable() ? TWO_WORKERS : ONE_THREAD);
 }
 
-/** The same with the int8 FlowLM (`bench/runner.ts` runs it in its own process, so peak RSS is its own). */
+/** The same in one thread. */
+export function runOneThread(): Promise<BenchResult[]> {
+  return runMode(false, ONE_THREAD);
+}
+
+/** The same on the threads build in one worker (none where shared memory is missing). */
+export function runThreads(): Promise<BenchResult[]> {
+  return benchThreads().includes(2) ? runMode(false, THREADS) : Promise.resolve([]);
+}
+
+/** The same with the int8 FlowLM, two workers. */
 export function runInt8(): Promise<BenchResult[]> {
-  return runWith(true);
+  return runMode(true, workersAvailable() ? TWO_WORKERS : ONE_THREAD);
 }
 
-async function runWith(quantize: boolean): Promise<BenchResult[]> {
+/** The int8 FlowLM in one thread. */
+export function runInt8OneThread(): Promise<BenchResult[]> {
+  return runMode(true, ONE_THREAD);
+}
+
+/** The int8 FlowLM on the threads build in one worker. */
+export function runInt8Threads(): Promise<BenchResult[]> {
+  return benchThreads().includes(2) ? runMode(true, THREADS) : Promise.resolve([]);
+}
+
+/**
+ * One mode, which `bench/runner.ts` runs in a process of its own: its peak RSS (the kernel's high-water mark where
+ * there is one, else sampled) is then this mode's alone, load included, and not what an earlier mode left behind.
+ */
+async function runMode(quantize: boolean, { workers, threads }: Placement): Promise<BenchResult[]> {
   const model = await fullModelDir();
   const results: BenchResult[] = [];
-  const modes = [
-    ...workersAvailable() ? [{ workers: 2 as const, threads: 1 }] : [],
-    ...benchThreads().includes(2) ? [{ workers: 0 as const, threads: 2 }] : [],
-    { workers: 0 as const, threads: 1 },
-  ];
-  for (const { workers, threads } of modes) {
-    let peak = rssMb();
-    const sampler = setInterval(() => peak = Math.max(peak, rssMb()), 20);
-    const t0 = performance.now();
-    const tts = await TTSModel.load({ model, workers, threads, quantize });
-    const loadMs = performance.now() - t0;
-    const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
-    const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers, threads };
-    results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
+  let peak = peakRssMb();
+  const sampler = setInterval(() => peak = Math.max(peak, peakRssMb()), 20);
+  const t0 = performance.now();
+  const tts = await TTSModel.load({ model, workers, threads, quantize });
+  const loadMs = performance.now() - t0;
+  const loadedRss = rssMb();
+  const voice = await tts.loadVoice(voiceFile(tts.config.flow_lm.transformer.d_model));
+  const common = { runtime: runtimeName(), variant: "auto", weights: quantize ? "int8" : "bf16", workers, threads };
+  results.push({ name: "e2e.load", ...common, median: loadMs, min: loadMs, max: loadMs, unit: "ms" });
 
-    const rtf: number[] = [];
-    for (let run = 0; run < 3; run++) rtf.push(await realTimeFactor(tts, voice, run));
-    const r = stats(rtf);
-    results.push({ name: "e2e.rtf", ...common, ...r, unit: "x", frames: FRAMES });
+  const rtf: number[] = [];
+  for (let run = 0; run < 3; run++) rtf.push(await realTimeFactor(tts, voice, run));
+  const r = stats(rtf);
+  results.push({ name: "e2e.rtf", ...common, ...r, unit: "x", frames: FRAMES });
 
-    const first: number[] = [];
-    for (let run = 0; run < 5; run++) first.push(await firstAudio(tts, voice, run));
-    results.push({ name: "e2e.first_audio", ...common, ...stats(first), unit: "ms", text_tokens: 12 });
-    tts.dispose();
-    clearInterval(sampler);
-    peak = Math.max(peak, rssMb());
-    results.push({ name: "e2e.peak_rss", ...common, median: peak, min: peak, max: peak, unit: "MB" });
-  }
+  const first: number[] = [];
+  for (let run = 0; run < 5; run++) first.push(await firstAudio(tts, voice, run));
+  results.push({ name: "e2e.first_audio", ...common, ...stats(first), unit: "ms", text_tokens: 12 });
+  clearInterval(sampler);
+  peak = Math.max(peak, peakRssMb());
+  tts.dispose();
+  results.push({
+    name: "e2e.peak_rss",
+    ...common,
+    median: peak,
+    min: peak,
+    max: peak,
+    unit: "MB",
+    after_load_mb: +loadedRss.toFixed(1),
+  });
   return results;
 }
 

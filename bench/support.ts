@@ -6,6 +6,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { supportsRelaxedSimd } from "../src/runtime/simd_detect.ts";
 import { sharedMemoryAvailable, type SimdVariant } from "../src/runtime/wasm.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
@@ -80,10 +81,25 @@ export function benchThreads(): number[] {
   return sharedMemoryAvailable() && workersAvailable() ? [1, 2] : [1];
 }
 
-/** Peak resident set size of this process so far, in MB (where the runtime reports it). */
+/** Resident set size of this process now, in MB (where the runtime reports it). */
 export function rssMb(): number {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
   const usage = g.process?.memoryUsage?.() ?? g.Deno?.memoryUsage?.();
   return usage ? usage.rss / 1e6 : NaN;
+}
+
+/**
+ * Peak resident set size of this process so far, in MB: the kernel's high-water mark (`VmHWM`, Linux), which also
+ * sees short peaks no sampling would; where there is none, the current RSS (callers then sample it).
+ */
+export function peakRssMb(): number {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kb = status.match(/VmHWM:\s*(\d+) kB/)?.[1];
+    if (kb) return Number(kb) * 1024 / 1e6;
+  } catch {
+    // not Linux
+  }
+  return rssMb();
 }

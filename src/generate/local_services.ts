@@ -58,6 +58,11 @@ export class LocalFlowLm implements FlowLmService {
     return this.#model.stepWeightBytes;
   }
 
+  /** Bytes of every weight FlowLM holds (for memory figures). */
+  get weightBytes(): number {
+    return this.#model.weightBytes;
+  }
+
   #add(state: FlowLMState): VoiceRef {
     const id = this.#nextId++;
     this.#voices.set(id, state);
@@ -133,7 +138,10 @@ export class LocalFlowLm implements FlowLmService {
 
   beginChunk(stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array): Promise<void> {
     const work = streamState(this.#streams, stream, this.#disposed);
-    work.copyFrom(this.#voice(voiceId));
+    const voice = this.#voice(voiceId);
+    // Room for the whole chunk before the copy: one allocation per layer, not the voice's size then a grown copy.
+    work.reserve(voice.offset + ids.length + this.#model.maxGenLen(ids.length));
+    work.copyFrom(voice);
     const m = work.prepareChunk(ids.length);
     if (m !== maxGenLen) throw new RangeError(`max_gen_len ${m} != planned ${maxGenLen}`);
     // The reference decodes this call's latent from x0 and throws it away: x0 is consumed (by the caller's noise
@@ -188,9 +196,11 @@ export class LocalMimi implements MimiService {
     stages?: { from: number; to: number },
   ): Promise<LocalMimi> {
     const part = stages ?? { from: 0, to: mimiDecoderPlan(core, config).length };
-    const tensors = new Set(mimiStageTensors(core, config, part));
     const eager = encoder === "eager" || (encoder === "lazy" && weightsPath === undefined);
-    await loadWeightsIntoCore(core, reader, (n) => tensors.has(n) || (eager && isEncoderTensor(n)));
+    // In the order the decoder takes them (then the encoder's): the blocks of the tensors already taken coalesce
+    // and hold the next ones' packed copies.
+    const encoderTensors = eager ? reader.tensors.map((t) => t.name).filter(isEncoderTensor) : [];
+    await loadWeightsIntoCore(core, reader, [...mimiStageTensors(core, config, part), ...encoderTensors]);
     const latentStats = part.from === 0
       ? { mean: await reader.float32("flow_lm.emb_mean"), std: await reader.float32("flow_lm.emb_std") }
       : undefined;

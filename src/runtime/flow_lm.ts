@@ -34,9 +34,11 @@ import type { PocketCore } from "./wasm.ts";
 
 /** The FlowLM exports of the core (see `exports/flow_lm.rs` for each contract). */
 interface FlowLMExports {
+  flow_lm_plan(params: number, len: number): number;
   flow_lm_new(params: number, len: number): number;
   flow_lm_free(h: number): void;
   flow_lm_step_weight_bytes(h: number): number;
+  flow_lm_weight_bytes(h: number): number;
   flow_lm_has_bos_before_voice(h: number): number;
   flow_lm_set_trace(h: number, on: number): void;
   flow_lm_trace_len(h: number): number;
@@ -140,6 +142,34 @@ export function maxGenLen(nTokens: number, frameRate = 12.5): number {
  */
 const IDENTITY_TOLERANCE = { exact: 1e-2, quantized: 0.1 };
 
+/** Calls `fn` with FlowLM's parameters (`key=value …`) as a string in `core`'s memory. */
+function withParams(
+  core: PocketCore,
+  config: PocketTtsConfig,
+  options: FlowLMOptions,
+  fn: (ptr: number, len: number) => number,
+): number {
+  const md = modelDimensions(config);
+  const params = [
+    `d_model=${md.dModel}`,
+    `num_heads=${md.numHeads}`,
+    `num_layers=${md.numLayers}`,
+    `ffn_dim=${md.ffnDim}`,
+    `flow_dim=${md.flowDim}`,
+    `flow_depth=${md.flowDepth}`,
+    `ldim=${md.latentDim}`,
+    `n_bins=${md.vocabSize}`,
+    `max_period=${config.flow_lm.transformer.max_period}`,
+    `quantize=${options.quantize ? 1 : 0}`,
+  ].join(" ");
+  const [p, n] = core.putString(params);
+  try {
+    return fn(p, n);
+  } finally {
+    core.free(p, n);
+  }
+}
+
 /** FlowLM weights and flow head inside one wasm core. */
 export class FlowLM {
   /** The core it lives in. */
@@ -152,6 +182,8 @@ export class FlowLM {
   readonly hasBosBeforeVoice: boolean;
   /** Bytes of weights one AR step reads (for bandwidth figures). */
   readonly stepWeightBytes: number;
+  /** Bytes of every weight it holds (packed), for memory figures. */
+  readonly weightBytes: number;
   /** LSD steps per latent. */
   lsdSteps: number;
   /** Whether the transformer's linears are int8 (`quantize`). */
@@ -173,6 +205,7 @@ export class FlowLM {
     this.insertBosBeforeVoice = insertBos;
     this.hasBosBeforeVoice = this.x.flow_lm_has_bos_before_voice(handle) === 1;
     this.stepWeightBytes = this.x.flow_lm_step_weight_bytes(handle);
+    this.weightBytes = this.x.flow_lm_weight_bytes(handle);
     this.lsdSteps = options.lsdSteps ?? 1;
     this.quantized = options.quantize ?? false;
     this.io(4 * (3 * dims.latentDim + 1));
@@ -197,32 +230,15 @@ export class FlowLM {
       vocabSize: md.vocabSize,
       frameRate: md.frameRate,
     };
-    const params = [
-      `d_model=${dims.dModel}`,
-      `num_heads=${dims.numHeads}`,
-      `num_layers=${dims.numLayers}`,
-      `ffn_dim=${dims.ffnDim}`,
-      `flow_dim=${dims.flowDim}`,
-      `flow_depth=${dims.flowDepth}`,
-      `ldim=${dims.latentDim}`,
-      `n_bins=${dims.vocabSize}`,
-      `max_period=${config.flow_lm.transformer.max_period}`,
-      `quantize=${options.quantize ? 1 : 0}`,
-    ].join(" ");
-    const [p, n] = core.putString(params);
-    let h: number;
-    try {
-      h = (core.raw as unknown as FlowLMExports).flow_lm_new(p, n);
-    } finally {
-      core.free(p, n);
-    }
+    const h = withParams(core, config, options, (p, n) => (core.raw as unknown as FlowLMExports).flow_lm_new(p, n));
     core.check(h, "building FlowLM");
     return new FlowLM(core, h, dims, config.flow_lm.insert_bos_before_voice, options);
   }
 
   /**
    * Copies the `flow_lm.*` tensors of a checkpoint into the core (all but `emb_mean`/`emb_std`, which belong to
-   * the decoder side) and builds FlowLM.
+   * the decoder side) and builds FlowLM. The linear weights are planned first, so each is packed (or quantised)
+   * as it arrives: the core never holds the transformer's file form beside its packed form.
    */
   static async fromReader(
     core: PocketCore,
@@ -230,6 +246,8 @@ export class FlowLM {
     config: PocketTtsConfig,
     options: FlowLMOptions = {},
   ): Promise<FlowLM> {
+    const plan = (p: number, n: number) => (core.raw as unknown as FlowLMExports).flow_lm_plan(p, n);
+    core.check(withParams(core, config, options, plan), "planning FlowLM's weights");
     await loadWeightsIntoCore(
       core,
       reader,

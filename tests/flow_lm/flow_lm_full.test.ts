@@ -22,10 +22,14 @@ for (const variant of testVariants) {
       assert.ok(m.hasBosBeforeVoice && m.insertBosBeforeVoice);
       // transformer 75,497,472 + input_linear 32,768 + out_eos 1,024 + flow head without its time embedders
       // (cond 524,288 + input 16,384 + 6 × 1,310,720 + final 524,288 + 16,384 rows padded to 32). The checkpoint
-      // is BF16, so the transformer and input_linear panels are stored as BF16 (2 bytes, lossless); the rest is f32.
+      // is BF16, so every linear's panels are stored as BF16 (2 bytes, lossless); out_eos is f32.
       const transformer = 6 * (3072 + 1024 + 4096 + 4096) * 1024;
       const flow = 512 * 1024 + 512 * 32 + 6 * (1536 + 512 + 512) * 512 + 1024 * 512 + 32 * 512;
-      assert.equal(m.stepWeightBytes, 2 * (transformer + 1024 * 32) + 4 * (1024 + flow));
+      assert.equal(m.stepWeightBytes, 2 * (transformer + 1024 * 32 + flow) + 4 * 1024);
+      // Everything held: beside the step's weights, the time embedders (2 × (512×256 + 512×512)), the token table
+      // (4001 × 1024, kept BF16), speaker_proj (1024 × 32), the norms (6 × 4 × 1024) and bos/out_norm vectors.
+      const extra = 2 * (2 * (512 * 256 + 512 * 512) + 4001 * 1024 + 1024 * 32) + 4 * (6 * 4 * 1024 + 32 + 3 * 1024);
+      assert.equal(m.weightBytes, m.stepWeightBytes + extra);
     });
 
     flowHeadTests("full", model);

@@ -39,7 +39,9 @@ export async function sha256File(path: string): Promise<string> {
 let ready: Promise<string> | null = null;
 
 function stampOf(s: { size: number; mtimeMs: number }): string {
-  return JSON.stringify({ size: s.size, mtimeMs: s.mtimeMs, sha256: FULL_WEIGHTS_SHA256 });
+  // Whole milliseconds: Deno reports them, Bun and Node a fraction, and a stamp must hold for every runtime (a
+  // re-hash costs seconds and tens of MB of the peak RSS a benchmark measures).
+  return JSON.stringify({ size: s.size, mtimeMs: Math.floor(s.mtimeMs), sha256: FULL_WEIGHTS_SHA256 });
 }
 
 /** Records that the file at `path`, as it is now, has the expected hash; returns `path`. */

@@ -182,6 +182,20 @@ pub struct FlowHead {
 }
 
 impl FlowHead {
+    /// The prefixes of its linears (each a `.weight` and a `.bias`), for [`WeightStore::plan`].
+    pub fn linear_prefixes(prefix: &str, depth: usize) -> Vec<String> {
+        let te = ["time_embed.0.mlp.0", "time_embed.0.mlp.2", "time_embed.1.mlp.0", "time_embed.1.mlp.2"];
+        let mut v: Vec<String> = te
+            .into_iter()
+            .chain(["cond_embed", "input_proj", "final_layer.adaLN_modulation.1", "final_layer.linear"])
+            .map(|n| format!("{prefix}.{n}"))
+            .collect();
+        for k in 0..depth {
+            v.extend(["mlp.0", "mlp.2", "adaLN_modulation.1"].map(|n| format!("{prefix}.res_blocks.{k}.{n}")));
+        }
+        v
+    }
+
     /// Takes `{prefix}.*` (e.g. `flow_lm.flow_net`) from the store.
     pub fn load(
         s: &mut WeightStore,

@@ -265,12 +265,16 @@ impl FlowLm {
         names
     }
 
-    /// Plans the packing of the linear weights, so each is packed (or quantised) as it is added instead of waiting
-    /// in the store in its file form while the rest arrive ([`WeightStore::plan`]).
+    /// Plans the packing of the linear weights (the flow head's with their biases), so each is packed (or
+    /// quantised) as it is added instead of waiting in the store in its file form while the rest arrive
+    /// ([`WeightStore::plan`]).
     pub fn plan(s: &mut WeightStore, cfg: &FlowLmConfig) {
         for (i, name) in Self::linear_names(cfg).iter().enumerate() {
             // input_linear and speaker_proj_weight (the first two) stay float in the quantised model
-            s.plan(name, if cfg.quantize && i >= 2 { Packing::LinearI8 } else { Packing::Linear });
+            s.plan(name, if cfg.quantize && i >= 2 { Packing::LinearI8 } else { Packing::Linear { bias: None } });
+        }
+        for p in FlowHead::linear_prefixes("flow_lm.flow_net", cfg.flow_depth) {
+            s.plan(&format!("{p}.weight"), Packing::Linear { bias: Some(format!("{p}.bias")) });
         }
     }
 

@@ -241,7 +241,6 @@ mod tests {
     #[test]
     fn every_item_runs_once_and_helpers_take_part() {
         start_host_helpers(2);
-        let before = helper_chunks();
         for n in [1usize, 2, 3, 7, 64, 1000] {
             for _ in 0..50 {
                 let seen = Mutex::new(vec![0u32; n]);
@@ -253,7 +252,19 @@ mod tests {
                 assert!(seen.into_inner().unwrap().iter().all(|&c| c == 1), "n={n}");
             }
         }
-        assert!(helper_chunks() > before, "no helper ran a chunk");
+        // Items that take a while, until a helper has taken one (by count: a helper may be slow to wake).
+        let before = helper_chunks();
+        for _ in 0..100_000 {
+            parallel_ranges(64, usize::MAX, &|r| {
+                for i in r {
+                    std::hint::black_box((0..2000u64).fold(i as u64, |a, v| a.wrapping_mul(31).wrapping_add(v)));
+                }
+            });
+            if helper_chunks() > before {
+                return;
+            }
+        }
+        panic!("no helper ran a chunk");
     }
 
     #[test]

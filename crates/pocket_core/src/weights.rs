@@ -51,12 +51,13 @@ impl DType {
     }
 }
 
-/// How a planned tensor (a `[n_out, n_in]` linear weight without bias) is packed when it is added.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How a planned tensor (a `[n_out, n_in]` linear weight) is packed when it is added.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Packing {
-    /// [`Linear`] panels, BF16 where that loses nothing ([`Linear::compact`]).
-    Linear,
-    /// [`LinearI8`]: int8 with per-row scales.
+    /// [`Linear`] panels, BF16 where that loses nothing ([`Linear::compact`]), with the bias tensor `bias` when
+    /// named: packed on arrival only if the bias is already in the store (else when taken).
+    Linear { bias: Option<String> },
+    /// [`LinearI8`]: int8 with per-row scales, no bias.
     LinearI8,
 }
 
@@ -97,10 +98,10 @@ fn value_at(dtype: DType, bytes: &[u8], i: usize) -> f32 {
     }
 }
 
-/// A row-major `[n_out, n_in]` weight (element `i` is `w(i)`) packed as [`Linear`] panels, then compacted to BF16
-/// where lossless: the panels are filled straight from `w`, so no row-major f32 copy is made.
-fn packed_linear(n_out: usize, n_in: usize, w: impl Fn(usize) -> f32) -> Linear {
-    Linear::from_fn(n_out, n_in, None, |c, i| w(c * n_in + i)).compact()
+/// A row-major `[n_out, n_in]` weight (element `i` is `w(i)`) and its bias packed as [`Linear`] panels, then
+/// compacted to BF16 where lossless: the panels are filled straight from `w`, so no row-major f32 copy is made.
+fn packed_linear(n_out: usize, n_in: usize, bias: Option<Vec<f32>>, w: impl Fn(usize) -> f32) -> Linear {
+    Linear::from_fn(n_out, n_in, bias, |c, i| w(c * n_in + i)).compact()
 }
 
 /// A table of rows (an embedding) kept in its file precision: BF16 rows stay 2 bytes a value and are widened when
@@ -147,9 +148,14 @@ impl WeightStore {
             )));
         }
         let stored = match (self.plans.get(name), shape) {
-            (Some(Packing::Linear), &[n_out, n_in]) => {
-                Stored::Linear(packed_linear(n_out, n_in, |i| value_at(dtype, bytes, i)))
-            }
+            (Some(Packing::Linear { bias }), &[n_out, n_in]) => match bias.clone() {
+                None => Stored::Linear(packed_linear(n_out, n_in, None, |i| value_at(dtype, bytes, i))),
+                Some(b) if self.shape(&b) == Some(&[n_out]) => {
+                    let b = self.take(&b, &[n_out])?.data;
+                    Stored::Linear(packed_linear(n_out, n_in, Some(b), |i| value_at(dtype, bytes, i)))
+                }
+                Some(_) => Self::unpacked(dtype, bytes),
+            },
             (Some(Packing::LinearI8), &[n_out, n_in]) => {
                 let w: Vec<f32> = (0..n_out * n_in).map(|i| value_at(dtype, bytes, i)).collect();
                 Stored::LinearI8(LinearI8::new(&w, None, n_out, n_in))
@@ -215,23 +221,25 @@ impl WeightStore {
         Ok(Tensor { data: stored.widen(name)?, shape })
     }
 
-    /// Removes `name` (`[n_out, n_in]`) as [`Linear`] panels, compacted to BF16 where lossless: packed when it
-    /// was added if it was planned, else now (straight from its stored form), with the bias `bias` (`[n_out]`,
-    /// taken too) when given.
+    /// Removes `name` (`[n_out, n_in]`) as [`Linear`] panels, compacted to BF16 where lossless, with the bias
+    /// `bias` (`[n_out]`) when named: packed when it was added if it was planned (its bias then went in with it),
+    /// else now, straight from its stored form (taking the bias too).
     pub fn take_linear(&mut self, name: &str, bias: Option<&str>, n_out: usize, n_in: usize) -> Result<Linear> {
         self.check_shape(name, &[n_out, n_in])?;
+        self.plans.remove(name);
+        if let Some((_, Stored::Linear(_))) = self.tensors.get(name) {
+            let Some((_, Stored::Linear(l))) = self.tensors.remove(name) else { unreachable!() };
+            return Ok(l);
+        }
         let b = match bias {
             Some(b) => Some(self.take(b, &[n_out])?.data),
             None => None,
         };
-        self.plans.remove(name);
-        let packed = |w: &dyn Fn(usize) -> f32, b| Linear::from_fn(n_out, n_in, b, |c, i| w(c * n_in + i)).compact();
         Ok(match self.tensors.remove(name).expect("checked above").1 {
-            Stored::Linear(l) if b.is_none() => l,
-            Stored::Half(DType::BF16, h) => packed(&|i| f32::from_bits((h[i] as u32) << 16), b),
+            Stored::Half(DType::BF16, h) => packed_linear(n_out, n_in, b, |i| f32::from_bits((h[i] as u32) << 16)),
             other => {
                 let v = other.widen(name)?;
-                packed(&|i| v[i], b)
+                packed_linear(n_out, n_in, b, |i| v[i])
             }
         })
     }
@@ -325,7 +333,7 @@ mod tests {
         let reference = Linear::new(&w, None, n_out, n_in).compact();
         let want = outputs(|x, y, m| reference.forward(x, y, m), n_in, n_out);
         let mut s = WeightStore::default();
-        s.plan("p", Packing::Linear);
+        s.plan("p", Packing::Linear { bias: None });
         s.add("p", DType::BF16, &[n_out, n_in], &bytes).unwrap();
         s.add("u", DType::BF16, &[n_out, n_in], &bytes).unwrap();
         assert!(s.take("p", &[n_out, n_in]).unwrap_err().0.contains("packed as a linear weight"));
@@ -347,7 +355,7 @@ mod tests {
         }
 
         // A planned name arriving with another rank is stored as it is: taking it names the shape.
-        s.plan("v", Packing::Linear);
+        s.plan("v", Packing::Linear { bias: None });
         s.add("v", DType::BF16, &[n_in], &bytes[..2 * n_in]).unwrap();
         let err = s.take_linear("v", None, 1, n_in).err().expect("a shape error");
         assert!(err.0.contains("has shape [20], expected [1, 20]"), "{}", err.0);
@@ -361,11 +369,28 @@ mod tests {
         let reference = Linear::new(&w, Some(&b), n_out, n_in);
         let mut s = WeightStore::default();
         s.add("l.weight", DType::BF16, &[n_out, n_in], &bytes).unwrap();
-        s.insert("l.bias", Tensor { shape: vec![n_out], data: b });
+        s.insert("l.bias", Tensor { shape: vec![n_out], data: b.clone() });
         let l = s.take_linear("l.weight", Some("l.bias"), n_out, n_in).unwrap();
         assert!(!s.contains("l.bias"), "the bias is taken too");
         let want = outputs(|x, y, m| reference.forward(x, y, m), n_in, n_out);
         assert_eq!(outputs(|x, y, m| l.forward(x, y, m), n_in, n_out), want);
+        // Planned: packed on arrival when the bias came first, else when taken; the same either way.
+        for bias_first in [true, false] {
+            s.plan("l.weight", Packing::Linear { bias: Some("l.bias".into()) });
+            let bias = Tensor { shape: vec![n_out], data: b.clone() };
+            if bias_first {
+                s.insert("l.bias", bias.clone());
+            }
+            s.add("l.weight", DType::BF16, &[n_out, n_in], &bytes).unwrap();
+            if bias_first {
+                assert!(!s.contains("l.bias"), "the bias went in with the weight");
+            } else {
+                s.insert("l.bias", bias);
+            }
+            let l = s.take_linear("l.weight", Some("l.bias"), n_out, n_in).unwrap();
+            assert!(!s.contains("l.bias") && !s.contains("l.weight"));
+            assert_eq!(outputs(|x, y, m| l.forward(x, y, m), n_in, n_out), want);
+        }
 
         s.add("t", DType::BF16, &[n_out, n_in], &bytes).unwrap();
         let t = s.take_table("t", &[n_out, n_in]).unwrap();
