@@ -106,7 +106,10 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     // One worker: the whole model on the threads build, its helpers started from inside it.
     const w = await startWorker(url, { ...init, flow: true, threads });
     try {
-      await w.rpc.call("loadMimi", [{ stages: { from: 0, to: w.ready.plan.length }, encoder: options.encoder ?? "none" }]);
+      await w.rpc.call("loadMimi", [{
+        stages: { from: 0, to: w.ready.plan.length },
+        encoder: options.encoder ?? "none",
+      }]);
     } catch (e) {
       await stop(w);
       throw e;
