@@ -225,7 +225,7 @@ impl MimiDecoder {
         } else {
             None
         };
-        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap, false)?;
+        let transformer = MimiTransformer::from_store_halves(s, TRANSFORMER, plan.tcfg.clone(), halves, out_tap, true)?;
         for n in transformer.tap_names("dec_tr") {
             names.push(n);
             shapes.push((stride, dim));
