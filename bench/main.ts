@@ -12,7 +12,7 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import type { BenchResult } from "./support.ts";
 import { BENCHMARKS, matches } from "./runner.ts";
@@ -58,13 +58,26 @@ const bundle = run(`${root}node_modules/.bin/esbuild`, [
   ...["npm:*", "@wasm-audio-decoders/*", "mpg123-decoder", "ogg-opus-decoder", "@breezystack/lamejs", "@evan/opus"]
     .map((p) => `--external:${p}`),
 ]);
+// A bundle finds the wasm and its worker script beside it (src/runtime/shipped_file.ts), as the test bundles do.
+const worker = bundle.ok && run(`${root}node_modules/.bin/esbuild`, [
+  "src/generate/worker.ts",
+  "--bundle",
+  "--format=esm",
+  "--platform=node",
+  "--target=node20",
+  "--outfile=dist/bench/pocket_tts_worker.mjs",
+  "--log-level=warning",
+]);
+for (const file of bundle.ok ? ["pocket_core_simd.wasm", "pocket_core_relaxed.wasm"] : []) {
+  copyFileSync(`${root}wasm/${file}`, `${root}dist/bench/${file}`);
+}
 const runtimes: [string, string, string[]][] = [
   ["deno", `${tools}/deno`, ["run", "-A", "bench/runner.ts"]],
   ["bun", `${tools}/bun`, ["bench/runner.ts"]],
   ["node", "node", ["--experimental-wasm-relaxed-simd", "dist/bench/runner.mjs", "--run"]],
 ];
 for (const [name, cmd, pre] of runtimes.filter(([n]) => !only || only.includes(n))) {
-  if (name === "node" && !bundle.ok) {
+  if (name === "node" && !(bundle.ok && worker && worker.ok)) {
     failures.push("node (bundle)");
     continue;
   }
