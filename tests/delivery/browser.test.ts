@@ -3,7 +3,9 @@
 // /npm/, and the tiny model over http. The page downloads the model with progress, generates the shared request in
 // two module workers, and its WAV must equal the local Deno CLI's bytes (baseline variant). After a reload, one
 // thread on request, the model comes from the Cache API (no second download) and the bytes are the same again. No
-// console errors; a screenshot goes to bench/results/browser_example.png.
+// console errors; a screenshot goes to bench/results/browser_example.png. Served cross-origin isolated (COOP + COEP),
+// the same page gets shared memory, and the default placement runs the threads build in one worker with a helper
+// worker it starts itself: the same bytes again.
 // Deno pass only (see tests/delivery/support.ts): 3 processes (npm build, reference, chromium).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { listFiles } from "../../scripts/publish_files.ts";
-import { launchChromium, watchedPage } from "../support/chromium.ts";
+import { launchChromium, type Page, watchedPage } from "../support/chromium.ts";
 import {
   DENO,
   denoOnly,
@@ -41,6 +43,7 @@ interface PageResult {
 describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () => {
   let dir = "";
   let server: StaticServer;
+  let isolated: StaticServer;
   let reference: Uint8Array;
 
   before(async () => {
@@ -57,37 +60,41 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
     files.set("/", join(ROOT, "examples/browser/index.html"));
     for (const f of listFiles(pkg)) files.set(`/npm/${relative(pkg, f)}`, f);
     server = await serveStatic(files);
+    isolated = await serveStatic(files, { crossOriginIsolated: true });
   });
 
   after(async () => {
     await server?.close();
+    await isolated?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
+
+  const query = new URLSearchParams({
+    text: TEXT,
+    model: TINY_MODEL_PATH,
+    voice: TINY_VOICE_PATH,
+    seed: String(SEED),
+    simd: "baseline",
+  });
+  /** Clicks "Speak" and waits for the page's result. */
+  const speak = async (page: Page): Promise<PageResult> => {
+    await page.evaluate(() => delete (globalThis as { pocketResult?: unknown }).pocketResult);
+    await page.click("#speak");
+    await page.waitForFunction(() => (globalThis as { pocketResult?: unknown }).pocketResult, null, {
+      timeout: 120_000,
+    });
+    return await page.evaluate(() => (globalThis as unknown as { pocketResult: PageResult }).pocketResult);
+  };
+  const wavOf = (r: PageResult) => new Uint8Array(Buffer.from(r.wavBase64 ?? "", "base64"));
 
   test("speaks the Deno CLI's bytes in two workers, then from the Cache API on one thread", async () => {
     const context = await launchChromium(join(dir, "profile"));
     const problems: string[] = [];
     try {
       const page = await watchedPage(context, problems);
-      const query = new URLSearchParams({
-        text: TEXT,
-        model: TINY_MODEL_PATH,
-        voice: TINY_VOICE_PATH,
-        seed: String(SEED),
-        simd: "baseline",
-      });
-      const speak = async (): Promise<PageResult> => {
-        await page.evaluate(() => delete (globalThis as { pocketResult?: unknown }).pocketResult);
-        await page.click("#speak");
-        await page.waitForFunction(() => (globalThis as { pocketResult?: unknown }).pocketResult, null, {
-          timeout: 120_000,
-        });
-        return await page.evaluate(() => (globalThis as unknown as { pocketResult: PageResult }).pocketResult);
-      };
-      const wavOf = (r: PageResult) => new Uint8Array(Buffer.from(r.wavBase64 ?? "", "base64"));
 
       await page.goto(`${server.origin}/?${query}`);
-      const first = await speak();
+      const first = await speak(page);
       assert.equal(first.error, undefined, first.error);
       assert.equal(first.usesWorkers, true);
       assert.equal(first.downloaded, true);
@@ -100,7 +107,7 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
       const weightsPath = `${TINY_MODEL_PATH}model.safetensors`;
       assert.equal(server.requests.filter((p) => p === weightsPath).length, 1);
       await page.goto(`${server.origin}/?${query}&workers=0`);
-      const second = await speak();
+      const second = await speak(page);
       assert.equal(second.error, undefined, second.error);
       assert.equal(second.usesWorkers, false);
       assert.equal(second.downloaded, false, "the reload downloaded the model again");
@@ -109,6 +116,29 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
       // The workers were started from the npm build's worker.js; nothing came from outside it and the fixtures.
       assert.ok(server.requests.includes("/npm/src/generate/worker.js"));
       assert.ok(server.requests.includes("/npm/wasm/pocket_core_simd.wasm"));
+      assert.ok(!server.requests.includes("/npm/wasm/pocket_core_simd_threads.wasm"), "threads without isolation");
+    } finally {
+      await context.close();
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  test("a cross-origin-isolated page runs the threads build in one worker and a helper: the same bytes", async () => {
+    const context = await launchChromium(join(dir, "profile-isolated"));
+    const problems: string[] = [];
+    try {
+      const page = await watchedPage(context, problems);
+      await page.goto(`${isolated.origin}/?${query}`);
+      assert.equal(
+        await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
+        true,
+      );
+      const result = await speak(page);
+      assert.equal(result.error, undefined, result.error);
+      assert.equal(result.usesWorkers, true);
+      assert.deepEqual(wavOf(result), reference);
+      assert.ok(isolated.requests.includes("/npm/wasm/pocket_core_simd_threads.wasm"));
+      assert.ok(!isolated.requests.includes("/npm/wasm/pocket_core_simd.wasm"));
     } finally {
       await context.close();
     }

@@ -121,7 +121,14 @@ export interface StaticServer {
  * Serves `files` (URL path → local file) on 127.0.0.1, with the content types a CDN gives. Bodies are read on each
  * request, so the files may change between runs.
  */
-export async function serveStatic(files: Map<string, string>): Promise<StaticServer> {
+export async function serveStatic(
+  files: Map<string, string>,
+  options: { crossOriginIsolated?: boolean } = {},
+): Promise<StaticServer> {
+  // COOP + COEP make a page cross-origin isolated: browsers then give it SharedArrayBuffer (the threads build).
+  const isolation = options.crossOriginIsolated
+    ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" }
+    : {};
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
@@ -133,7 +140,12 @@ export async function serveStatic(files: Map<string, string>): Promise<StaticSer
     }
     const body = readFileSync(file);
     const type = TYPES[file.split(".").pop() ?? ""] ?? "application/octet-stream";
-    res.writeHead(200, { "content-type": type, "content-length": body.length, "access-control-allow-origin": "*" });
+    res.writeHead(200, {
+      "content-type": type,
+      "content-length": body.length,
+      "access-control-allow-origin": "*",
+      ...isolation,
+    });
     res.end(req.method === "HEAD" ? undefined : body);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
