@@ -60,8 +60,8 @@ ${GENERATION_FLAGS_USAGE}
                             decided (tts.streamText); the audio is the same as for the whole text at once
   --normalize               Write out English numbers, dates, currency, units, abbreviations, URLs (off by default)
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
-  --workers auto|0|1|2      Where the model runs: this thread (0), one worker (1), two pipelined workers (2);
-                            auto (default): one worker with two threads where shared memory exists, else two
+  --workers auto|0|1|2      Where the model runs: this thread (0), one worker on two threads (1: earliest first
+                            audio), two pipelined workers (2: highest throughput; auto, the default)
   --threads N               With --workers 0 or 1: split the model's matrix products over N threads
   --quantize                Int8 FlowLM transformer: faster, not bit-exact (as the reference's --quantize)
   --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)

@@ -3,7 +3,8 @@
 // is generated: every frame is scheduled to start exactly where the previous one ends, so there are no gaps as long
 // as generation keeps ahead of playback (it runs several times faster than real time).
 //
-// Query parameters prefill the form: ?text=…&model=…&voice=…&seed=…&workers=0&simd=baseline
+// Query parameters prefill the form: ?text=…&model=…&voice=…&seed=…&workers=0&simd=baseline (workers=1: the whole
+// model in one worker on the threads build, where the page is cross-origin isolated)
 import { encodeWav, TTSModel } from "@pocket/tts";
 
 const $ = (id) => document.getElementById(id);
@@ -39,7 +40,7 @@ function progressTracker() {
 
 async function model() {
   const source = $("model").value.trim();
-  const workers = $("single").checked ? 0 : "auto";
+  const workers = $("single").checked ? 0 : params.get("workers") === "1" ? 1 : "auto";
   const key = JSON.stringify([source, workers]);
   if (loaded?.key === key) return loaded.tts;
   loaded?.tts.dispose();

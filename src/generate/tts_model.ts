@@ -73,16 +73,16 @@ export interface TTSModelLoadOptions {
   onNotice?: (message: string) => void;
   /**
    * Where the model runs: `2`: FlowLM and Mimi in two workers (each its own wasm instance, frames pipelined); `1`: the
-   * whole model in one worker (with `threads`); `0`: on this thread (with `threads`). `"auto"` (default): one worker
-   * with two threads where shared memory exists (see `threads`), else two workers where workers exist, else this
-   * thread. Every mode gives the same audio bit for bit.
+   * whole model in one worker (with `threads`); `0`: on this thread (with `threads`). `"auto"` (default): two workers
+   * where workers exist (the highest throughput), else this thread. For the earliest first audio, use `1` (or `0`
+   * with `threads: 2`): prefill and every frame then use both cores. Every mode gives the same audio bit for bit.
    */
   workers?: "auto" | 0 | 1 | 2;
   /**
    * With `workers` 0 or 1: how many threads the core's kernels use. `N > 1` loads the threads build (shared memory;
    * `sharedMemoryAvailable()`) and starts `N − 1` helper workers that take shares of every large matrix product:
-   * prefill, AR steps and Mimi frames all use N cores. Default: 2 for `"auto"` and `1` where shared memory exists and
-   * the machine has two cores or more, else 1.
+   * prefill, AR steps and Mimi frames all use N cores. Default: 2 for `workers: 1` where shared memory exists and the
+   * machine has two cores or more, else 1; `"auto"` with `threads > 1` means `workers: 1`.
    */
   threads?: number;
   /**
@@ -126,7 +126,7 @@ function placement(workers: "auto" | 0 | 1 | 2, threads?: number): { workers: 0 
   const canThread = sharedMemoryAvailable() && workersAvailable() && cores >= 2;
   if (workers === "auto") {
     if (!workersAvailable()) return { workers: 0, threads: threads ?? 1 };
-    const t = threads ?? (canThread ? 2 : 1);
+    const t = threads ?? 1;
     return t > 1 ? { workers: 1, threads: t } : { workers: 2, threads: 1 };
   }
   return { workers, threads: threads ?? (workers === 1 && canThread ? 2 : 1) };

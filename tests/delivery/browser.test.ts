@@ -4,8 +4,8 @@
 // two module workers, and its WAV must equal the local Deno CLI's bytes (baseline variant). After a reload, one
 // thread on request, the model comes from the Cache API (no second download) and the bytes are the same again. No
 // console errors; a screenshot goes to bench/results/browser_example.png. Served cross-origin isolated (COOP + COEP),
-// the same page gets shared memory, and the default placement runs the threads build in one worker with a helper
-// worker it starts itself: the same bytes again.
+// the same page gets shared memory, and `workers=1` runs the threads build in one worker with a helper worker it
+// starts itself: the same bytes again.
 // Deno pass only (see tests/delivery/support.ts): 3 processes (npm build, reference, chromium).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -128,7 +128,7 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
     const problems: string[] = [];
     try {
       const page = await watchedPage(context, problems);
-      await page.goto(`${isolated.origin}/?${query}`);
+      await page.goto(`${isolated.origin}/?${query}&workers=1`);
       assert.equal(
         await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
         true,

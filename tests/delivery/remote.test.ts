@@ -41,9 +41,8 @@ describe("remote run from a static server (JSR-style)", { skip: denoOnly }, () =
       }),
     ]);
     assert.equal(r.status, 0, r.stderr);
-    // The published modules came from the server; the worker (and its helper thread) started from it; the wasm was
-    // fetched from it: the threads build, which the default placement runs where shared memory exists (Deno).
-    for (const path of ["/mod.ts", "/src/generate/worker.ts", "/wasm/pocket_core_relaxed_threads.wasm"]) {
+    // The published modules came from the server; the workers started from it; the wasm was fetched from it.
+    for (const path of ["/mod.ts", "/src/generate/worker.ts", "/wasm/pocket_core_relaxed.wasm"]) {
       assert.ok(server.requests.includes(path), `${path} was not requested`);
     }
     assert.ok(server.requests.every((p) => !p.startsWith("/tests/")), "a file outside the publish set was asked for");
