@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { listFiles } from "../../scripts/publish_files.ts";
-import { launchChromium, type Page, watchedPage } from "../support/chromium.ts";
+import { type Page, withWatchedPage } from "../support/chromium.ts";
 import {
   DENO,
   denoOnly,
@@ -88,11 +88,7 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
   const wavOf = (r: PageResult) => new Uint8Array(Buffer.from(r.wavBase64 ?? "", "base64"));
 
   test("speaks the Deno CLI's bytes in two workers, then from the Cache API on one thread", async () => {
-    const context = await launchChromium(join(dir, "profile"));
-    const problems: string[] = [];
-    try {
-      const page = await watchedPage(context, problems);
-
+    const problems = await withWatchedPage(join(dir, "profile"), async (page) => {
       await page.goto(`${server.origin}/?${query}`);
       const first = await speak(page);
       assert.equal(first.error, undefined, first.error);
@@ -117,17 +113,12 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
       assert.ok(server.requests.includes("/npm/src/generate/worker.js"));
       assert.ok(server.requests.includes("/npm/wasm/pocket_core_simd.wasm"));
       assert.ok(!server.requests.includes("/npm/wasm/pocket_core_simd_threads.wasm"), "threads without isolation");
-    } finally {
-      await context.close();
-    }
+    });
     assert.deepEqual(problems, []);
   });
 
   test("a cross-origin-isolated page runs the threads build in one worker and a helper: the same bytes", async () => {
-    const context = await launchChromium(join(dir, "profile-isolated"));
-    const problems: string[] = [];
-    try {
-      const page = await watchedPage(context, problems);
+    const problems = await withWatchedPage(join(dir, "profile-isolated"), async (page) => {
       await page.goto(`${isolated.origin}/?${query}&workers=1`);
       assert.equal(
         await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
@@ -139,9 +130,7 @@ describe("browser: the npm build in headless Chromium", { skip: denoOnly }, () =
       assert.deepEqual(wavOf(result), reference);
       assert.ok(isolated.requests.includes("/npm/wasm/pocket_core_simd_threads.wasm"));
       assert.ok(!isolated.requests.includes("/npm/wasm/pocket_core_simd.wasm"));
-    } finally {
-      await context.close();
-    }
+    });
     assert.deepEqual(problems, []);
   });
 });

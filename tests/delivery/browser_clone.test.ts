@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { listFiles } from "../../scripts/publish_files.ts";
-import { launchChromium, watchedPage } from "../support/chromium.ts";
+import { withWatchedPage } from "../support/chromium.ts";
 import {
   DENO,
   denoOnly,
@@ -132,10 +132,7 @@ describe("browser: voice cloning with the npm build in headless Chromium", { ski
   });
 
   test("a WAV and a FLAC clone in the page to Deno's voice state, in workers and on one thread", async () => {
-    const context = await launchChromium(join(dir, "profile"));
-    const problems: string[] = [];
-    try {
-      const page = await watchedPage(context, problems);
+    const problems = await withWatchedPage(join(dir, "profile"), async (page) => {
       await page.goto(`${server.origin}/clone.html`);
       await page.waitForFunction(() => (globalThis as { pageReady?: boolean }).pageReady, null, { timeout: 60_000 });
       for (const workers of [2, 0]) {
@@ -153,9 +150,7 @@ describe("browser: voice cloning with the npm build in headless Chromium", { ski
           assert.deepEqual(bytes, reference[what], `${what}, workers ${workers}: the page's voice differs from Deno's`);
         }
       }
-    } finally {
-      await context.close();
-    }
+    });
     assert.deepEqual(problems, []);
     // The FLAC decoder came from the import map; the Node-only Opus encoder was never asked for.
     assert.ok(server.requests.includes("/node_modules/@wasm-audio-decoders/flac/index.js"));

@@ -48,3 +48,18 @@ export async function watchedPage(context: ChromiumContext, problems: string[]):
   page.on("pageerror", (e: Error) => problems.push(`page error: ${e.message}`));
   return page;
 }
+
+/**
+ * Runs `fn` on the watched page of a fresh Chromium profile in `profileDir`, closes the browser, and returns the
+ * console and page errors seen (for the caller to assert empty).
+ */
+export async function withWatchedPage(profileDir: string, fn: (page: Page) => Promise<void>): Promise<string[]> {
+  const context = await launchChromium(profileDir);
+  const problems: string[] = [];
+  try {
+    await fn(await watchedPage(context, problems));
+  } finally {
+    await context.close();
+  }
+  return problems;
+}
