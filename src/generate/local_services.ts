@@ -10,10 +10,16 @@ import { modelDimensions, type PocketTtsConfig } from "../model/config.ts";
 import { openSafetensors, type SafetensorsReader } from "../model/safetensors.ts";
 import { FlowLM, type FlowLMOptions, type FlowLMState } from "../runtime/flow_lm.ts";
 import { loadWeightsIntoCore } from "../runtime/load_weights.ts";
-import { MimiDecoder, mimiDecoderPlan, type MimiDecoderState, mimiStageTensors } from "../runtime/mimi_decoder.ts";
+import {
+  MimiDecoder,
+  mimiDecoderPlan,
+  type MimiDecoderState,
+  mimiStageTensors,
+  planMimiDecoderWeights,
+} from "../runtime/mimi_decoder.ts";
 import { ENCODE_BLOCK_FRAMES, isEncoderTensor, MimiEncoder, type MimiEncoderState } from "../runtime/mimi_encoder.ts";
 import type { PocketCore } from "../runtime/wasm.ts";
-import { readVoiceFile, serializeVoiceState, type VoiceFile } from "../voice/voice_state.ts";
+import { readVoiceFile, type VoiceFile } from "../voice/voice_state.ts";
 import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
 
 /** The state of an open stream, or a typed error (a disposed part, or a stream already closed). */
@@ -109,7 +115,7 @@ export class LocalFlowLm implements FlowLmService {
   }
 
   exportVoice(id: number): Promise<Uint8Array> {
-    return Promise.resolve(serializeVoiceState(this.#voice(id).exportVoice()));
+    return Promise.resolve(this.#voice(id).exportVoiceFile());
   }
 
   emptyVoice(): Promise<VoiceRef> {
@@ -197,9 +203,10 @@ export class LocalMimi implements MimiService {
   ): Promise<LocalMimi> {
     const part = stages ?? { from: 0, to: mimiDecoderPlan(core, config).length };
     const eager = encoder === "eager" || (encoder === "lazy" && weightsPath === undefined);
-    // In the order the decoder takes them (then the encoder's): the blocks of the tensors already taken coalesce
-    // and hold the next ones' packed copies.
+    // The decoder's big weights are packed as they arrive, in the order it takes them (then the encoder's): the
+    // blocks their staging copies leave hold the next ones.
     const encoderTensors = eager ? reader.tensors.map((t) => t.name).filter(isEncoderTensor) : [];
+    planMimiDecoderWeights(core, config, part);
     await loadWeightsIntoCore(core, reader, [...mimiStageTensors(core, config, part), ...encoderTensors]);
     const latentStats = part.from === 0
       ? { mean: await reader.float32("flow_lm.emb_mean"), std: await reader.float32("flow_lm.emb_std") }

@@ -28,7 +28,7 @@
 import { InvalidVoiceError, WasmCoreError } from "../errors.ts";
 import { type ModelDimensions, modelDimensions, type PocketTtsConfig } from "../model/config.ts";
 import type { SafetensorsReader } from "../model/safetensors.ts";
-import { checkVoiceFits, type VoiceFile, type VoiceKvState } from "../voice/voice_state.ts";
+import { checkVoiceFits, serializeVoiceStateWith, type VoiceFile, type VoiceKvState } from "../voice/voice_state.ts";
 import { loadWeightsIntoCore } from "./load_weights.ts";
 import type { PocketCore } from "./wasm.ts";
 
@@ -596,17 +596,28 @@ export class FlowLMState {
 
   /** The used positions as a voice state (export with `serializeVoiceState`). */
   exportVoice(): VoiceKvState {
-    const m = this.model;
-    const { numLayers, numHeads, headDim, dModel } = m.dims;
-    const t = this.offset;
-    const n = 2 * t * dModel;
+    const { numLayers, numHeads, headDim } = this.model.dims;
     const layers: Float32Array[] = [];
-    for (let l = 0; l < numLayers; l++) {
-      const p = m.io(4 * n);
-      m.core.check(m.x.flow_lm_state_read_layer(this.handle, l, p), `reading layer ${l}`);
-      layers.push(m.core.f32(p, n).slice());
-    }
-    return { numLayers, numHeads, headDim, length: t, layers };
+    for (let l = 0; l < numLayers; l++) this.#readLayer(l, (kv) => layers.push(kv.slice()));
+    return { numLayers, numHeads, headDim, length: this.offset, layers };
+  }
+
+  /** The used positions as a voice-state file (`serializeVoiceState` of {@link exportVoice}, without the copy). */
+  exportVoiceFile(): Uint8Array {
+    const { numLayers, numHeads, headDim } = this.model.dims;
+    const shape = { numLayers, numHeads, headDim, length: this.offset };
+    return serializeVoiceStateWith(shape, (layer, dest) => {
+      this.#readLayer(layer, (kv) => dest.set(new Uint8Array(kv.buffer, kv.byteOffset, kv.byteLength)));
+    });
+  }
+
+  /** Layer `l`'s used K/V (`[2, T, heads, head_dim]`), as a view of wasm memory valid only during `use`. */
+  #readLayer(l: number, use: (kv: Float32Array) => void): void {
+    const m = this.model;
+    const n = 2 * this.offset * m.dims.dModel;
+    const p = m.io(4 * n);
+    m.core.check(m.x.flow_lm_state_read_layer(this.handle, l, p), `reading layer ${l}`);
+    use(m.core.f32(p, n));
   }
 
   /** Frees the state's buffers (idempotent). */

@@ -11,14 +11,14 @@ import type { PocketCore } from "./wasm.ts";
 /**
  * Adds tensors to `core`'s weight store, one at a time (file → a staging block of wasm memory → the store), and
  * returns how many were added. `select` is either a list of names, added in that order (the order the model part
- * takes them: each packed copy then lands in the blocks the tensors taken before it freed), or a filter, whose
- * tensors are added largest first.
+ * takes them: each packed copy then lands in the blocks the tensors taken before it freed) except that each bias
+ * comes just before its weight, or a filter, whose tensors are added largest first.
  *
  * Why an order at all: wasm memory never shrinks, and packing leaves free blocks behind (staging copies, the f32
  * panels a BF16 weight was compacted from, the file form of a tensor already taken). Largest first, the blocks a big
- * planned tensor's packing frees (`WeightStore::plan`) are filled by the smaller ones after it (a `.bias` comes just
- * before its `.weight`, so a planned linear packs with it on arrival); in take order, the blocks of tensors already
- * taken coalesce and are reused by the next ones' packed copies.
+ * planned tensor's packing frees (`WeightStore::plan`) are filled by the smaller ones after it; in take order, the
+ * blocks of tensors already taken coalesce and are reused by the next ones' packed copies. Either way a `.bias` comes
+ * just before its `.weight`, so a planned weight packs with it on arrival.
  *
  * @throws {InvalidWeightsError} for a tensor whose dtype the core cannot take (a listed name the file lacks is
  *   skipped: the model part's constructor names it, with its expected shape)
@@ -43,10 +43,17 @@ export async function loadWeightsIntoCore(
   return order.length;
 }
 
-/** The file's tensors named in `names`, in that order. */
+/** The file's tensors named in `names`, in that order, but a listed `X.bias` just before its `X.weight`. */
 function byName(reader: SafetensorsReader, names: readonly string[]): TensorInfo[] {
   const all = new Map(reader.tensors.map((t) => [t.name, t]));
-  return names.flatMap((name) => all.get(name) ?? []);
+  const listed = new Set(names);
+  const order = new Set<string>();
+  for (const name of names) {
+    const bias = name.endsWith(".weight") ? `${name.slice(0, -".weight".length)}.bias` : "";
+    if (listed.has(bias)) order.add(bias);
+    order.add(name);
+  }
+  return [...order].flatMap((name) => all.get(name) ?? []);
 }
 
 /** Largest first; a `X.bias` just before its `X.weight` (ranked by the weight's size). */

@@ -36,6 +36,7 @@ export type { MimiTap } from "./core_stream.ts";
 interface MimiExports {
   mimi_decoder_new(params: number, len: number): number;
   mimi_decoder_free(h: number): void;
+  mimi_decoder_plan(params: number, len: number): number;
   mimi_decoder_set_latent_stats(h: number, mean: number, std: number): number;
   mimi_decoder_frame_samples(h: number): number;
   mimi_decoder_latent_dim(h: number): number;
@@ -119,6 +120,33 @@ export function mimiStageTensors(
   stages?: { from: number; to: number },
 ): string[] {
   return readPlan(core, mimiDecoderParams(config, stages)).tensors;
+}
+
+/**
+ * Plans the packing of the big weights (transformer projections, SEANet convolutions) of the decoder, or of its
+ * stages `stages`, before their tensors are added to `core`: each is then packed the moment it arrives (add a
+ * convolution's bias before its weight so it goes in with it), and the store never holds them all in their file form
+ * beside the packed ones. Wasm memory never shrinks, so that peak would stay for the process's life.
+ * {@link MimiDecoder.create} takes them packed, with the same result as unplanned.
+ *
+ * @example
+ * ```ts
+ * planMimiDecoderWeights(core, config);
+ * await loadWeightsIntoCore(core, reader, mimiStageTensors(core, config));
+ * const decoder = MimiDecoder.create(core, config);
+ * ```
+ */
+export function planMimiDecoderWeights(
+  core: PocketCore,
+  config: PocketTtsConfig,
+  stages?: { from: number; to: number },
+): void {
+  const [pp, pn] = core.putString(mimiDecoderParams(config, stages));
+  try {
+    core.check((core.raw as unknown as MimiExports).mimi_decoder_plan(pp, pn), "planning the Mimi decoder's weights");
+  } finally {
+    if (pn) core.free(pp, pn);
+  }
 }
 
 /** The core's plan text: one `name macs out_len width` line per stage, an empty line, the part's tensor names. */

@@ -24,9 +24,8 @@ import {
   type DType,
   openSafetensors,
   parseSafetensors,
+  planSafetensors,
   type SafetensorsReader,
-  serializeSafetensors,
-  type TensorEntry,
   toFloat32,
 } from "../model/safetensors.ts";
 
@@ -250,31 +249,48 @@ export function checkVoiceFits(voice: VoiceFile, model: VoiceModelShape): void {
   }
 }
 
-/** The tensors of a voice state in the current format (see {@link serializeVoiceState}). */
-export function voiceStateTensors(state: VoiceKvState): TensorEntry[] {
-  const out: TensorEntry[] = [];
-  const n = 2 * state.length * state.numHeads * state.headDim;
-  for (let l = 0; l < state.numLayers; l++) {
-    const kv = state.layers[l];
-    if (kv.length !== n) {
-      throw new InvalidVoiceError(`voice state layer ${l} holds ${kv.length} values, expected ${n}`);
-    }
-    const p = `transformer.layers.${l}.self_attn`;
-    out.push({
-      name: `${p}/cache`,
-      dtype: "F32",
-      shape: [2, 1, state.length, state.numHeads, state.headDim],
-      data: kv,
-    });
-    out.push({ name: `${p}/offset`, dtype: "I64", shape: [1], data: BigInt64Array.of(BigInt(state.length)) });
-  }
-  return out;
-}
+/** A voice state's dimensions: {@link VoiceKvState} without its values. */
+export type VoiceKvShape = Omit<VoiceKvState, "layers">;
 
 /**
  * Serialises a voice state in the current format, byte-identical to the reference's `export_model_state` +
  * safetensors writer for the same contents.
  */
 export function serializeVoiceState(state: VoiceKvState): Uint8Array {
-  return serializeSafetensors(voiceStateTensors(state));
+  const n = 2 * state.length * state.numHeads * state.headDim;
+  return serializeVoiceStateWith(state, (l, dest) => {
+    const kv = state.layers[l];
+    if (kv?.length !== n) {
+      throw new InvalidVoiceError(`voice state layer ${l} holds ${kv?.length ?? 0} values, expected ${n}`);
+    }
+    dest.set(new Uint8Array(kv.buffer, kv.byteOffset, kv.byteLength));
+  });
+}
+
+/**
+ * {@link serializeVoiceState} for a state of `shape` whose values `readLayer` writes: layer `l`'s K then V
+ * (`[2, T, heads, head_dim]`, little-endian f32) straight into their place in the file. The file is the only buffer:
+ * a voice's state is MBs, and a copy of it beside the file would add to the peak memory of every voice load.
+ */
+export function serializeVoiceStateWith(
+  shape: VoiceKvShape,
+  readLayer: (layer: number, dest: Uint8Array) => void,
+): Uint8Array {
+  const specs: { name: string; dtype: DType; shape: number[]; layer: number; cache: boolean }[] = [];
+  for (let l = 0; l < shape.numLayers; l++) {
+    const p = `transformer.layers.${l}.self_attn`;
+    const dims = [2, 1, shape.length, shape.numHeads, shape.headDim];
+    specs.push({ name: `${p}/cache`, dtype: "F32", shape: dims, layer: l, cache: true });
+    specs.push({ name: `${p}/offset`, dtype: "I64", shape: [1], layer: l, cache: false });
+  }
+  const plan = planSafetensors(specs);
+  const out = new Uint8Array(plan.byteLength);
+  out.set(plan.head);
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  for (const { name, start, end } of plan.layout) {
+    const spec = byName.get(name)!;
+    if (spec.cache) readLayer(spec.layer, out.subarray(start, end));
+    else new DataView(out.buffer, start, 8).setBigInt64(0, BigInt(shape.length), true);
+  }
+  return out;
 }

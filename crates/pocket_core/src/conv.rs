@@ -13,7 +13,9 @@
 
 use crate::error::{CoreError, Result};
 use crate::kernels::conv::{Conv1dGemm, ConvTr1dGemm};
-use crate::weights::WeightStore;
+use std::rc::Rc;
+
+use crate::weights::{Packer, Packing, WeightStore};
 
 /// A causal streaming Conv1d (`{name}.weight` `[c_out, c_in, k]`, `{name}.bias` `[c_out]`).
 pub struct StreamConv1d {
@@ -42,10 +44,23 @@ impl StreamConv1d {
         if span < stride {
             return Err(CoreError::new(format!("conv '{name}': stride {stride} exceeds the receptive field {span}")));
         }
-        let w = s.take(&format!("{name}.weight"), &[c_out, c_in, k])?;
-        let b = if bias { Some(s.take(&format!("{name}.bias"), &[c_out])?) } else { None };
-        let gemm = Conv1dGemm::new(&w.data, b.as_ref().map(|t| t.data.as_slice()), c_out, c_in, k, stride, dilation);
+        let (w, b) = (format!("{name}.weight"), format!("{name}.bias"));
+        let pack = Self::packer(c_out, c_in, k, stride, dilation);
+        let gemm = s.take_packed(&w, &[c_out, c_in, k], bias.then_some((b.as_str(), c_out)), &pack)?;
         Ok(Self { gemm, prev: span - stride })
+    }
+
+    /// Plans `{name}.weight` (and its bias) to be packed as it is added, as [`Self::from_store`] packs it
+    /// ([`WeightStore::plan`]), so it never waits in the store in its file form.
+    #[allow(clippy::too_many_arguments)]
+    pub fn plan(s: &mut WeightStore, name: &str, c_out: usize, c_in: usize, k: usize, stride: usize, dilation: usize, bias: bool) {
+        let pack = Self::packer(c_out, c_in, k, stride, dilation);
+        let bias = bias.then(|| (format!("{name}.bias"), c_out));
+        s.plan(&format!("{name}.weight"), Packing::Custom { shape: vec![c_out, c_in, k], bias, pack });
+    }
+
+    fn packer(c_out: usize, c_in: usize, k: usize, stride: usize, dilation: usize) -> Packer {
+        Rc::new(move |w, b| Box::new(Conv1dGemm::from_fn(w, b, c_out, c_in, k, stride, dilation)))
     }
 
     /// Output rows for `t_in` new input rows (`t_in` must be a multiple of the stride).
@@ -83,9 +98,19 @@ impl StreamConvTr1d {
         if stride == 0 {
             return Err(CoreError::new(format!("conv transpose '{name}': stride must be positive")));
         }
-        let w = s.take(&format!("{name}.weight"), &[c_in, c_out, 2 * stride])?;
-        let b = s.take(&format!("{name}.bias"), &[c_out])?;
-        Ok(Self { gemm: ConvTr1dGemm::new(&w.data, Some(&b.data), c_in, c_out, stride) })
+        let (w, b) = (format!("{name}.weight"), format!("{name}.bias"));
+        let gemm = s.take_packed(&w, &[c_in, c_out, 2 * stride], Some((&b, c_out)), &Self::packer(c_in, c_out, stride))?;
+        Ok(Self { gemm })
+    }
+
+    /// Plans `{name}.weight` and its bias to be packed as they are added (see [`StreamConv1d::plan`]).
+    pub fn plan(s: &mut WeightStore, name: &str, c_in: usize, c_out: usize, stride: usize) {
+        let (shape, bias) = (vec![c_in, c_out, 2 * stride], Some((format!("{name}.bias"), c_out)));
+        s.plan(&format!("{name}.weight"), Packing::Custom { shape, bias, pack: Self::packer(c_in, c_out, stride) });
+    }
+
+    fn packer(c_in: usize, c_out: usize, stride: usize) -> Packer {
+        Rc::new(move |w, b| Box::new(ConvTr1dGemm::from_fn(w, b, c_in, c_out, stride)))
     }
 
     /// Floats of the carried `partial` (`[stride × c_out]`).

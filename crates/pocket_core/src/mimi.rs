@@ -258,6 +258,16 @@ impl MimiDecoder {
         })
     }
 
+    /// Plans the packing of the big weights (the transformer's projections, SEANet's convolutions) of the part
+    /// `params` describes, so each is packed as it is added and the store never holds them all in their file form
+    /// beside the packed ones ([`WeightStore::plan`]); [`Self::from_store`] then takes them packed.
+    pub fn plan(s: &mut WeightStore, params: &str) -> Result<()> {
+        let (plan, from, to) = Plan::part(params)?;
+        let (halves, ops) = plan.split(from, to);
+        MimiTransformer::plan_halves(s, TRANSFORMER, &plan.tcfg, halves, true);
+        SeanetDecoder::plan_ops(s, SEANET, &plan.scfg, ops)
+    }
+
     /// Makes [`Self::decode`] take normalised latents, de-normalised as `x·std + mean` (each `[latent_dim]`).
     pub fn set_latent_stats(&mut self, mean: &[f32], std: &[f32]) -> Result<()> {
         if mean.len() != self.latent_dim || std.len() != self.latent_dim {
@@ -415,7 +425,7 @@ impl MimiState {
 mod tests {
     use super::*;
     use crate::testing::{max_rel_diff, random_vec};
-    use crate::weights::Tensor;
+    use crate::weights::{DType, Tensor};
 
     const PARAMS: &str = "latent_dim=4 outer_dim=16 stride=4 d_model=16 num_heads=2 num_layers=2 dim_feedforward=24 \
         context=6 max_period=10000 layer_scale=1 dimension=16 channels=1 n_filters=2 ratios=3,2 kernel_size=5 \
@@ -482,6 +492,43 @@ mod tests {
         let mut c = vec![0.0; frames * 24];
         dec.decode(&mut one, &lat, frames, &mut c).unwrap();
         assert_eq!(a, c);
+    }
+
+    /// `decoder`'s output for 7 frames of fixed latents, one frame a call.
+    fn decode_frames(decoder: &MimiDecoder) -> Vec<f32> {
+        let lat = random_vec(7 * 4, 99);
+        let mut out = vec![0.0; 7 * 24];
+        let mut st = MimiState::new(decoder, 1).unwrap();
+        for f in 0..7 {
+            decoder.decode(&mut st, &lat[f * 4..], 1, &mut out[f * 24..]).unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn planned_weights_are_packed_on_arrival_into_the_same_decoder() {
+        let want = decode_frames(&MimiDecoder::from_store(&mut random_store(1), PARAMS).unwrap());
+        let text = plan_text(PARAMS).unwrap();
+        let names: Vec<&str> = text.split_once("\n\n").unwrap().1.lines().collect();
+        // Biases before their weights (packed on arrival with them), and after (packed when taken).
+        for bias_first in [true, false] {
+            let mut source = random_store(1);
+            let mut s = WeightStore::default();
+            MimiDecoder::plan(&mut s, PARAMS).unwrap();
+            let mut order = names.clone();
+            order.sort_by_key(|n| n.ends_with(".bias") != bias_first);
+            for name in order {
+                let shape = source.shape(name).unwrap().to_vec();
+                let bytes: Vec<u8> = source.take(name, &shape).unwrap().data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                s.add(name, DType::F32, &shape, &bytes).unwrap();
+            }
+            for w in ["mimi.decoder.model.0.conv.weight", "mimi.decoder_transformer.transformer.layers.1.linear2.weight"] {
+                assert_eq!(s.is_packed(w), bias_first || w.contains("linear2"), "{w} packed on arrival");
+            }
+            let planned = MimiDecoder::from_store(&mut s, PARAMS).unwrap();
+            assert_eq!(decode_frames(&planned), want, "bias first: {bias_first}");
+            assert!(s.names().is_empty(), "every tensor taken: {:?}", s.names());
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! shared scalar kernel `kernels::attention` is the reference it is tested against.
 
 use std::ops::Range;
+use std::rc::Rc;
 
 use crate::error::{CoreError, Result};
 use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
@@ -26,7 +27,7 @@ use crate::memory::zeros;
 use crate::simd::F32x4;
 use crate::params::Params;
 use crate::taps::Taps;
-use crate::weights::WeightStore;
+use crate::weights::{Packer, Packing, WeightStore};
 
 /// LayerNorm epsilon of the Mimi transformers.
 const LN_EPS: f32 = 1e-5;
@@ -74,6 +75,27 @@ impl TransformerConfig {
     fn head_dim(&self) -> usize {
         self.d_model / self.num_heads
     }
+}
+
+/// The two projection weights of half-layer `h` (of layer prefix `p`): name, shape and how many equal row blocks
+/// it is packed as (in_proj's `[q | k | v]`: three).
+fn projections(p: &str, cfg: &TransformerConfig, h: usize) -> [(String, Vec<usize>, usize); 2] {
+    let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
+    if h % 2 == 0 {
+        [(format!("{p}.self_attn.in_proj.weight"), vec![3 * d, d], 3), (format!("{p}.self_attn.out_proj.weight"), vec![d, d], 1)]
+    } else {
+        [(format!("{p}.linear1.weight"), vec![ff, d], 1), (format!("{p}.linear2.weight"), vec![d, ff], 1)]
+    }
+}
+
+/// A projection `[n_out, n_in]` as `parts` [`Linear`]s of `n_out / parts` rows each, BF16 panels where that loses
+/// nothing when `compact` ([`Linear::compact`]).
+fn projection_packer(shape: &[usize], parts: usize, compact: bool) -> Packer {
+    let (rows, n_in) = (shape[0] / parts, shape[1]);
+    Rc::new(move |w, _| {
+        let part = |j: usize| Linear::from_fn(rows, n_in, None, |c, i| w((j * rows + c) * n_in + i));
+        Box::new((0..parts).map(|j| if compact { part(j).compact() } else { part(j) }).collect::<Vec<_>>())
+    })
 }
 
 /// Every tensor [`MimiTransformer::from_store`] takes, with its shape.
@@ -160,40 +182,43 @@ impl MimiTransformer {
         out_tap: bool,
         compact: bool,
     ) -> Result<Self> {
-        let (d, ff) = (cfg.d_model, cfg.dim_feedforward);
-        let pack = |w: &[f32], n_out: usize, n_in: usize| {
-            let l = Linear::new(w, None, n_out, n_in);
-            if compact { l.compact() } else { l }
-        };
+        let d = cfg.d_model;
         let mut out = Vec::new();
         for h in halves {
             let (p, n) = (format!("{prefix}.layers.{}", h / 2), h % 2 + 1);
             let vec = |s: &mut WeightStore, n: &str| s.take(&format!("{p}.{n}"), &[d]).map(|t| t.data);
             let norm = (vec(s, &format!("norm{n}.weight"))?, vec(s, &format!("norm{n}.bias"))?);
             let ls = if cfg.layer_scale { Some(vec(s, &format!("layer_scale_{n}.scale"))?) } else { None };
+            let take = |s: &mut WeightStore, (name, shape, parts): (String, Vec<usize>, usize)| {
+                s.take_packed::<Vec<Linear>>(&name, &shape, None, &projection_packer(&shape, parts, compact))
+            };
+            let [first, second] = projections(&p, &cfg, h);
+            let (mut a, mut b) = (take(s, first)?, take(s, second)?);
+            let one = |v: &mut Vec<Linear>| v.pop().expect("a packed projection");
             out.push((
                 h,
                 if n == 1 {
-                    let in_proj = s.take(&format!("{p}.self_attn.in_proj.weight"), &[3 * d, d])?.data;
-                    let o = s.take(&format!("{p}.self_attn.out_proj.weight"), &[d, d])?.data;
-                    Half::Attn(Attn {
-                        norm,
-                        // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
-                        q: pack(&in_proj[..d * d], d, d),
-                        k: pack(&in_proj[d * d..2 * d * d], d, d),
-                        v: pack(&in_proj[2 * d * d..], d, d),
-                        out: pack(&o, d, d),
-                        ls,
-                    })
+                    // in_proj rows are [q | k | v]: three GEMMs write q, k and v into separate buffers.
+                    let (v, k, q) = (one(&mut a), one(&mut a), one(&mut a));
+                    Half::Attn(Attn { norm, q, k, v, out: one(&mut b), ls })
                 } else {
-                    let lin1 = s.take(&format!("{p}.linear1.weight"), &[ff, d])?.data;
-                    let lin2 = s.take(&format!("{p}.linear2.weight"), &[d, ff])?.data;
-                    Half::Ff(Ff { norm, lin1: pack(&lin1, ff, d), lin2: pack(&lin2, d, ff), ls })
+                    Half::Ff(Ff { norm, lin1: one(&mut a), lin2: one(&mut b), ls })
                 },
             ));
         }
         let freqs = rope_freqs(cfg.head_dim(), cfg.max_period);
         Ok(Self { cfg, halves: out, out_tap, freqs })
+    }
+
+    /// Plans the projections of the half-layers `halves` to be packed as they are added, as
+    /// [`Self::from_store_halves`] packs them ([`WeightStore::plan`]).
+    pub fn plan_halves(s: &mut WeightStore, prefix: &str, cfg: &TransformerConfig, halves: Range<usize>, compact: bool) {
+        for h in halves {
+            for (name, shape, parts) in projections(&format!("{prefix}.layers.{}", h / 2), cfg, h) {
+                let pack = projection_packer(&shape, parts, compact);
+                s.plan(&name, Packing::Custom { shape, bias: None, pack });
+            }
+        }
     }
 
     /// Bytes of packed weights.

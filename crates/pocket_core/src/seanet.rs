@@ -95,6 +95,13 @@ impl ResBlock {
         Ok(Self { conv1, conv2 })
     }
 
+    /// Plans [`Self::from_store`]'s two convs to be packed as they are added.
+    pub fn plan(s: &mut WeightStore, p: &str, cfg: &SeanetConfig, c: usize, dil: usize) {
+        let hidden = c / cfg.compress;
+        StreamConv1d::plan(s, &format!("{p}.block.1.conv"), hidden, c, cfg.residual_kernel_size, 1, dil, true);
+        StreamConv1d::plan(s, &format!("{p}.block.3.conv"), c, hidden, 1, 1, 1, true);
+    }
+
     /// `y` `[t × c]` in place; `buf` carries `conv1`'s rows; `cols`, `h`, `tmp` are scratch.
     pub fn forward(&self, y: &mut [f32], t: usize, buf: &mut [f32], cols: &mut [f32], h: &mut [f32], tmp: &mut [f32]) {
         let c = self.conv2.gemm.c_out;
@@ -268,6 +275,22 @@ impl SeanetDecoder {
         }
         let tap_names = out.iter().map(|(o, _)| format!("seanet.model.{}", o.idx)).collect();
         Ok(Self { cfg, ops: out, tap_names })
+    }
+
+    /// Plans the convs of the ops `ops` to be packed as they are added, as [`Self::from_store_ops`] packs them
+    /// ([`WeightStore::plan`]).
+    pub fn plan_ops(s: &mut WeightStore, prefix: &str, cfg: &SeanetConfig, ops: Range<usize>) -> Result<()> {
+        for o in op_shapes(cfg)?.get(ops).unwrap_or_default() {
+            let name = |what: &str| format!("{prefix}.model.{}.{what}", o.idx);
+            let (ci, co) = (o.c_in, o.c_out);
+            match o.kind {
+                OpKind::Conv0 => StreamConv1d::plan(s, &name("conv"), co, ci, cfg.kernel_size, 1, 1, true),
+                OpKind::Up { ratio } => StreamConvTr1d::plan(s, &name("convtr"), ci, co, ratio),
+                OpKind::Res { dilation } => ResBlock::plan(s, &format!("{prefix}.model.{}", o.idx), cfg, co, dilation),
+                OpKind::Last => StreamConv1d::plan(s, &name("conv"), co, ci, cfg.last_kernel_size, 1, 1, true),
+            }
+        }
+        Ok(())
     }
 
     /// Whether this part runs no op at all.

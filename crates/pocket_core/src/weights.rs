@@ -11,8 +11,10 @@
 //! bytes into its final form ([`Linear`] panels or [`LinearI8`]), so the store never holds more than one such
 //! tensor in its file form.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::error::{CoreError, Result};
 use crate::kernels::bf16::{bf16_to_f32, f16_to_f32};
@@ -51,14 +53,23 @@ impl DType {
     }
 }
 
-/// How a planned tensor (a `[n_out, n_in]` linear weight) is packed when it is added.
-#[derive(Clone, Debug, PartialEq)]
+/// A model part's own packing of a weight: from its values (`w(i)`: element `i`, row-major, widened to f32 as it
+/// is read from the stored or staged bytes) and its bias, the packed form the part keeps. The same function packs
+/// a planned tensor on arrival and an unplanned one when taken ([`WeightStore::take_packed`]), so both give the
+/// same weights.
+pub type Packer = Rc<dyn Fn(&dyn Fn(usize) -> f32, Option<Vec<f32>>) -> Box<dyn Any>>;
+
+/// How a planned tensor is packed when it is added.
+#[derive(Clone)]
 pub enum Packing {
-    /// [`Linear`] panels, BF16 where that loses nothing ([`Linear::compact`]), with the bias tensor `bias` when
-    /// named: packed on arrival only if the bias is already in the store (else when taken).
+    /// A `[n_out, n_in]` weight as [`Linear`] panels, BF16 where that loses nothing ([`Linear::compact`]), with the
+    /// bias tensor `bias` when named: packed on arrival only if the bias is already in the store (else when taken).
     Linear { bias: Option<String> },
-    /// [`LinearI8`]: int8 with per-row scales, no bias.
+    /// A `[n_out, n_in]` weight as [`LinearI8`]: int8 with per-row scales, no bias.
     LinearI8,
+    /// A weight of exactly `shape` by `pack`, with the bias tensor `bias` (name and length) when given, under the
+    /// same rule as `Linear`'s bias. Taken back with [`WeightStore::take_packed`].
+    Custom { shape: Vec<usize>, bias: Option<(String, usize)>, pack: Packer },
 }
 
 /// A tensor as it waits in the store: f32, the 16-bit patterns of a BF16/F16 file, or already packed.
@@ -67,6 +78,8 @@ enum Stored {
     Half(DType, Vec<u16>),
     Linear(Linear),
     LinearI8(LinearI8),
+    /// Packed by a [`Packing::Custom`] plan.
+    Custom(Box<dyn Any>),
 }
 
 impl Stored {
@@ -78,24 +91,43 @@ impl Stored {
                 if dtype == DType::BF16 { bf16_to_f32(&h, &mut out) } else { f16_to_f32(&h, &mut out) }
                 Ok(out)
             }
-            Stored::Linear(_) | Stored::LinearI8(_) => {
-                Err(CoreError::new(format!("tensor '{name}' was packed as a linear weight when it was added")))
-            }
+            Stored::Linear(_) | Stored::LinearI8(_) | Stored::Custom(_) => Err(packed_error(name)),
         }
     }
+
+    /// `f` with an accessor of element `i` as f32, read from the stored values (no widened copy of them all).
+    fn with_values<R>(&self, name: &str, f: impl FnOnce(&dyn Fn(usize) -> f32) -> R) -> Result<R> {
+        match self {
+            Stored::F32(v) => Ok(f(&|i| v[i])),
+            Stored::Half(dtype, h) => {
+                let dtype = *dtype;
+                Ok(f(&|i| half_value(dtype, h[i])))
+            }
+            Stored::Linear(_) | Stored::LinearI8(_) | Stored::Custom(_) => Err(packed_error(name)),
+        }
+    }
+}
+
+fn packed_error(name: &str) -> CoreError {
+    CoreError::new(format!("tensor '{name}' was packed as a linear weight when it was added"))
 }
 
 /// Element `i` of raw little-endian `bytes` of `dtype`, as f32.
 fn value_at(dtype: DType, bytes: &[u8], i: usize) -> f32 {
     match dtype {
         DType::F32 => f32::from_le_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]]),
-        DType::BF16 => f32::from_bits((u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]]) as u32) << 16),
-        DType::F16 => {
-            let mut out = [0.0f32];
-            f16_to_f32(&[u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])], &mut out);
-            out[0]
-        }
+        DType::BF16 | DType::F16 => half_value(dtype, u16::from_le_bytes([bytes[2 * i], bytes[2 * i + 1]])),
     }
+}
+
+/// A BF16 or F16 value's bits as f32 (what widening the whole tensor gives for it).
+fn half_value(dtype: DType, bits: u16) -> f32 {
+    if dtype == DType::BF16 {
+        return f32::from_bits((bits as u32) << 16);
+    }
+    let mut out = [0.0f32];
+    f16_to_f32(&[bits], &mut out);
+    out[0]
 }
 
 /// A row-major `[n_out, n_in]` weight (element `i` is `w(i)`) and its bias packed as [`Linear`] panels, then
@@ -135,6 +167,9 @@ impl Table {
 pub struct WeightStore {
     tensors: HashMap<String, (Vec<usize>, Stored)>,
     plans: HashMap<String, Packing>,
+    /// Biases that went into a planned weight on arrival, with their shapes: present for [`Self::check_shape`]
+    /// until that weight is taken.
+    absorbed: HashMap<String, Vec<usize>>,
 }
 
 impl WeightStore {
@@ -151,7 +186,7 @@ impl WeightStore {
             (Some(Packing::Linear { bias }), &[n_out, n_in]) => match bias.clone() {
                 None => Stored::Linear(packed_linear(n_out, n_in, None, |i| value_at(dtype, bytes, i))),
                 Some(b) if self.shape(&b) == Some(&[n_out]) => {
-                    let b = self.take(&b, &[n_out])?.data;
+                    let b = self.absorb(&b, n_out)?;
                     Stored::Linear(packed_linear(n_out, n_in, Some(b), |i| value_at(dtype, bytes, i)))
                 }
                 Some(_) => Self::unpacked(dtype, bytes),
@@ -160,10 +195,29 @@ impl WeightStore {
                 let w: Vec<f32> = (0..n_out * n_in).map(|i| value_at(dtype, bytes, i)).collect();
                 Stored::LinearI8(LinearI8::new(&w, None, n_out, n_in))
             }
+            (Some(Packing::Custom { shape: want, bias, pack }), _) if want == shape => match bias.clone() {
+                None => Stored::Custom(pack(&|i| value_at(dtype, bytes, i), None)),
+                Some((b, n)) if self.shape(&b) == Some(&[n]) => {
+                    let (pack, b) = (pack.clone(), self.absorb(&b, n)?);
+                    Stored::Custom(pack(&|i| value_at(dtype, bytes, i), Some(b)))
+                }
+                Some(_) => Self::unpacked(dtype, bytes),
+            },
             _ => Self::unpacked(dtype, bytes),
         };
         self.tensors.insert(name.to_string(), (shape.to_vec(), stored));
         Ok(())
+    }
+
+    /// Removes `name`, which [`Self::check_shape`] found: an error if it is a bias a packed weight absorbed.
+    fn remove(&mut self, name: &str) -> Result<(Vec<usize>, Stored)> {
+        self.tensors.remove(name).ok_or_else(|| CoreError::new(format!("tensor '{name}' went into its packed weight")))
+    }
+
+    /// Takes the bias `name` (`[n]`) into the weight being packed, keeping its shape for [`Self::check_shape`].
+    fn absorb(&mut self, name: &str, n: usize) -> Result<Vec<f32>> {
+        self.absorbed.insert(name.to_string(), vec![n]);
+        Ok(self.take(name, &[n])?.data)
     }
 
     fn unpacked(dtype: DType, bytes: &[u8]) -> Stored {
@@ -189,6 +243,11 @@ impl WeightStore {
         self.tensors.contains_key(name)
     }
 
+    /// Whether `name` is stored packed (planned and packed on arrival), not in its file form.
+    pub fn is_packed(&self, name: &str) -> bool {
+        matches!(self.tensors.get(name), Some((_, Stored::Linear(_) | Stored::LinearI8(_) | Stored::Custom(_))))
+    }
+
     /// Shape of a stored tensor, if present.
     pub fn shape(&self, name: &str) -> Option<&[usize]> {
         self.tensors.get(name).map(|(shape, _)| shape.as_slice())
@@ -196,9 +255,9 @@ impl WeightStore {
 
     /// Checks that `name` is present with exactly `shape`.
     pub fn check_shape(&self, name: &str, shape: &[usize]) -> Result<()> {
-        match self.tensors.get(name) {
+        match self.tensors.get(name).map(|(shape, _)| shape).or_else(|| self.absorbed.get(name)) {
             None => Err(CoreError::new(format!("missing tensor '{name}' (expected shape {shape:?})"))),
-            Some((have, _)) if have != shape => {
+            Some(have) if have != shape => {
                 Err(CoreError::new(format!("tensor '{name}' has shape {have:?}, expected {shape:?}")))
             }
             _ => Ok(()),
@@ -214,10 +273,10 @@ impl WeightStore {
     /// Removes and returns `name`, which must have exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.check_shape(name, shape)?;
-        if matches!(self.tensors.get(name), Some((_, Stored::Linear(_) | Stored::LinearI8(_)))) {
-            return Err(CoreError::new(format!("tensor '{name}' was packed as a linear weight when it was added")));
+        if self.is_packed(name) {
+            return Err(packed_error(name));
         }
-        let (shape, stored) = self.tensors.remove(name).expect("checked above");
+        let (shape, stored) = self.remove(name)?;
         Ok(Tensor { data: stored.widen(name)?, shape })
     }
 
@@ -229,13 +288,14 @@ impl WeightStore {
         self.plans.remove(name);
         if let Some((_, Stored::Linear(_))) = self.tensors.get(name) {
             let Some((_, Stored::Linear(l))) = self.tensors.remove(name) else { unreachable!() };
+            bias.map(|b| self.absorbed.remove(b));
             return Ok(l);
         }
         let b = match bias {
             Some(b) => Some(self.take(b, &[n_out])?.data),
             None => None,
         };
-        Ok(match self.tensors.remove(name).expect("checked above").1 {
+        Ok(match self.remove(name)?.1 {
             Stored::Half(DType::BF16, h) => packed_linear(n_out, n_in, b, |i| f32::from_bits((h[i] as u32) << 16)),
             other => {
                 let v = other.widen(name)?;
@@ -248,10 +308,38 @@ impl WeightStore {
     pub fn take_linear_i8(&mut self, name: &str, n_out: usize, n_in: usize) -> Result<LinearI8> {
         self.check_shape(name, &[n_out, n_in])?;
         self.plans.remove(name);
-        match self.tensors.remove(name).expect("checked above").1 {
+        match self.remove(name)?.1 {
             Stored::LinearI8(l) => Ok(l),
             other => Ok(LinearI8::new(&other.widen(name)?, None, n_out, n_in)),
         }
+    }
+
+    /// Removes `name` (exactly `shape`; with the bias `bias`, name and length, when given) packed by `pack`: as its
+    /// [`Packing::Custom`] plan packed it on arrival (with the same `pack`, the bias then went in with it), else
+    /// now, straight from its stored form (taking the bias too).
+    pub fn take_packed<T: 'static>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        bias: Option<(&str, usize)>,
+        pack: &Packer,
+    ) -> Result<T> {
+        self.check_shape(name, shape)?;
+        self.plans.remove(name);
+        let packed = match self.remove(name)?.1 {
+            Stored::Custom(p) => {
+                bias.map(|(b, _)| self.absorbed.remove(b));
+                p
+            }
+            stored => {
+                let b = match bias {
+                    Some((b, n)) => Some(self.take(b, &[n])?.data),
+                    None => None,
+                };
+                stored.with_values(name, |w| pack(w, b))?
+            }
+        };
+        packed.downcast::<T>().map(|t| *t).map_err(|_| CoreError::new(format!("tensor '{name}' was packed as another kind")))
     }
 
     /// Removes `name` (exactly `shape`) as a [`Table`]: BF16 stays BF16, F32 and F16 become f32.
@@ -279,6 +367,7 @@ impl WeightStore {
     pub fn clear(&mut self) {
         self.tensors.clear();
         self.plans.clear();
+        self.absorbed.clear();
     }
 }
 

@@ -39,6 +39,20 @@ pub unsafe extern "C" fn mimi_decoder_new(params: *const u8, len: usize) -> *mut
     })
 }
 
+/// Plans the packing of the weights of the decoder (or part) `params` describes (as [`mimi_decoder_new`] takes
+/// them), before its tensors are added: each big one is then packed as it arrives. Returns 1, or 0 on bad params.
+///
+/// # Safety
+/// `params` points to `len` bytes of UTF-8.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mimi_decoder_plan(params: *const u8, len: usize) -> u32 {
+    guard(0, || {
+        let p = unsafe { str_arg(params, len)? };
+        with_store(|s| MimiDecoder::plan(s, p))?;
+        Ok(1)
+    })
+}
+
 /// The decoder's pipeline for `params` (as [`mimi_decoder_new`] takes them; no weights needed): a text handle
 /// (read it with `mimi_plan_ptr`/`mimi_plan_len`, free it with `mimi_plan_free`), one `name macs out_len width` line
 /// per stage, then an empty line and the tensors of the part `stages` (default: all). Null on error.

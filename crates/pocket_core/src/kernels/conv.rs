@@ -193,7 +193,21 @@ impl Conv1dGemm {
         dilation: usize,
     ) -> Self {
         assert_eq!(w.len(), c_out * c_in * k, "conv weight size");
-        let at = |c: usize, col: usize| w[(c * c_in + col % c_in) * k + col / c_in];
+        Self::from_fn(&|i| w[i], bias.map(|b| b.to_vec()), c_out, c_in, k, stride, dilation)
+    }
+
+    /// [`Self::new`] from a function giving element `i` of the `[c_out, c_in, k]` weight (e.g. read from its
+    /// BF16 form), without materialising an f32 copy of it.
+    pub fn from_fn(
+        w: &dyn Fn(usize) -> f32,
+        bias: Option<Vec<f32>>,
+        c_out: usize,
+        c_in: usize,
+        k: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> Self {
+        let at = |c: usize, col: usize| w((c * c_in + col % c_in) * k + col / c_in);
         if c_out == 1 {
             let row = (0..k * c_in).map(|col| at(0, col)).collect();
             return Self {
@@ -207,7 +221,7 @@ impl Conv1dGemm {
                 bias0: bias.map_or(0.0, |b| b[0]),
             };
         }
-        let lin = Linear::from_fn(c_out, k * c_in, bias.map(|b| b.to_vec()), at);
+        let lin = Linear::from_fn(c_out, k * c_in, bias, at);
         Self { c_in, c_out, k, stride, dilation, lin: Some(lin), row: Vec::new(), bias0: 0.0 }
     }
 
@@ -321,11 +335,16 @@ pub struct ConvTr1dGemm {
 impl ConvTr1dGemm {
     /// Packs a PyTorch `[c_in, c_out, 2·stride]` weight.
     pub fn new(w: &[f32], bias: Option<&[f32]>, c_in: usize, c_out: usize, stride: usize) -> Self {
+        assert_eq!(w.len(), c_in * c_out * 2 * stride, "conv transpose weight size");
+        Self::from_fn(&|i| w[i], bias.map(|b| b.to_vec()), c_in, c_out, stride)
+    }
+
+    /// [`Self::new`] from a function giving element `i` of the `[c_in, c_out, 2·stride]` weight.
+    pub fn from_fn(w: &dyn Fn(usize) -> f32, bias: Option<Vec<f32>>, c_in: usize, c_out: usize, stride: usize) -> Self {
         let k = 2 * stride;
-        assert_eq!(w.len(), c_in * c_out * k, "conv transpose weight size");
         // GEMM column j·c_out + c (output row j of the step, channel c) ← W[i][c][j].
-        let lin = Linear::from_fn(k * c_out, c_in, None, |col, i| w[(i * c_out + col % c_out) * k + col / c_out]);
-        let bias = bias.map_or_else(|| vec![0.0; c_out], |b| b.to_vec());
+        let lin = Linear::from_fn(k * c_out, c_in, None, |col, i| w((i * c_out + col % c_out) * k + col / c_out));
+        let bias = bias.unwrap_or_else(|| vec![0.0; c_out]);
         Self { c_in, c_out, stride, lin, bias }
     }
 
