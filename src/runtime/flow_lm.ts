@@ -136,6 +136,9 @@ export function maxGenLen(nTokens: number, frameRate = 12.5): number {
   return Math.ceil((nTokens / 3.0 + 2.0) * frameRate);
 }
 
+/** Rows per prefill call when an audio-prompt voice is imported (about a text chunk's: see `loadVoice`). */
+const VOICE_PREFILL_ROWS = 32;
+
 /**
  * Relative tolerance of the voice/model identity check (other weights give differences of order 1); the int8
  * model computes `bos_before_voice`'s K/V with quantised weights and activations, a few percent off.
@@ -561,7 +564,20 @@ export class FlowLMState {
           { file: voice.source },
         );
       }
-      return this.prefillEmbeddings(voice.conditioning, { bosBeforeVoice: bos, x0: options.x0 });
+      // In pieces, into a cache reserved once: the core's scratch keeps the size of its largest call, and a text
+      // chunk's prefill, not a voice's, should set it. Each row is projected alone and attends to the cache before
+      // it, so pieces give bit-identical K/V (and the last piece the same latent).
+      const d = m.dims.dModel, rows = voice.conditioning;
+      this.reserve(voice.frames + (bos ? 1 : 0));
+      let result: FlowLMCallResult | null = null;
+      for (let at = 0; at < voice.frames; at += VOICE_PREFILL_ROWS) {
+        const end = Math.min(voice.frames, at + VOICE_PREFILL_ROWS);
+        result = this.prefillEmbeddings(rows.subarray(at * d, end * d), {
+          bosBeforeVoice: bos && at === 0,
+          x0: end === voice.frames ? options.x0 : null,
+        });
+      }
+      return result!;
     }
     const s = voice.state;
     if ((options.verifyModel ?? true) && m.insertBosBeforeVoice && m.hasBosBeforeVoice) {

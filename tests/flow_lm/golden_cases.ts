@@ -175,6 +175,24 @@ export function voiceStateTests(size: Size, model: () => Promise<FlowLM>): void 
     }
   });
 
+  test(`${size}: an audio prompt imported in pieces equals one prefill of it, bit for bit`, async () => {
+    const m = await model();
+    const prompt = await readVoiceFile(await readFixture(`${size}/voice_audio_prompt.safetensors`), "audio_prompt");
+    if (prompt.kind !== "audio_prompt") throw new Error("an audio prompt fixture");
+    assert.ok(prompt.frames > 32, `${prompt.frames} frames: more than one piece`);
+    const [pieces, whole] = [m.createState(), m.createState()];
+    try {
+      const a = pieces.loadVoice(prompt)!;
+      const b = whole.prefillEmbeddings(prompt.conditioning, { bosBeforeVoice: true });
+      assert.equal(a.eosLogit, b.eosLogit);
+      assert.equal(pieces.capacity, whole.capacity, "reserved once, exactly");
+      assert.deepEqual(pieces.exportVoiceFile(), whole.exportVoiceFile());
+    } finally {
+      pieces.free();
+      whole.free();
+    }
+  });
+
   test(`${size}: voice_state import → export is byte-identical to the reference's file`, async () => {
     const m = await model();
     const bytes = await readFixture(`${size}/voice_state.safetensors`);
