@@ -115,7 +115,11 @@ export class LocalFlowLm implements FlowLmService {
   }
 
   exportVoice(id: number): Promise<Uint8Array> {
-    return Promise.resolve(this.#voice(id).exportVoiceFile());
+    return Promise.resolve(this.exportVoiceNow(id));
+  }
+
+  exportVoiceNow(id: number): Uint8Array {
+    return this.#voice(id).exportVoiceFile();
   }
 
   emptyVoice(): Promise<VoiceRef> {

@@ -25,6 +25,11 @@ export interface FlowLmService {
   importVoice(bytes: Uint8Array, x0: Float32Array): Promise<VoiceRef>;
   /** The voice as a voice-state file in the reference's current format. */
   exportVoice(id: number): Promise<Uint8Array>;
+  /**
+   * The same at once, where the part runs on the caller's thread: the model then keeps no copy of a voice's file
+   * (MBs of KV state) for `TTSModel.exportVoice`, which is synchronous.
+   */
+  exportVoiceNow?(id: number): Uint8Array;
   /** An empty voice (no prefix). */
   emptyVoice(): Promise<VoiceRef>;
   /** Forgets a voice. */

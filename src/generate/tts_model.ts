@@ -171,13 +171,13 @@ export class Voice {
   readonly positions: number;
   /** @internal */
   readonly ref: VoiceRef;
-  /** @internal voice-state file bytes (current format) */
-  readonly state: Uint8Array;
+  /** @internal voice-state file bytes (current format), kept when the model cannot export them at once */
+  readonly state: Uint8Array | null;
   /** @internal the model it belongs to */
   readonly owner: object;
 
   /** @internal use {@link TTSModel.loadVoice}. */
-  constructor(name: string, ref: VoiceRef, state: Uint8Array, owner: object) {
+  constructor(name: string, ref: VoiceRef, state: Uint8Array | null, owner: object) {
     this.name = name;
     this.positions = ref.positions;
     this.ref = ref;
@@ -228,6 +228,7 @@ export class TTSModel {
   /** Clones by content key (see `src/voice/clone.ts`), so cloning the same recording twice is instant. */
   #clones = new BoundedCache<Promise<Voice>>(16);
   #cloneKeys = new WeakMap<Voice, string>();
+  #freed = new WeakSet<Voice>();
 
   private constructor(
     model: ResolvedModel,
@@ -351,8 +352,7 @@ export class TTSModel {
     if (!isSafetensorsFile(bytes)) return await this.#clone(bytes, name, options);
     const x0 = new Float32Array(32); // the prefill's latent is discarded, so its noise does not matter
     const ref = await this.#flow.importVoice(bytes, x0);
-    const state = await this.#flow.exportVoice(ref.id);
-    return new Voice(name, ref, state, this);
+    return new Voice(name, ref, await this.#voiceFile(ref), this);
   }
 
   /** A voice cloned from a recording: decoded and resampled here, encoded by the Mimi part, prefilled by FlowLM. */
@@ -371,7 +371,7 @@ export class TTSModel {
           frameSamples: SAMPLES_PER_FRAME,
         };
         const ref = await encodeVoice(parts, audio, options.onProgress); // in turns: other streams go on meanwhile
-        const cloned = new Voice(name, ref, await this.#flow.exportVoice(ref.id), this);
+        const cloned = new Voice(name, ref, await this.#voiceFile(ref), this);
         this.#cloneKeys.set(cloned, key);
         return cloned;
       })();
@@ -383,10 +383,20 @@ export class TTSModel {
 
   /**
    * The voice as a voice-state safetensors file in the reference's current format (loadable here and upstream).
+   *
+   * @throws {PocketTtsError} `invalid_voice` for a voice of another model or one already freed, `disposed` after
+   *   {@link dispose}
    */
   exportVoice(voice: Voice): Uint8Array {
+    this.#checkOpen();
     this.#checkVoice(voice);
-    return voice.state.slice();
+    if (this.#freed.has(voice)) throw new PocketTtsError("invalid_voice", "this voice was freed");
+    return voice.state?.slice() ?? this.#flow.exportVoiceNow!(voice.ref.id);
+  }
+
+  /** What a new voice keeps for {@link exportVoice}: its file, unless FlowLM runs here and exports it at once. */
+  async #voiceFile(ref: VoiceRef): Promise<Uint8Array | null> {
+    return this.#flow.exportVoiceNow ? null : await this.#flow.exportVoice(ref.id);
   }
 
   /**
@@ -404,6 +414,7 @@ export class TTSModel {
     this.#checkVoice(voice);
     const key = this.#cloneKeys.get(voice);
     if (key !== undefined) this.#clones.delete(key); // a clone of the same recording must not return a freed voice
+    this.#freed.add(voice);
     if (!this.#disposed) await this.#flow.freeVoice(voice.ref.id);
   }
 

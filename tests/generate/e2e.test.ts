@@ -251,16 +251,25 @@ describe("generation semantics", () => {
     });
   });
 
-  test("exportVoice gives a voice file that loads to the same voice", async () => {
-    await withTinyModel({ workers: 0 }, async (tts) => {
-      const voice = await tts.loadVoice(TINY_VOICE);
-      const bytes = tts.exportVoice(voice);
-      const again = await tts.loadVoice(bytes);
-      assert.equal(again.positions, voice.positions);
-      assert.deepEqual(tts.exportVoice(again), bytes);
-      const a = await tts.generate("Hi there.", { voice, seed: 5 });
-      const b = await tts.generate("Hi there.", { voice: again, seed: 5 });
-      assert.deepEqual(a, b);
-    });
+  test("exportVoice gives a voice file that loads to the same voice; the same file in every placement", async () => {
+    let file: Uint8Array | null = null;
+    for (const workers of modes) {
+      await withTinyModel({ workers }, async (tts) => {
+        const voice = await tts.loadVoice(TINY_VOICE);
+        // FlowLM on this thread exports on demand: the voice keeps no copy of its KV state in JS
+        assert.equal(voice.state === null, workers === 0);
+        const bytes = tts.exportVoice(voice);
+        file ??= bytes;
+        assert.deepEqual(bytes, file);
+        const again = await tts.loadVoice(bytes);
+        assert.equal(again.positions, voice.positions);
+        assert.deepEqual(tts.exportVoice(again), bytes);
+        const a = await tts.generate("Hi there.", { voice, seed: 5 });
+        const b = await tts.generate("Hi there.", { voice: again, seed: 5 });
+        assert.deepEqual(a, b);
+        await tts.freeVoice(again);
+        assert.throws(() => tts.exportVoice(again), { code: "invalid_voice" });
+      });
+    }
   });
 });
