@@ -35,11 +35,16 @@ const SECONDS = 10;
 const RUNS = 3;
 
 /** 10 s of speech at 24 kHz: the golden prompt repeated. */
-async function prompt(): Promise<Float32Array> {
+export async function prompt(): Promise<Float32Array> {
   const speech = (await readCase("full/voice_clone.safetensors")).f32("audio_24k");
   const out = new Float32Array(SECONDS * 24000);
   for (let i = 0; i < out.length; i++) out[i] = speech[i % speech.length];
   return out;
+}
+
+/** `audio` scaled by `1 − k·10⁻³`: a recording of its own for each `k`, so the content cache never answers. */
+export function recordingVariant(audio: Float32Array, k: number): { samples: Float32Array; sampleRate: number } {
+  return { samples: audio.map((v) => v * (1 - k * 1e-3)), sampleRate: 24000 };
 }
 
 /** Runs the voice-cloning benchmarks. */
@@ -59,7 +64,7 @@ export async function run(): Promise<BenchResult[]> {
     }
     const generationPeak = peak = Math.max(peak, rssMb());
     // Each run clones a slightly different recording, so the content cache never answers.
-    const variantOf = (k: number) => ({ samples: audio.map((v) => v * (1 - k * 1e-3)), sampleRate: 24000 });
+    const variantOf = (k: number) => recordingVariant(audio, k);
     await tts.freeVoice(await tts.loadVoice(variantOf(RUNS + 1))); // loads the encoder (lazily, on first use)
     const whole: number[] = [];
     for (let i = 0; i < RUNS; i++) {

@@ -15,6 +15,13 @@ import { ENCODE_BLOCK_FRAMES, isEncoderTensor, MimiEncoder, type MimiEncoderStat
 import type { PocketCore } from "../runtime/wasm.ts";
 import { readVoiceFile, serializeVoiceState, type VoiceFile } from "../voice/voice_state.ts";
 import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
+import { IdleStates } from "./idle_states.ts";
+
+/**
+ * Closed streams' states each part keeps for the next streams (`idle_states.ts`): one request at a time needs one;
+ * the second covers a request that opens while the previous one is still closing.
+ */
+export const IDLE_STREAM_STATES = 2;
 
 /** The state of an open stream, or a typed error (a disposed part, or a stream already closed). */
 function streamState<S>(streams: Map<number, S>, id: number, disposed: boolean): S {
@@ -29,6 +36,7 @@ export class LocalFlowLm implements FlowLmService {
   #model: FlowLM;
   #voices = new Map<number, FlowLMState>();
   #streams = new Map<number, FlowLMState>();
+  #idle = new IdleStates<FlowLMState>(IDLE_STREAM_STATES);
   #nextId = 1;
   #nextStream = 1;
   #disposed = false;
@@ -126,12 +134,13 @@ export class LocalFlowLm implements FlowLmService {
   openStream(): Promise<number> {
     if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
     const id = this.#nextStream++;
-    this.#streams.set(id, this.#model.createState());
+    this.#streams.set(id, this.#idle.take(() => this.#model.createState()));
     return Promise.resolve(id);
   }
 
   closeStream(stream: number): Promise<void> {
-    this.#streams.get(stream)?.free();
+    const state = this.#streams.get(stream);
+    if (state) this.#idle.give(state);
     this.#streams.delete(stream);
     return Promise.resolve();
   }
@@ -161,6 +170,7 @@ export class LocalFlowLm implements FlowLmService {
     if (this.#disposed) return Promise.resolve();
     this.#disposed = true;
     for (const s of [...this.#voices.values(), ...this.#streams.values()]) s.free();
+    this.#idle.free();
     this.#voices.clear();
     this.#streams.clear();
     this.#model.free();
@@ -176,6 +186,7 @@ export class LocalMimi implements MimiService {
   #decoder: MimiDecoder;
   #stages: { from: number; to: number };
   #streams = new Map<number, MimiDecoderState>();
+  #idle = new IdleStates<MimiDecoderState>(IDLE_STREAM_STATES);
   #encodings = new Map<number, MimiEncoderState>();
   #nextStream = 1;
   #disposed = false;
@@ -268,12 +279,13 @@ export class LocalMimi implements MimiService {
   openStream(): Promise<number> {
     if (this.#disposed) throw new PocketTtsError("disposed", "the TTSModel was disposed");
     const id = this.#nextStream++;
-    this.#streams.set(id, this.#decoder.createState());
+    this.#streams.set(id, this.#idle.take(() => this.#decoder.createState()));
     return Promise.resolve(id);
   }
 
   closeStream(stream: number): Promise<void> {
-    this.#streams.get(stream)?.free();
+    const state = this.#streams.get(stream);
+    if (state) this.#idle.give(state);
     this.#streams.delete(stream);
     return Promise.resolve();
   }
@@ -291,6 +303,7 @@ export class LocalMimi implements MimiService {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const s of [...this.#streams.values(), ...this.#encodings.values()]) s.free();
+    this.#idle.free();
     this.#streams.clear();
     this.#encodings.clear();
     this.#decoder.free();
