@@ -16,7 +16,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::flow_head::FlowHead;
-use crate::kernels::activation::gelu_tanh_simd;
+use crate::kernels::activation::gelu_tanh_parallel;
 use crate::kernels::attention::{KvCache, attention, dot};
 use crate::kernels::linear::Linear;
 use crate::kernels::linear_i8::{LinearI8, QuantActs};
@@ -549,7 +549,7 @@ fn layer_forward(
     }
     layer_norm(x, &mut sc.xn[..m], d, Some(&l.norm2_w), Some(&l.norm2_b), LN_EPS);
     l.linear1.forward(&sc.xn[..m], &mut sc.hid[..tq * ffn], tq, &mut sc.acts);
-    gelu_tanh_simd(&mut sc.hid[..tq * ffn]);
+    gelu_tanh_parallel(&mut sc.hid[..tq * ffn]);
     l.linear2.forward(&sc.hid[..tq * ffn], &mut sc.tmp[..m], tq, &mut sc.acts);
     for (x, y) in sc.x[r0 * d..n].iter_mut().zip(&sc.tmp[..m]) {
         *x += y;

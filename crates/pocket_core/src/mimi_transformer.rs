@@ -19,13 +19,14 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::{VecExp, gelu_tanh_simd as gelu_tanh};
+use crate::kernels::activation::{VecExp, gelu_tanh_parallel as gelu_tanh};
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
 use crate::memory::zeros;
 use crate::simd::F32x4;
 use crate::params::Params;
+use crate::pool::{self, SharedOut};
 use crate::taps::Taps;
 use crate::weights::{Packer, Packing, WeightStore};
 
@@ -260,7 +261,7 @@ impl MimiTransformer {
                     apply_rope(&mut st.q[..n], t, h_n, hd, pos0, &self.freqs);
                     apply_rope(&mut st.k[..n], t, h_n, hd, pos0, &self.freqs);
                     ring.append(&st.k, &st.v, t);
-                    ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.attn);
+                    ring.attend(&st.q, t, self.cfg.context, &mut st.scores, &mut st.inv, &mut st.head_out, &mut st.attn);
                     l.out.forward(&st.attn, &mut st.proj, t);
                     residual(x, &st.proj[..n], l.ls.as_deref(), d);
                 }
@@ -329,6 +330,7 @@ pub struct TransformerState {
     ff: Vec<f32>,
     scores: Vec<f32>,
     inv: Vec<f32>,
+    head_out: Vec<f32>,
 }
 
 impl TransformerState {
@@ -354,8 +356,9 @@ impl TransformerState {
             attn: zeros(max_t * d)?,
             proj: zeros(max_t * d)?,
             ff: zeros(max_t * c.dim_feedforward)?,
-            scores: zeros(max_t * cap)?,
-            inv: zeros(max_t)?,
+            scores: zeros(c.num_heads * max_t * cap)?,
+            inv: zeros(c.num_heads * max_t)?,
+            head_out: zeros(max_t * d)?,
         })
     }
 
@@ -374,7 +377,7 @@ impl TransformerState {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         let kv: usize = self.rings.iter().map(|r| r.kt.len() + r.v.len()).sum();
-        let s = self.norm.len() * 6 + self.ff.len() + self.scores.len() + self.inv.len();
+        let s = self.norm.len() * 7 + self.ff.len() + self.scores.len() + self.inv.len();
         (kv + s) * 4
     }
 }
@@ -423,50 +426,89 @@ impl RingKv {
 
     /// Attention of the last `t` positions appended (queries `q` `[t × d]`, after RoPE) into `out` `[t × d]`.
     /// A query at `p` sees the positions `max(p − context + 1, 0) ≤ k ≤ p` (all still in the ring since
-    /// `cap ≥ context − 1 + t`). `scores`: `t × cap` scratch; `inv`: `t`.
-    fn attend(&self, q: &[f32], t: usize, context: usize, scores: &mut [f32], inv: &mut [f32], out: &mut [f32]) {
-        let (hd, cap) = (self.hd, self.cap);
-        let d = self.heads * hd;
+    /// `cap ≥ context − 1 + t`). Scratch per head (heads run on different threads in the threads build):
+    /// `scores` `heads × t × cap`, `inv` `heads × t`, `head_out` `heads × t × head_dim`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend(
+        &self,
+        q: &[f32],
+        t: usize,
+        context: usize,
+        scores: &mut [f32],
+        inv: &mut [f32],
+        head_out: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (hd, cap, heads) = (self.hd, self.cap, self.heads);
+        let d = heads * hd;
         let end = self.offset;
-        let pos0 = end - t;
         // Slots ever written; cap is a multiple of 16 so this stays within it.
         let n_slots = end.next_multiple_of(4).min(cap);
-        let scale = 1.0 / (hd as f32).sqrt();
-        for h in 0..self.heads {
-            let kt = &self.kt[h * hd * cap..(h + 1) * hd * cap];
-            gemm_nn(&q[h * hd..], d, kt, cap, scores, cap, t, n_slots, hd);
-            for r in 0..t {
-                let p = pos0 + r;
-                let lo = (p + 1).saturating_sub(context);
-                let row = &mut scores[r * cap..r * cap + n_slots];
-                // The window's positions lo..=p as at most two slot ranges.
-                let (s0, len) = (lo % cap, p + 1 - lo);
-                let first = s0..(s0 + len).min(cap);
-                let second = 0..(s0 + len).saturating_sub(cap);
-                let mut max = f32::NEG_INFINITY;
-                for j in first.clone().chain(second.clone()) {
-                    max = max.max(row[j]);
+        let (scores, inv) = (SharedOut::new(&mut scores[..heads * t * cap]), SharedOut::new(&mut inv[..heads * t]));
+        let (head_out, out) = (SharedOut::new(&mut head_out[..heads * t * hd]), SharedOut::new(&mut out[..t * d]));
+        pool::parallel_ranges(heads, 2 * heads * t * n_slots * hd, &|hs| {
+            for h in hs {
+                // SAFETY: head h's scratch and its columns of `out` belong to this chunk alone.
+                let (s, i, o) = unsafe { (scores.part(h * t * cap, t * cap), inv.part(h * t, t), head_out.part(h * t * hd, t * hd)) };
+                self.attend_head(h, q, t, context, n_slots, s, i, o);
+                for r in 0..t {
+                    let dst = unsafe { out.part(r * d + h * hd, hd) };
+                    dst.copy_from_slice(&o[r * hd..(r + 1) * hd]);
                 }
-                let mut sum = 0.0f32;
-                for range in [second.clone(), first.clone()] {
-                    sum += softmax_exp(&mut row[range], max, scale);
-                }
-                row[second.end..first.start].fill(0.0);
-                row[first.end..].fill(0.0);
-                inv[r] = 1.0 / sum;
             }
-            let v = &self.v[h * cap * hd..(h + 1) * cap * hd];
-            gemm_nn(scores, cap, v, hd, &mut out[h * hd..], d, t, hd, n_slots);
-            for r in 0..t {
-                let o = &mut out[r * d + h * hd..r * d + (h + 1) * hd];
-                let s = F32x4::splat(inv[r]);
-                let n4 = hd / 4 * 4;
-                for i in (0..n4).step_by(4) {
-                    F32x4::load(o, i).mul(s).store(o, i);
-                }
-                for x in &mut o[n4..] {
-                    *x *= inv[r];
-                }
+        });
+    }
+
+    /// Head `h` of [`Self::attend`] into `out` `[t × head_dim]`.
+    #[allow(clippy::too_many_arguments)]
+    fn attend_head(
+        &self,
+        h: usize,
+        q: &[f32],
+        t: usize,
+        context: usize,
+        n_slots: usize,
+        scores: &mut [f32],
+        inv: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (hd, cap) = (self.hd, self.cap);
+        let d = self.heads * hd;
+        let pos0 = self.offset - t;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let kt = &self.kt[h * hd * cap..(h + 1) * hd * cap];
+        gemm_nn(&q[h * hd..], d, kt, cap, scores, cap, t, n_slots, hd);
+        for r in 0..t {
+            let p = pos0 + r;
+            let lo = (p + 1).saturating_sub(context);
+            let row = &mut scores[r * cap..r * cap + n_slots];
+            // The window's positions lo..=p as at most two slot ranges.
+            let (s0, len) = (lo % cap, p + 1 - lo);
+            let first = s0..(s0 + len).min(cap);
+            let second = 0..(s0 + len).saturating_sub(cap);
+            let mut max = f32::NEG_INFINITY;
+            for j in first.clone().chain(second.clone()) {
+                max = max.max(row[j]);
+            }
+            let mut sum = 0.0f32;
+            for range in [second.clone(), first.clone()] {
+                sum += softmax_exp(&mut row[range], max, scale);
+            }
+            row[second.end..first.start].fill(0.0);
+            row[first.end..].fill(0.0);
+            inv[r] = 1.0 / sum;
+        }
+        let v = &self.v[h * cap * hd..(h + 1) * cap * hd];
+        gemm_nn(scores, cap, v, hd, out, hd, t, hd, n_slots);
+        for r in 0..t {
+            let o = &mut out[r * hd..(r + 1) * hd];
+            let s = F32x4::splat(inv[r]);
+            let n4 = hd / 4 * 4;
+            for i in (0..n4).step_by(4) {
+                F32x4::load(o, i).mul(s).store(o, i);
+            }
+            for x in &mut o[n4..] {
+                *x *= inv[r];
             }
         }
     }
@@ -555,6 +597,7 @@ mod tests {
 
     #[test]
     fn batched_ring_attention_matches_reference_kernel() {
+        crate::pool::start_host_helpers(2);
         // Windows 20 and 250 (the tiny and full configs), 16-step calls, enough calls for the ring to wrap twice;
         // also a 48-step call (three frames at once).
         for (heads, hd, ctx, calls) in [(4, 16, 20, 9), (2, 64, 250, 40)] {
@@ -562,8 +605,9 @@ mod tests {
             let max_t: usize = 48;
             let mut ring = RingKv::new(heads, hd, (ctx - 1 + max_t).next_multiple_of(16)).unwrap();
             let mut cache = KvCache::new(heads, hd, ctx - 1 + max_t, true);
-            let mut scores = vec![0.0; max_t * ring.cap];
-            let mut inv = vec![0.0; max_t];
+            let mut scores = vec![0.0; heads * max_t * ring.cap];
+            let mut inv = vec![0.0; heads * max_t];
+            let mut head_out = vec![0.0; max_t * d];
             let mut ref_scores = vec![0.0; ctx];
             for call in 0..calls {
                 let t = if call == 3 { 48 } else { 16 };
@@ -571,8 +615,10 @@ mod tests {
                 let (q, k, v) = (random_vec(t * d, seed), random_vec(t * d, seed + 1), random_vec(t * d, seed + 2));
                 ring.append(&k, &v, t);
                 cache.append(&k, &v, t);
-                let (mut got, mut want) = (vec![0.0; t * d], vec![0.0; t * d]);
-                ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut got);
+                let (mut got, mut want, mut one) = (vec![0.0; t * d], vec![0.0; t * d], vec![0.0; t * d]);
+                ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut head_out, &mut got);
+                crate::pool::run_inline(|| ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut head_out, &mut one));
+                assert_eq!(got, one, "heads split between threads = one thread, bit for bit");
                 attention(&q, &cache, t, Some(ctx), &mut want, &mut ref_scores);
                 let rel = max_rel_diff(&got, &want);
                 assert!(rel < 2e-6, "heads {heads} hd {hd} ctx {ctx} call {call}: rel {rel}");

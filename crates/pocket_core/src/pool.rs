@@ -97,6 +97,20 @@ pub fn parallel_ranges(n: usize, work: usize, f: Task) {
     PUBLISHING.store(false, SeqCst);
 }
 
+/// Applies the element-wise `f` in place to `x`, in blocks of 1024 values split between threads like
+/// [`parallel_ranges`] (`cost`: the work of one value, in multiply-add equivalents). `f` must treat each value alone
+/// (a SIMD map), so the result does not depend on the split.
+pub fn parallel_map(x: &mut [f32], cost: usize, f: &(dyn Fn(&mut [f32]) + Sync)) {
+    const BLOCK: usize = 1024;
+    let n = x.len();
+    let out = SharedOut::new(x);
+    parallel_ranges(n.div_ceil(BLOCK), n * cost, &|blocks| {
+        let start = blocks.start * BLOCK;
+        // SAFETY: these blocks belong to this chunk alone.
+        f(unsafe { out.part(start, (blocks.end * BLOCK).min(n) - start) });
+    });
+}
+
 /// Claims the next chunk of the open job, if any.
 fn claim() -> Option<(Task<'static>, Range<usize>)> {
     loop {

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use crate::conv::{StreamConv1d, StreamConvTr1d};
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::elu_simd as elu;
+use crate::kernels::activation::elu_parallel as elu;
 use crate::memory::zeros;
 use crate::params::Params;
 use crate::taps::Taps;

@@ -9,7 +9,7 @@
 
 use crate::conv::StreamConv1d;
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::elu_simd as elu;
+use crate::kernels::activation::elu_parallel as elu;
 use crate::memory::zeros;
 use crate::seanet::{ResBlock, SeanetConfig, conv_macs};
 use crate::taps::Taps;

@@ -1,6 +1,7 @@
 //! Element-wise activations, in place. f32 math throughout, as the reference computes them. The scalar forms are
 //! the references; `*_simd` forms (and [`VecExp`]) are the vectorised versions the models run.
 
+use crate::pool;
 use crate::simd::F32x4;
 
 /// GELU, tanh approximation: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (the form the weights were trained with;
@@ -152,6 +153,16 @@ pub fn gelu_tanh_simd(x: &mut [f32]) {
     });
 }
 
+/// [`elu_simd`] split between threads where the threads build has helpers (the same values: it is element-wise).
+pub fn elu_parallel(x: &mut [f32]) {
+    pool::parallel_map(x, 4, &elu_simd);
+}
+
+/// [`gelu_tanh_simd`] split between threads where the threads build has helpers (the same values).
+pub fn gelu_tanh_parallel(x: &mut [f32]) {
+    pool::parallel_map(x, 6, &gelu_tanh_simd);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +183,18 @@ mod tests {
         assert_eq!(e[0], 1.5);
         assert!((e[1] as f64 - ((-1.0f64).exp() - 1.0)).abs() < 1e-7);
         assert_eq!(e[2], 0.0);
+    }
+
+    #[test]
+    fn parallel_forms_equal_the_simd_loops() {
+        crate::pool::start_host_helpers(2);
+        let x: Vec<f32> = (0..50_001).map(|i| -20.0 + i as f32 * 7.3e-4).collect();
+        for (par, simd) in [(elu_parallel as fn(&mut [f32]), elu_simd as fn(&mut [f32])), (gelu_tanh_parallel, gelu_tanh_simd)] {
+            let (mut a, mut b) = (x.clone(), x.clone());
+            par(&mut a);
+            simd(&mut b);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! Each fast kernel has a plain scalar reference (`*_ref`) in PyTorch's semantics; host tests compare them.
 
 use crate::kernels::linear::Linear;
+use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
 
 /// Output steps of a convolution without padding, or `None` when the input is shorter than the receptive field.
@@ -237,10 +238,16 @@ impl Conv1dGemm {
         let row = self.k * self.c_in;
         match &self.lin {
             None if self.dilation == 1 => {
-                for (t, yt) in y[..t_out].iter_mut().enumerate() {
-                    let s = t * self.stride * self.c_in;
-                    *yt = dot(&x[s..s + row], &self.row) + self.bias0;
-                }
+                // Output steps are independent: the threads build splits them between threads.
+                let out = SharedOut::new(&mut y[..t_out]);
+                pool::parallel_ranges(t_out, t_out * row, &|steps| {
+                    // SAFETY: these steps' outputs belong to this chunk alone.
+                    let y = unsafe { out.part(steps.start, steps.len()) };
+                    for (yt, t) in y.iter_mut().zip(steps) {
+                        let s = t * self.stride * self.c_in;
+                        *yt = dot(&x[s..s + row], &self.row) + self.bias0;
+                    }
+                });
             }
             None => {
                 im2col(x, self.c_in, self.k, self.stride, self.dilation, t_out, cols);
@@ -396,6 +403,7 @@ mod tests {
     use crate::testing::{max_rel_diff, random_vec};
 
     fn conv_case(c_in: usize, c_out: usize, k: usize, stride: usize, dilation: usize, t_out: usize) {
+        crate::pool::start_host_helpers(2);
         let t_in = (t_out - 1) * stride + (k - 1) * dilation + 1;
         let x = random_vec(t_in * c_in, 11);
         let w = random_vec(c_out * c_in * k, 12);
@@ -408,6 +416,9 @@ mod tests {
         conv.forward(&x, t_out, &mut cols, &mut got);
         let rel = max_rel_diff(&got, &want);
         assert!(rel < 1e-5, "conv c_in={c_in} c_out={c_out} k={k} s={stride} d={dilation}: rel {rel}");
+        let mut one = vec![0.0; t_out * c_out];
+        crate::pool::run_inline(|| conv.forward(&x, t_out, &mut cols, &mut one));
+        assert_eq!(got, one, "split between threads = one thread, bit for bit");
     }
 
     #[test]
@@ -416,6 +427,7 @@ mod tests {
         conv_case(32, 16, 3, 1, 1, 96); // ResBlock k3
         conv_case(16, 32, 1, 1, 1, 50); // ResBlock k1: no im2col
         conv_case(64, 1, 3, 1, 1, 200); // output conv: single channel (dot path)
+        conv_case(64, 1, 7, 1, 1, 1920); // Mimi's output conv for one frame: dot path split between threads
         conv_case(24, 5, 3, 2, 3, 9); // stride and dilation (im2col)
         conv_case(12, 20, 4, 2, 1, 7); // stride without dilation: overlapping GEMM rows read in place
         conv_case(7, 1, 4, 3, 2, 11); // single channel with dilation (im2col + dot)
