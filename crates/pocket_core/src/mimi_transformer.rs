@@ -334,7 +334,8 @@ pub struct TransformerState {
 }
 
 impl TransformerState {
-    /// A fresh state for calls of up to `max_t` rows.
+    /// A fresh state for calls of up to `max_t` rows. The attention's scores get a slot per head (so heads can run
+    /// on different threads) while that stays within 4 MB, else one slot (calls of many frames).
     pub fn new(tr: &MimiTransformer, max_t: usize) -> Result<Self> {
         let c = &tr.cfg;
         let d = c.d_model;
@@ -342,6 +343,7 @@ impl TransformerState {
         if cap * d * 2 * c.num_layers > 1 << 28 {
             return Err(CoreError::new("transformer KV cache would exceed 1 GiB"));
         }
+        let score_slots = if c.num_heads * max_t * cap * 4 <= 4 << 20 { c.num_heads } else { 1 };
         let mut rings = Vec::new();
         for _ in 0..tr.attn_blocks() {
             rings.push(RingKv::new(c.num_heads, c.head_dim(), cap)?);
@@ -356,8 +358,8 @@ impl TransformerState {
             attn: zeros(max_t * d)?,
             proj: zeros(max_t * d)?,
             ff: zeros(max_t * c.dim_feedforward)?,
-            scores: zeros(c.num_heads * max_t * cap)?,
-            inv: zeros(c.num_heads * max_t)?,
+            scores: zeros(score_slots * max_t * cap)?,
+            inv: zeros(score_slots * max_t)?,
             head_out: zeros(max_t * d)?,
         })
     }
@@ -426,8 +428,9 @@ impl RingKv {
 
     /// Attention of the last `t` positions appended (queries `q` `[t × d]`, after RoPE) into `out` `[t × d]`.
     /// A query at `p` sees the positions `max(p − context + 1, 0) ≤ k ≤ p` (all still in the ring since
-    /// `cap ≥ context − 1 + t`). Scratch per head (heads run on different threads in the threads build):
-    /// `scores` `heads × t × cap`, `inv` `heads × t`, `head_out` `heads × t × head_dim`.
+    /// `cap ≥ context − 1 + t`). Scratch: `head_out` `heads × t × head_dim`; `scores` (`t × cap` each) and `inv`
+    /// (`t` each) either for every head, so heads run on whichever threads are free (the threads build), or for one
+    /// head (see [`TransformerState::new`]), so heads run one after the other.
     #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
@@ -444,12 +447,19 @@ impl RingKv {
         let end = self.offset;
         // Slots ever written; cap is a multiple of 16 so this stays within it.
         let n_slots = end.next_multiple_of(4).min(cap);
-        let (scores, inv) = (SharedOut::new(&mut scores[..heads * t * cap]), SharedOut::new(&mut inv[..heads * t]));
+        // One scratch slot per head, or a single one shared by heads run in turn.
+        let slots = if scores.len() >= heads * t * cap && inv.len() >= heads * t { heads } else { 1 };
+        let (scores, inv) = (SharedOut::new(&mut scores[..slots * t * cap]), SharedOut::new(&mut inv[..slots * t]));
         let (head_out, out) = (SharedOut::new(&mut head_out[..heads * t * hd]), SharedOut::new(&mut out[..t * d]));
-        pool::parallel_ranges(heads, 2 * heads * t * n_slots * hd, &|hs| {
+        let work = if slots == heads { 2 * heads * t * n_slots * hd } else { 0 };
+        pool::parallel_ranges(heads, work, &|hs| {
             for h in hs {
-                // SAFETY: head h's scratch and its columns of `out` belong to this chunk alone.
-                let (s, i, o) = unsafe { (scores.part(h * t * cap, t * cap), inv.part(h * t, t), head_out.part(h * t * hd, t * hd)) };
+                let slot = h % slots;
+                // SAFETY: head h's scratch slot and its columns of `out` belong to this chunk alone (with one slot,
+                // the work of 0 keeps every head in one chunk).
+                let (s, i, o) = unsafe {
+                    (scores.part(slot * t * cap, t * cap), inv.part(slot * t, t), head_out.part(h * t * hd, t * hd))
+                };
                 self.attend_head(h, q, t, context, n_slots, s, i, o);
                 for r in 0..t {
                     let dst = unsafe { out.part(r * d + h * hd, hd) };
@@ -619,6 +629,9 @@ mod tests {
                 ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut head_out, &mut got);
                 crate::pool::run_inline(|| ring.attend(&q, t, ctx, &mut scores, &mut inv, &mut head_out, &mut one));
                 assert_eq!(got, one, "heads split between threads = one thread, bit for bit");
+                let (mut s1, mut i1) = (vec![0.0; t * ring.cap], vec![0.0; t]);
+                ring.attend(&q, t, ctx, &mut s1, &mut i1, &mut head_out, &mut one);
+                assert_eq!(got, one, "one scratch slot, heads in turn = a slot per head");
                 attention(&q, &cache, t, Some(ctx), &mut want, &mut ref_scores);
                 let rel = max_rel_diff(&got, &want);
                 assert!(rel < 2e-6, "heads {heads} hd {hd} ctx {ctx} call {call}: rel {rel}");
