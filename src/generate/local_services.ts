@@ -21,7 +21,7 @@ import { ENCODE_BLOCK_FRAMES, isEncoderTensor, MimiEncoder, type MimiEncoderStat
 import type { PocketCore } from "../runtime/wasm.ts";
 import { readVoiceFile, type VoiceFile } from "../voice/voice_state.ts";
 import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
-import { IdleStates } from "./idle_states.ts";
+import { IdleStates, type StreamState } from "./idle_states.ts";
 
 /**
  * Closed streams' states each part keeps for the next streams (`idle_states.ts`): one request at a time needs one;
@@ -35,6 +35,13 @@ function streamState<S>(streams: Map<number, S>, id: number, disposed: boolean):
   const s = streams.get(id);
   if (!s) throw new PocketTtsError("stream_closed", `stream ${id} is not open`);
   return s;
+}
+
+/** Ends stream `id` (if open): its state goes back to `idle` for the next stream. */
+function closeState<S extends StreamState>(streams: Map<number, S>, idle: IdleStates<S>, id: number): void {
+  const state = streams.get(id);
+  if (state) idle.give(state);
+  streams.delete(id);
 }
 
 /** FlowLM with its voices (one state each) and one working state per open stream. */
@@ -149,9 +156,7 @@ export class LocalFlowLm implements FlowLmService {
   }
 
   closeStream(stream: number): Promise<void> {
-    const state = this.#streams.get(stream);
-    if (state) this.#idle.give(state);
-    this.#streams.delete(stream);
+    closeState(this.#streams, this.#idle, stream);
     return Promise.resolve();
   }
 
@@ -295,9 +300,7 @@ export class LocalMimi implements MimiService {
   }
 
   closeStream(stream: number): Promise<void> {
-    const state = this.#streams.get(stream);
-    if (state) this.#idle.give(state);
-    this.#streams.delete(stream);
+    closeState(this.#streams, this.#idle, stream);
     return Promise.resolve();
   }
 
