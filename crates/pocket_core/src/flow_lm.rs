@@ -474,8 +474,9 @@ impl FlowLm {
             let want = if t > 1 || cap == 0 { offset + t } else { (offset + t).max(cap + cap / 4 + 16) };
             state.reserve(want);
         }
-        if self.scratch.scores.len() < state.capacity() {
-            self.scratch.scores.resize(state.capacity(), 0.0);
+        let scores = state.capacity() * self.cfg.num_heads;
+        if self.scratch.scores.len() < scores {
+            self.scratch.scores.resize(scores, 0.0);
         }
         if let Some(tr) = self.trace.as_mut() {
             tr.clear();

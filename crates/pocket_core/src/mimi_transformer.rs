@@ -618,7 +618,7 @@ mod tests {
             let mut scores = vec![0.0; heads * max_t * ring.cap];
             let mut inv = vec![0.0; heads * max_t];
             let mut head_out = vec![0.0; max_t * d];
-            let mut ref_scores = vec![0.0; ctx];
+            let mut ref_scores = vec![0.0; heads * ctx];
             for call in 0..calls {
                 let t = if call == 3 { 48 } else { 16 };
                 let seed = 100 + 3 * call as u32;

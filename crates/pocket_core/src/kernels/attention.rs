@@ -5,6 +5,9 @@
 //! directly. K is stored after RoPE. A query at absolute position `p` sees keys at `k ≤ p` and, with a window,
 //! `p − k < context`.
 
+use std::ops::Range;
+
+use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
 
 /// K and V for one attention module.
@@ -139,13 +142,20 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 }
 
 /// Attention of the last `t` positions appended to `cache` (queries `q` `[t, heads, head_dim]`, after RoPE) over
-/// the cache, into `out` `[t, heads, head_dim]`. `scores` is scratch of at least `min(offset, context)` values.
-/// Scale `1/√head_dim`, softmax with the maximum subtracted.
+/// the cache, into `out` `[t, heads, head_dim]`. `scores` is scratch of at least `heads · min(offset, context)`
+/// values. Scale `1/√head_dim`, softmax with the maximum subtracted.
+///
+/// The keys are visited position by position, all heads of a position together: a position's K (and V) row is
+/// contiguous in the `[position, heads, head_dim]` cache, so the walk is one sequential stream. Head by head, it
+/// would stride by a whole row (4 KB in FlowLM) between keys: a page per key, beyond what the prefetchers and the
+/// TLB follow, and FlowLM's step paid ~90 ns per key and head for it. Each head's arithmetic (its dots, its
+/// softmax, its weighted sum of V, in position order) is the same either way. The threads build splits the heads
+/// into one contiguous group per thread.
 pub fn attention(q: &[f32], cache: &KvCache, t: usize, context: Option<usize>, out: &mut [f32], scores: &mut [f32]) {
     let (h_n, d) = (cache.heads, cache.head_dim);
     let row = h_n * d;
-    let scale = 1.0 / (d as f32).sqrt();
     let first_pos = cache.offset - t;
+    let groups = (pool::helpers() as usize + 1).min(h_n);
     for r in 0..t {
         let p = first_pos + r;
         let lo = context.map_or(0, |c| (p + 1).saturating_sub(c));
@@ -153,27 +163,48 @@ pub fn attention(q: &[f32], cache: &KvCache, t: usize, context: Option<usize>, o
             assert!(p + 1 - lo <= cache.capacity && cache.offset - lo <= cache.capacity, "ring cache too small");
         }
         let n_keys = p + 1 - lo;
-        for h in 0..h_n {
-            let qv = &q[r * row + h * d..r * row + h * d + d];
-            let s = &mut scores[..n_keys];
-            let mut max = f32::NEG_INFINITY;
-            for (j, sc) in s.iter_mut().enumerate() {
-                let ks = cache.slot(lo + j) * row + h * d;
-                *sc = dot(qv, &cache.k[ks..ks + d]) * scale;
-                max = max.max(*sc);
-            }
-            let mut sum = 0.0f32;
-            for sc in s.iter_mut() {
-                *sc = (*sc - max).exp();
-                sum += *sc;
-            }
-            let o = &mut out[r * row + h * d..r * row + h * d + d];
-            o.fill(0.0);
-            let inv = 1.0 / sum;
-            for (j, &sc) in s.iter().enumerate() {
-                let vs = cache.slot(lo + j) * row + h * d;
-                axpy(o, sc * inv, &cache.v[vs..vs + d]);
-            }
+        let (s_all, o_all) = (SharedOut::new(&mut scores[..h_n * n_keys]), SharedOut::new(&mut out[r * row..][..row]));
+        let qr = &q[r * row..(r + 1) * row];
+        pool::parallel_ranges(groups, 3 * h_n * n_keys * d, &|gs| {
+            let heads = gs.start * h_n / groups..gs.end * h_n / groups;
+            // SAFETY: the group's heads own their scores and their columns of the output row.
+            let (s, o) = unsafe {
+                (s_all.part(heads.start * n_keys, heads.len() * n_keys), o_all.part(heads.start * d, heads.len() * d))
+            };
+            attend_heads(qr, cache, heads, lo, n_keys, s, o);
+        });
+    }
+}
+
+/// One query row's attention for the heads `heads`, over the keys at positions `lo..lo + n_keys`: `s` holds
+/// `n_keys` scores per head, `o` the heads' outputs (`head_dim` values each).
+fn attend_heads(q: &[f32], cache: &KvCache, heads: Range<usize>, lo: usize, n_keys: usize, s: &mut [f32], o: &mut [f32]) {
+    let (d, row) = (cache.head_dim, cache.row());
+    let scale = 1.0 / (d as f32).sqrt();
+    for j in 0..n_keys {
+        let ks = cache.slot(lo + j) * row;
+        for (i, h) in heads.clone().enumerate() {
+            s[i * n_keys + j] = dot(&q[h * d..(h + 1) * d], &cache.k[ks + h * d..ks + (h + 1) * d]) * scale;
+        }
+    }
+    // Softmax per head; its weights are folded into V's sum below as `e · (1/Σe)`.
+    for s in s.chunks_exact_mut(n_keys) {
+        let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let mut sum = 0.0f32;
+        for sc in s.iter_mut() {
+            *sc = (*sc - max).exp();
+            sum += *sc;
+        }
+        let inv = 1.0 / sum;
+        for sc in s.iter_mut() {
+            *sc *= inv;
+        }
+    }
+    o.fill(0.0);
+    for j in 0..n_keys {
+        let vs = cache.slot(lo + j) * row;
+        for (i, h) in heads.clone().enumerate() {
+            axpy(&mut o[i * d..(i + 1) * d], s[i * n_keys + j], &cache.v[vs + h * d..vs + (h + 1) * d]);
         }
     }
 }
@@ -212,10 +243,11 @@ mod tests {
 
     #[test]
     fn linear_cache_in_chunks_matches_reference() {
+        crate::pool::start_host_helpers(2);
         let (h_n, d, total) = (3, 8, 23);
         let (k, v, q) = (random_vec(total * 24, 1), random_vec(total * 24, 2), random_vec(total * 24, 3));
         let mut cache = KvCache::new(h_n, d, 10, false);
-        let mut scores = vec![0.0; 64];
+        let mut scores = vec![0.0; h_n * total];
         let mut p = 0;
         for t in [7usize, 1, 1, 14] {
             cache.reserve(p + t);
@@ -224,8 +256,28 @@ mod tests {
             attention(&q[p * 24..(p + t) * 24], &cache, t, None, &mut out, &mut scores);
             let want = reference(&q[p * 24..], &k, &v, p, t, h_n, d, None);
             assert!(max_rel_diff(&out, &want) < 1e-5, "chunk at {p}");
+            let mut one = vec![0.0; t * 24];
+            crate::pool::run_inline(|| attention(&q[p * 24..(p + t) * 24], &cache, t, None, &mut one, &mut scores));
+            assert_eq!(out, one, "heads split between threads = one thread, bit for bit");
             p += t;
         }
+    }
+
+    #[test]
+    fn heads_split_between_threads_are_bit_identical() {
+        crate::pool::start_host_helpers(2);
+        let (h_n, d, total) = (16, 64, 150); // FlowLM's head shape, enough keys to split
+        let row = h_n * d;
+        let (k, v, q) = (random_vec(total * row, 9), random_vec(total * row, 10), random_vec(2 * row, 11));
+        let mut cache = KvCache::new(h_n, d, total, false);
+        cache.append(&k, &v, total);
+        let mut scores = vec![0.0; h_n * total];
+        let (mut got, mut one) = (vec![0.0; 2 * row], vec![0.0; 2 * row]);
+        attention(&q, &cache, 2, None, &mut got, &mut scores);
+        crate::pool::run_inline(|| attention(&q, &cache, 2, None, &mut one, &mut scores));
+        assert_eq!(got, one);
+        let want = reference(&q, &k, &v, total - 2, 2, h_n, d, None);
+        assert!(max_rel_diff(&got, &want) < 1e-5);
     }
 
     #[test]
@@ -234,7 +286,7 @@ mod tests {
         let total = 16 * 5;
         let (k, v, q) = (random_vec(total * 32, 4), random_vec(total * 32, 5), random_vec(total * 32, 6));
         let mut cache = KvCache::new(h_n, d, ctx - 1 + t, true);
-        let mut scores = vec![0.0; ctx];
+        let mut scores = vec![0.0; h_n * ctx];
         for f in 0..5 {
             let p = f * t;
             cache.append(&k[p * 32..], &v[p * 32..], t);
