@@ -19,7 +19,8 @@ use std::ops::Range;
 use std::rc::Rc;
 
 use crate::error::{CoreError, Result};
-use crate::kernels::activation::{VecExp, gelu_tanh_parallel as gelu_tanh};
+use crate::kernels::activation::gelu_tanh_parallel as gelu_tanh;
+use crate::kernels::attention::softmax_exp;
 use crate::kernels::linear::Linear;
 use crate::kernels::norm::layer_norm;
 use crate::kernels::rope::{apply_rope, rope_freqs};
@@ -522,25 +523,6 @@ impl RingKv {
             }
         }
     }
-}
-
-/// `x[j] ← exp((x[j] − max)·scale)` in place; returns the sum.
-fn softmax_exp(x: &mut [f32], max: f32, scale: f32) -> f32 {
-    let (m, s) = (F32x4::splat(max), F32x4::splat(scale));
-    let ve = VecExp::new();
-    let n4 = x.len() / 4 * 4;
-    let mut acc = F32x4::zero();
-    for i in (0..n4).step_by(4) {
-        let e = ve.exp(F32x4::load(x, i).sub(m).mul(s));
-        e.store(x, i);
-        acc = acc.add(e);
-    }
-    let mut sum = acc.sum();
-    for v in &mut x[n4..] {
-        *v = ((*v - max) * scale).exp();
-        sum += *v;
-    }
-    sum
 }
 
 /// `c[m × n] = a[m × k] · b[k × n]` with row strides `lda`, `ldb`, `ldc` (`b` row-major; `n` a multiple of 4).

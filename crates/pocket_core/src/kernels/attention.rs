@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use crate::kernels::activation::VecExp;
 use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
 
@@ -187,15 +188,10 @@ fn attend_heads(q: &[f32], cache: &KvCache, heads: Range<usize>, lo: usize, n_ke
             s[i * n_keys + j] = dot(&q[h * d..(h + 1) * d], &cache.k[ks + h * d..ks + (h + 1) * d]) * scale;
         }
     }
-    // Softmax per head; its weights are folded into V's sum below as `e · (1/Σe)`.
+    // Softmax per head (each head's scores are contiguous: a vector exp); the weights are `e · (1/Σe)`.
     for s in s.chunks_exact_mut(n_keys) {
         let max = s.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0f32;
-        for sc in s.iter_mut() {
-            *sc = (*sc - max).exp();
-            sum += *sc;
-        }
-        let inv = 1.0 / sum;
+        let inv = 1.0 / softmax_exp(s, max, 1.0);
         for sc in s.iter_mut() {
             *sc *= inv;
         }
@@ -207,6 +203,25 @@ fn attend_heads(q: &[f32], cache: &KvCache, heads: Range<usize>, lo: usize, n_ke
             axpy(&mut o[i * d..(i + 1) * d], s[i * n_keys + j], &cache.v[vs + h * d..vs + (h + 1) * d]);
         }
     }
+}
+
+/// `x[j] ← exp((x[j] − max)·scale)` in place; returns the sum.
+pub fn softmax_exp(x: &mut [f32], max: f32, scale: f32) -> f32 {
+    let (m, s) = (F32x4::splat(max), F32x4::splat(scale));
+    let ve = VecExp::new();
+    let n4 = x.len() / 4 * 4;
+    let mut acc = F32x4::zero();
+    for i in (0..n4).step_by(4) {
+        let e = ve.exp(F32x4::load(x, i).sub(m).mul(s));
+        e.store(x, i);
+        acc = acc.add(e);
+    }
+    let mut sum = acc.sum();
+    for v in &mut x[n4..] {
+        *v = ((*v - max) * scale).exp();
+        sum += *v;
+    }
+    sum
 }
 
 #[cfg(test)]
