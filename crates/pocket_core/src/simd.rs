@@ -87,14 +87,17 @@ impl F32x4 {
         ]
     }
 
-    /// Widens the 8 BF16 values `s[i..i + 8]` into two vectors (a BF16 is the upper half of an f32's bits).
+    /// Widens 8 BF16 values stored as pairs (`s[i + 2l]` = value `4 + l`, `s[i + 2l + 1]` = value `l`): each
+    /// 32-bit lane holds two values, the upper already in f32 position, so three shifts widen all eight. JSC (Bun's
+    /// engine) runs a Mimi frame and a BF16 AR step ~9 % faster this way than with plain order's two `extend`s and
+    /// two shifts; V8 runs both alike.
     /// The caller guarantees `i + 8 <= s.len()`.
     #[inline(always)]
-    pub fn load_bf16x8(s: &[u16], i: usize) -> (Self, Self) {
+    pub fn load_bf16x8_pairs(s: &[u16], i: usize) -> (Self, Self) {
         debug_assert!(i + 8 <= s.len());
         // SAFETY: i + 8 <= len; wasm loads may be unaligned.
         let v = unsafe { v128_load(s.as_ptr().add(i) as *const v128) };
-        (Self(i32x4_shl(u32x4_extend_low_u16x8(v), 16)), Self(i32x4_shl(u32x4_extend_high_u16x8(v), 16)))
+        (Self(i32x4_shl(u32x4_shr(v, 16), 16)), Self(i32x4_shl(v, 16)))
     }
 }
 
@@ -156,9 +159,9 @@ impl F32x4 {
     }
 
     #[inline(always)]
-    pub fn load_bf16x8(s: &[u16], i: usize) -> (Self, Self) {
-        let f = |l: usize| f32::from_bits((s[i + l] as u32) << 16);
-        (Self(core::array::from_fn(f)), Self(core::array::from_fn(|l| f(l + 4))))
+    pub fn load_bf16x8_pairs(s: &[u16], i: usize) -> (Self, Self) {
+        let f = |j: usize| f32::from_bits((s[i + j] as u32) << 16);
+        (Self(core::array::from_fn(|l| f(2 * l + 1))), Self(core::array::from_fn(|l| f(2 * l))))
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`Linear::compact`] stores the panels as BF16 when that loses nothing (the released checkpoints are BF16, so
 //! every weight widened from them is exactly representable): half the bytes to stream in memory-bound steps, and
 //! bit-identical results, since the kernel widens each weight back to the same f32 before the same arithmetic.
+//! Within each 8 columns the BF16 values are stored as pairs, in the order [`F32x4::load_bf16x8_pairs`] widens.
 
 use std::ops::Range;
 
@@ -79,7 +80,9 @@ impl Linear {
     pub fn compact(mut self) -> Self {
         if let Panels::F32(p) = &self.panels {
             if p.iter().all(|v| v.to_bits() & 0xffff == 0) {
-                self.panels = Panels::Bf16(p.iter().map(|v| (v.to_bits() >> 16) as u16).collect());
+                // Within each 8 columns, stored as pairs (column 4 + l, column l): see `F32x4::load_bf16x8_pairs`.
+                let pair = |j: usize| j / 8 * 8 + if j % 2 == 0 { 4 + j % 8 / 2 } else { j % 8 / 2 };
+                self.panels = Panels::Bf16((0..p.len()).map(|j| (p[pair(j)].to_bits() >> 16) as u16).collect());
             }
         }
         self
@@ -203,8 +206,8 @@ impl PanelRows for &[u16] {
     }
     #[inline(always)]
     fn row(self, i: usize) -> [F32x4; 4] {
-        let (a, b) = F32x4::load_bf16x8(self, i * PANEL);
-        let (c, d) = F32x4::load_bf16x8(self, i * PANEL + 8);
+        let (a, b) = F32x4::load_bf16x8_pairs(self, i * PANEL);
+        let (c, d) = F32x4::load_bf16x8_pairs(self, i * PANEL + 8);
         [a, b, c, d]
     }
 }
