@@ -21,7 +21,7 @@ import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { RpcClient } from "./rpc.ts";
 import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
 import type { WorkerInit, WorkerReady } from "./worker.ts";
-import { chooseMimiSplit } from "./mimi_split.ts";
+import { chooseMimiSplit, sharedStage, SwingBalance } from "./mimi_split.ts";
 import { type ModelThread, startThread, threadsAvailable } from "./worker_thread.ts";
 
 /** True where the model parts can run in threads: module workers (Deno, Bun, browsers) or Node's `worker_threads`. */
@@ -51,6 +51,11 @@ export interface CreateServicesOptions {
    * worker runs the rest; 0 = the whole decoder in the second worker. Default `"auto"` (`chooseMimiSplit`).
    */
   mimiSplit?: number | "auto";
+  /**
+   * Whether a position-wise stage next to the cut is held by both workers and balanced frame by frame
+   * (`sharedStage`). Default: with the automatic cut only (a numeric `mimiSplit` is an exact placement).
+   */
+  shareStage?: boolean;
   /**
    * Threads the core's kernels use (`> 1`: the threads build with `threads − 1` helpers). With `workers`, `> 1` means
    * one worker holding the whole model and its helpers instead of two workers.
@@ -114,7 +119,10 @@ export async function createServices(model: ResolvedModel, options: CreateServic
       await stop(w);
       throw e;
     }
-    return { flow: new WorkerFlowLm(w), mimi: new PipelineMimi([w.rpc], w.rpc, () => stop(w)) };
+    return {
+      flow: new WorkerFlowLm(w),
+      mimi: new PipelineMimi([w.rpc], { parts: [[0, 0]] }, w.rpc, () => stop(w)),
+    };
   }
   const started = await Promise.allSettled([
     startWorker(url, { ...init, flow: true }),
@@ -129,26 +137,47 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     stopAll();
     throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
   }
-  // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame.
+  // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame; a
+  // position-wise stage next to the cut is held by both and balanced frame by frame (`sharedStage`, `SwingBalance`).
   const plan = mimiWorker.ready.plan;
-  let cut = 0;
+  const load = (w: PartWorker, from: number, to: number, encoder: EncoderLoading = "none") =>
+    w.rpc.call<number>("loadMimi", [{ stages: { from, to }, encoder }]);
+  let layout: MimiLayout;
   try {
-    cut = options.mimiSplit === undefined || options.mimiSplit === "auto"
+    const auto = options.mimiSplit === undefined || options.mimiSplit === "auto";
+    const cut = auto
       ? chooseMimiSplit(plan, flowWorker.ready.stepWeightBytes!)
-      : checkSplit(options.mimiSplit, plan.length);
-    await Promise.all([
-      cut > 0 && flowWorker.rpc.call("loadMimi", [{ stages: { from: 0, to: cut }, encoder: "none" }]),
-      mimiWorker.rpc.call("loadMimi", [{ stages: { from: cut, to: plan.length }, encoder: options.encoder ?? "none" }]),
-    ]);
+      : checkSplit(options.mimiSplit as number, plan.length);
+    const shared = (options.shareStage ?? auto) ? sharedStage(plan, cut) : null;
+    const encoder = options.encoder ?? "none";
+    if (shared !== null) {
+      const [[front, flowShared], [mimiShared, back]] = await Promise.all([
+        (async () => [await load(flowWorker, 0, shared), await load(flowWorker, shared, shared + 1)])(),
+        (async () => [
+          await load(mimiWorker, shared, shared + 1),
+          await load(mimiWorker, shared + 1, plan.length, encoder),
+        ])(),
+      ]);
+      layout = {
+        parts: [[0, front], [0, flowShared], [1, mimiShared], [1, back]],
+        shared: { parts: [1, 2], balance: new SwingBalance() },
+      };
+    } else {
+      const [front, back] = await Promise.all([
+        cut > 0 && load(flowWorker, 0, cut),
+        load(mimiWorker, cut, plan.length, encoder),
+      ]);
+      layout = { parts: front === false ? [[1, back]] : [[0, front], [1, back]] };
+    }
   } catch (e) {
     stopAll();
     throw e;
   }
-  const parts = cut > 0 ? [flowWorker, mimiWorker] : [mimiWorker];
   return {
     flow: new WorkerFlowLm(flowWorker),
     mimi: new PipelineMimi(
-      parts.map((w) => w.rpc),
+      [flowWorker.rpc, mimiWorker.rpc],
+      layout,
       mimiWorker.rpc,
       () => Promise.all([stop(flowWorker), stop(mimiWorker)]),
     ),
@@ -253,53 +282,73 @@ class WorkerFlowLm implements FlowLmService {
 }
 
 /**
- * The Mimi decoder as a pipeline of parts, each in its own worker (one part: today's whole decoder in the second
- * worker; two: the first stages in the FlowLM worker). A stream has its own state in each part. A frame's
- * activation goes from one part to the next as a transferred buffer, handed on as soon as the earlier part answers.
- * Calls reach each part in the order they were made: a part's call is posted only after the previous call for
- * that part and stream was posted, so a `reset` never overtakes a frame still in an earlier part, while it needs not
- * wait for work of other streams (a later part resets while the first one still runs a prefill).
+ * Where a {@link PipelineMimi}'s parts live: `parts` in stage order as `[worker, part index in that worker]`; with a
+ * shared stage, `shared.parts` are the positions in `parts` of its two copies (a frame runs one of them).
+ */
+interface MimiLayout {
+  parts: [number, number][];
+  shared?: { parts: [number, number]; balance: SwingBalance };
+}
+
+/** A stream's ids on every part, and per worker the promise that its previous call was posted. */
+interface PipelineStream {
+  ids: number[];
+  posted: Promise<void>[];
+}
+
+/**
+ * The Mimi decoder as a pipeline of parts in workers (one part: the whole decoder, in the second worker or in the
+ * threads build's one; with two workers, the first stages in the FlowLM worker, a position-wise stage next to the cut
+ * possibly in both). A stream has its own state in each part. A frame's activation goes from one worker to the next
+ * as a transferred buffer, handed on as soon as the earlier worker answers; consecutive parts in one worker run in
+ * one call. Calls reach each worker in the order they were made: a worker's call is posted only after the previous
+ * call for that worker and stream was posted, so a `reset` never overtakes a frame still in an earlier part, while
+ * it needs not wait for work of other streams (a later part resets while the first one still runs a prefill).
  */
 class PipelineMimi implements MimiService {
-  #parts: RpcClient[];
+  #workers: RpcClient[];
+  #layout: MimiLayout;
   #encoder: RpcClient;
   #stop: () => Promise<unknown>;
-  #streams = new Map<number, { ids: number[]; posted: Promise<void>[] }>();
+  #streams = new Map<number, PipelineStream>();
   #next = 1;
 
-  constructor(parts: RpcClient[], encoder: RpcClient, stop: () => Promise<unknown>) {
-    this.#parts = parts;
+  constructor(workers: RpcClient[], layout: MimiLayout, encoder: RpcClient, stop: () => Promise<unknown>) {
+    this.#workers = workers;
+    this.#layout = layout;
     this.#encoder = encoder;
     this.#stop = stop;
   }
 
   async openStream(): Promise<number> {
-    const ids = await Promise.all(this.#parts.map((p) => p.call<number>("mimi.openStream")));
+    const ids = await Promise.all(
+      this.#layout.parts.map(([w, part]) => this.#workers[w].call<number>("mimi.openStream", [part])),
+    );
     const id = this.#next++;
-    this.#streams.set(id, { ids, posted: ids.map(() => Promise.resolve()) });
+    this.#streams.set(id, { ids, posted: this.#workers.map(() => Promise.resolve()) });
     return id;
   }
 
   /** The stream's ids, or a rejection (never a synchronous throw) when it is not open. */
-  #stream(id: number): { ids: number[]; posted: Promise<void>[] } | Promise<never> {
+  #stream(id: number): PipelineStream | Promise<never> {
     const s = this.#streams.get(id);
     return s ?? Promise.reject(new PocketTtsError("stream_closed", `stream ${id} is not open`));
   }
 
-  /** Posts `call` to part `k` once `input` is ready and the stream's previous call to that part was posted. */
+  /** Posts `call` to worker `w` once `input` is ready and the stream's previous call to that worker was posted. */
   #post<T>(
-    s: { ids: number[]; posted: Promise<void>[] },
-    k: number,
+    s: PipelineStream,
+    w: number,
     input: Promise<unknown>,
-    call: (rpc: RpcClient, id: number, x: unknown) => Promise<T>,
+    call: (rpc: RpcClient, x: unknown) => Promise<T>,
   ): Promise<T> {
     let posted!: () => void;
-    const before = s.posted[k];
-    s.posted[k] = new Promise<void>((r) => posted = r);
+    const before = s.posted[w];
+    s.posted[w] = new Promise<void>((r) => posted = r);
     return Promise.all([input, before]).then(
       ([x]) => {
         try {
-          return call(this.#parts[k], s.ids[k], x);
+          return call(this.#workers[w], x);
         } finally {
           posted();
         }
@@ -311,38 +360,64 @@ class PipelineMimi implements MimiService {
     );
   }
 
-  closeStream(stream: number): Promise<void> {
-    const s = this.#streams.get(stream);
-    if (!s) return Promise.resolve();
-    this.#streams.delete(stream);
-    const done = this.#parts.map((_, k) =>
-      this.#post(s, k, Promise.resolve(), (p, id) => p.call("mimi.closeStream", [id]))
+  /** The stream's `[part, id]` pairs in each worker that holds parts (all of them, or those a frame runs through). */
+  #chains(s: PipelineStream, only?: number[]): [number, [number, number][]][] {
+    const chains: [number, [number, number][]][] = [];
+    for (const i of only ?? this.#layout.parts.keys()) {
+      const [w, part] = this.#layout.parts[i];
+      if (chains.at(-1)?.[0] !== w) chains.push([w, []]);
+      chains.at(-1)![1].push([part, s.ids[i]]);
+    }
+    return chains;
+  }
+
+  /** Runs `method` on every part of the stream, in each worker in order with the stream's other calls. */
+  #everyPart(stream: number, method: string): Promise<void> {
+    const s = this.#stream(stream);
+    if (s instanceof Promise) return s;
+    const done = this.#chains(s).map(([w, chain]) =>
+      this.#post(s, w, Promise.resolve(), (rpc) => rpc.call(method, [chain]))
     );
     return Promise.all(done).then(() => {});
   }
 
+  closeStream(stream: number): Promise<void> {
+    if (!this.#streams.has(stream)) return Promise.resolve();
+    const done = this.#everyPart(stream, "mimi.closeStream");
+    this.#streams.delete(stream);
+    return done;
+  }
+
   reset(stream: number): Promise<void> {
-    const s = this.#stream(stream);
-    if (s instanceof Promise) return s;
-    const done = this.#parts.map((_, k) => this.#post(s, k, Promise.resolve(), (p, id) => p.call("mimi.reset", [id])));
-    return Promise.all(done).then(() => {});
+    return this.#everyPart(stream, "mimi.reset");
   }
 
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
     const s = this.#stream(stream);
     if (s instanceof Promise) return s;
+    const { parts, shared } = this.#layout;
+    let route = [...parts.keys()];
+    if (shared) {
+      const skip = shared.parts[shared.balance.next() ? 1 : 0];
+      route = route.filter((i) => i !== skip);
+    }
     let x: Promise<unknown> = Promise.resolve(latent);
-    for (let k = 0; k < this.#parts.length; k++) {
-      x = this.#post(s, k, x, (p, id, input) => {
+    for (const [w, chain] of this.#chains(s, route)) {
+      x = this.#post(s, w, x, async (rpc, input) => {
         const a = input as Float32Array;
-        return p.call("mimi.decode", [id, a], [a.buffer as ArrayBuffer]);
+        const r = await rpc.call<{ out: Float32Array; served: number }>("mimi.decode", [chain, a], [
+          a.buffer as ArrayBuffer,
+        ]);
+        shared?.balance.served(w as 0 | 1, r.served);
+        return r.out;
       });
     }
+    if (shared) x = x.then((out) => (shared.balance.frame(), out));
     return x as Promise<Float32Array>;
   }
 
   async parts(): Promise<MimiPartInfo[]> {
-    return (await Promise.all(this.#parts.map((p) => p.call<MimiPartInfo[]>("mimi.parts")))).flat();
+    return (await Promise.all(this.#workers.map((w) => w.call<MimiPartInfo[]>("mimi.parts")))).flat();
   }
 
   openEncoding(): Promise<number> {

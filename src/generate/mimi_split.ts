@@ -79,3 +79,87 @@ export function chooseMimiSplit(plan: MimiStage[], stepWeightBytes: number): num
   }
   return best;
 }
+
+/**
+ * A stage with no state carried from frame to frame (a transformer layer's feed-forward half: norm, two linears,
+ * residual), so either worker can run it for any frame.
+ */
+export function isPositionWise(stage: MimiStage): boolean {
+  return stage.name.endsWith(".ff");
+}
+
+/**
+ * The stage both workers hold and take in turn, next to the cut: the stage at `cut` or the one before it, when it is
+ * position-wise and each worker keeps stages of its own besides; `null` when there is none. The cut then moves by
+ * fractions of a stage, frame by frame (see {@link SwingBalance}): the FlowLM worker runs stages `0…s − 1`, the other
+ * `s + 1…`, and stage `s` runs in one of them.
+ *
+ * @example
+ * ```ts
+ * const s = sharedStage(plan, chooseMimiSplit(plan, stepWeightBytes));
+ * ```
+ */
+export function sharedStage(plan: MimiStage[], cut: number): number | null {
+  if (cut < 1) return null; // the whole decoder in the second worker, as asked
+  for (const s of [cut, cut - 1]) {
+    if (s >= 1 && s + 1 < plan.length && isPositionWise(plan[s])) return s;
+  }
+  return null;
+}
+
+/** Frames between two adjustments of {@link SwingBalance}'s share. */
+const WINDOW = 8;
+/** How far one adjustment moves the share. */
+const SHARE_STEP = 0.125;
+/** Busy times within this fraction of each other count as balanced. */
+const TOLERANCE = 0.03;
+
+/**
+ * Which worker runs the shared stage of each frame. A fraction `share` of frames runs it in the FlowLM worker,
+ * spread evenly (a credit counter); every few frames the share moves toward equal busy time in both workers, as
+ * their replies report it. Engines and machines differ in which part is slower (Deno's V8 runs the AR step and the
+ * transformer relatively faster than Bun's JSC), so it is measured, not modelled; the audio is the same either way.
+ *
+ * @example
+ * ```ts
+ * const balance = new SwingBalance();
+ * const inFlowWorker = balance.next(); // for this frame
+ * balance.served(0, flowWorkerBusyMs); // from each reply
+ * balance.frame(); // when the frame is done
+ * ```
+ */
+export class SwingBalance {
+  #share = 0.5;
+  #credit = 0;
+  #frames = 0;
+  #served: [number, number] = [0, 0];
+  #windowStart: [number, number] | null = null;
+
+  /** The fraction of frames whose shared stage runs in the FlowLM worker. */
+  get share(): number {
+    return this.#share;
+  }
+
+  /** Whether the FlowLM worker (`true`) or the other one runs the next frame's shared stage. */
+  next(): boolean {
+    this.#credit += this.#share;
+    if (this.#credit < 1) return false;
+    this.#credit -= 1;
+    return true;
+  }
+
+  /** Records worker `w`'s busy milliseconds so far (0: the FlowLM worker). */
+  served(w: 0 | 1, ms: number): void {
+    this.#served[w] = ms;
+  }
+
+  /** Counts a decoded frame; every {@link WINDOW} frames, moves the share toward the less busy worker. */
+  frame(): void {
+    if (this.#windowStart === null) this.#windowStart = [...this.#served];
+    if (++this.#frames % WINDOW !== 0) return;
+    const [a, b] = [this.#served[0] - this.#windowStart[0], this.#served[1] - this.#windowStart[1]];
+    this.#windowStart = [...this.#served];
+    if (a > b * (1 + TOLERANCE)) this.#share = Math.max(0, this.#share - SHARE_STEP);
+    else if (b > a * (1 + TOLERANCE)) this.#share = Math.min(1, this.#share + SHARE_STEP);
+  }
+}

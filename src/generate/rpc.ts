@@ -82,6 +82,13 @@ export class RpcClient {
   }
 }
 
+let busy = 0;
+
+/** Milliseconds this thread's {@link serveRpc} handlers have run so far (how loaded a worker is). */
+export function servedMs(): number {
+  return busy;
+}
+
 /** The serving side (inside a worker): dispatches requests to `handlers`, one at a time, in arrival order. */
 export function serveRpc(
   endpoint: MessageEndpoint,
@@ -94,7 +101,13 @@ export function serveRpc(
       try {
         const handler = handlers[req.method];
         if (!handler) throw new PocketTtsError("rpc", `unknown worker method "${req.method}"`);
-        const out = await (handler as (...a: unknown[]) => unknown)(...req.args);
+        const start = performance.now();
+        let out: unknown;
+        try {
+          out = await (handler as (...a: unknown[]) => unknown)(...req.args);
+        } finally {
+          busy += performance.now() - start;
+        }
         if (isTransferring(out)) {
           endpoint.postMessage({ id: req.id, result: out.value } satisfies Response, out.transfer);
         } else endpoint.postMessage({ id: req.id, result: out } satisfies Response);

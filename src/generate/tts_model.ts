@@ -87,8 +87,10 @@ export interface TTSModelLoadOptions {
   threads?: number;
   /**
    * With two workers, how many of the Mimi decoder's stages run in the FlowLM worker (the rest in the other one), so
-   * that both carry about equal work per frame. Default `"auto"`: chosen from the model's shape. `0` runs the whole
-   * decoder in the second worker. Any value gives the same audio.
+   * that both carry about equal work per frame. Default `"auto"`: chosen from the model's shape, and when the stage
+   * at the cut (or the one before it) is a feed-forward half, which keeps no state between frames, both workers hold
+   * it and it runs in either, frame by frame, so as to even out their measured busy times. A number is an exact
+   * placement; `0` runs the whole decoder in the second worker. Any value gives the same audio.
    */
   mimiSplit?: "auto" | number;
   /** The wasm variant (default `"auto"`, or `$POCKET_TTS_SIMD`). */

@@ -1,8 +1,9 @@
 /**
  * Entry point of a model-part worker: its own wasm instance, serving over {@link serveRpc} FlowLM (`flow.*` calls)
- * and/or a part of the Mimi decoder (`mimi.*` calls: a run of its stages, with their weights and each stream's state
- * for them). The first call is `init` (the core, and FlowLM when asked); `loadMimi` then builds the Mimi part once the
- * caller has chosen where to cut the decoder (`mimi_split.ts`), from the plan `init` returns.
+ * and/or parts of the Mimi decoder (`mimi.*` calls: runs of its stages, with their weights and each stream's state
+ * for them). The first call is `init` (the core, and FlowLM when asked); `loadMimi` then builds a Mimi part once the
+ * caller has chosen where to cut the decoder (`mimi_split.ts`), from the plan `init` returns. A worker may hold two
+ * parts (its stages and a position-wise stage both workers hold); `mimi.decode` runs a chain of them in one call.
  *
  * The same script hosts a threads-build *helper* (`core_helpers.ts`): `helperInit` joins the caller's shared memory,
  * `helperRun` parks the thread in the core's pool for good.
@@ -15,7 +16,7 @@ import type { PocketTtsConfig } from "../model/config.ts";
 import { mimiDecoderPlan, type MimiStage } from "../runtime/mimi_decoder.ts";
 import { loadCore, type PocketCore, type SimdVariant } from "../runtime/wasm.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
-import { serveRpc, transferring } from "./rpc.ts";
+import { servedMs, serveRpc, transferring } from "./rpc.ts";
 import type { EncoderLoading } from "./services.ts";
 import { type CoreHelpers, type HelperInit, startCoreHelpers } from "./core_helpers.ts";
 import { parentEndpoint } from "./worker_thread.ts";
@@ -55,7 +56,19 @@ let setup: { core: PocketCore; init: WorkerInit } | null = null;
 let helper: { run: () => void; memory: WebAssembly.Memory; failedFlag: number } | null = null;
 let helpers: CoreHelpers | null = null;
 let flow: LocalFlowLm | null = null;
-let mimi: LocalMimi | null = null;
+/** The Mimi parts, in load order (`loadMimi` answers the index). */
+let mimiParts: LocalMimi[] = [];
+/** The part whose encoder (if any) the voice-cloning calls use: the one loaded with one, else the first. */
+let encoderPart = -1;
+
+/** `[part, stream]` pairs: one stream on each of a chain of parts. */
+type PartStreams = [number, number][];
+
+function mimiPart(part: number): LocalMimi {
+  const p = mimiParts[part];
+  if (!p) throw new Error(`worker has no Mimi part ${part}`);
+  return p;
+}
 
 function need<T>(part: T | null, name: string): T {
   if (!part) throw new Error(`worker has no ${name} part`);
@@ -94,7 +107,9 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   loadMimi: async ({ stages, encoder }: MimiPartInit) => {
     const { core, init } = need(setup, "core (call init first)");
     const path = typeof init.weights === "string" ? init.weights : undefined;
-    mimi = await withReader(init.weights, (r) => LocalMimi.create(core, r, init.config, encoder, path, stages));
+    const part = await withReader(init.weights, (r) => LocalMimi.create(core, r, init.config, encoder, path, stages));
+    if (encoder !== "none" || encoderPart < 0) encoderPart = mimiParts.length;
+    return mimiParts.push(part) - 1;
   },
   "flow.importVoice": (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
   "flow.exportVoice": async (id: number) => {
@@ -111,20 +126,27 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     need(flow, "FlowLM").step(stream, input, x0, lsdSteps),
   "flow.importLatents": (latents: Float32Array, voiceId?: number) =>
     need(flow, "FlowLM").importLatents(latents, voiceId),
-  "mimi.openStream": () => need(mimi, "Mimi").openStream(),
-  "mimi.closeStream": (stream: number) => need(mimi, "Mimi").closeStream(stream),
-  "mimi.reset": (stream: number) => need(mimi, "Mimi").reset(stream),
-  "mimi.decode": async (stream: number, input: Float32Array) => {
-    const out = await need(mimi, "Mimi").decode(stream, input);
-    return transferring(out, [out.buffer as ArrayBuffer]);
+  "mimi.openStream": (part: number) => mimiPart(part).openStream(),
+  "mimi.closeStream": async (chain: PartStreams) => {
+    for (const [part, stream] of chain) await mimiPart(part).closeStream(stream);
   },
-  "mimi.parts": () => need(mimi, "Mimi").parts(),
-  "mimi.openEncoding": () => need(mimi, "Mimi").openEncoding(),
+  "mimi.reset": async (chain: PartStreams) => {
+    for (const [part, stream] of chain) await mimiPart(part).reset(stream);
+  },
+  // A frame through a chain of this worker's parts; `served` = this worker's busy milliseconds so far, from which
+  // the caller balances the stage both workers hold.
+  "mimi.decode": async (chain: PartStreams, input: Float32Array) => {
+    let x = input;
+    for (const [part, stream] of chain) x = await mimiPart(part).decode(stream, x);
+    return transferring({ out: x, served: servedMs() }, [x.buffer as ArrayBuffer]);
+  },
+  "mimi.parts": async () => (await Promise.all(mimiParts.map((p) => p.parts()))).flat(),
+  "mimi.openEncoding": () => mimiPart(encoderPart).openEncoding(),
   "mimi.encodeBlock": async (encoding: number, audio: Float32Array) => {
-    const latents = await need(mimi, "Mimi").encodeBlock(encoding, audio);
+    const latents = await mimiPart(encoderPart).encodeBlock(encoding, audio);
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
-  "mimi.closeEncoding": (encoding: number) => need(mimi, "Mimi").closeEncoding(encoding),
+  "mimi.closeEncoding": (encoding: number) => mimiPart(encoderPart).closeEncoding(encoding),
   helperInit: async (h: HelperInit) => {
     const instance = await WebAssembly.instantiate(h.module, { env: { memory: h.memory } });
     // deno-lint-ignore no-explicit-any
@@ -144,9 +166,11 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   },
   dispose: async () => {
     await flow?.dispose();
-    await mimi?.dispose();
+    for (const p of mimiParts) await p.dispose();
     await helpers?.terminate();
-    flow = mimi = null;
+    flow = null;
+    mimiParts = [];
+    encoderPart = -1;
     helpers = null;
     setup = null;
   },

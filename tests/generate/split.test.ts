@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { TTSModel } from "../../mod.ts";
 import { resolveModel } from "../../src/model/assets.ts";
 import { createServices, workersAvailable } from "../../src/generate/create_services.ts";
-import { chooseMimiSplit } from "../../src/generate/mimi_split.ts";
+import { chooseMimiSplit, sharedStage, SwingBalance } from "../../src/generate/mimi_split.ts";
 import { MimiDecoder, mimiDecoderPlan } from "../../src/runtime/mimi_decoder.ts";
 import { TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
 import { decoderCore, goldenCase, type ModelSize } from "../mimi/support.ts";
@@ -75,6 +75,51 @@ describe("Mimi decoder stages (wasm)", () => {
   });
 });
 
+describe("the stage both workers hold", () => {
+  test("is a feed-forward half at the cut or just before it, never the first or last stage", async () => {
+    const stages = await plan("full");
+    const ff = stages.findIndex((s) => s.name === "transformer.1.ff");
+    assert.equal(sharedStage(stages, ff), ff, "the stage at the cut");
+    assert.equal(sharedStage(stages, ff + 1), ff, "the stage before the cut");
+    assert.equal(sharedStage(stages, ff - 1), ff - 2, "transformer.0.ff, before an attention half");
+    assert.equal(sharedStage(stages, 0), null, "no cut: the whole decoder in the second worker");
+    const seanet = stages.findIndex((s) => s.name.startsWith("seanet."));
+    assert.equal(sharedStage(stages, seanet + 2), null, "SEANet's stages carry state");
+  });
+
+  test("runs where the busy time is lower: the share moves toward the less busy worker and stays spread", () => {
+    const b = new SwingBalance();
+    const picks = Array.from({ length: 8 }, () => b.next());
+    assert.deepEqual(picks, [false, true, false, true, false, true, false, true], "half and half at first");
+    // The FlowLM worker busier: its share falls window by window, to 0 at the end.
+    let busy = [0, 0];
+    for (let f = 0; f < 80; f++) {
+      busy = [busy[0] + 12, busy[1] + 10];
+      b.served(0, busy[0]);
+      b.served(1, busy[1]);
+      b.frame();
+    }
+    assert.equal(b.share, 0);
+    assert.ok(Array.from({ length: 16 }, () => b.next()).every((x) => !x));
+    // Then the other one busier: the share comes back up; equal times (within 3 %) leave it where it is.
+    for (let f = 0; f < 24; f++) {
+      busy = [busy[0] + 10, busy[1] + 12];
+      b.served(0, busy[0]);
+      b.served(1, busy[1]);
+      b.frame();
+    }
+    const share = b.share;
+    assert.ok(share > 0 && share < 1, `share ${share}`);
+    for (let f = 0; f < 24; f++) {
+      busy = [busy[0] + 10, busy[1] + 10.2];
+      b.served(0, busy[0]);
+      b.served(1, busy[1]);
+      b.frame();
+    }
+    assert.equal(b.share, share);
+  });
+});
+
 describe("two workers with a split decoder", { skip }, () => {
   test("every cut gives one thread's audio bit for bit (tiny)", async () => {
     const single = await withTinyModel({ workers: 0 }, async (tts) => {
@@ -121,6 +166,45 @@ describe("two workers with a split decoder", { skip }, () => {
       await mimi.closeStream(b);
       assert.deepEqual((await mimi.parts()).map((p) => [p.streams, p.stateBytes]), [[0, 0], [0, 0]]);
       await assert.rejects(mimi.decode(a, latent), (e: Error & { code?: string }) => e.code === "stream_closed");
+    } finally {
+      await flow.dispose();
+      await mimi.dispose();
+    }
+  });
+
+  test("a stage held by both workers: frames in either equal the whole decoder, in order, and close frees both", async () => {
+    const model = await resolveModel({ model: TINY_MODEL_DIR }, { cache: null, offline: true });
+    const ld = model.config.mimi.quantizer.dimension;
+    const latents = Array.from({ length: 12 }, (_, i) => new Float32Array(ld).map((_, j) => Math.cos(i * 5 + j)));
+    const local = await createServices(model, { workers: false, simd: "baseline" });
+    const ls = await local.mimi.openStream();
+    const want: Float32Array[] = [];
+    for (const l of latents) want.push(await local.mimi.decode(ls, l.slice()));
+    await local.mimi.dispose();
+    await local.flow.dispose();
+    const n = (await plan("tiny")).length;
+    const { flow, mimi } = await createServices(model, {
+      workers: true,
+      simd: "baseline",
+      mimiSplit: 4,
+      shareStage: true,
+    });
+    try {
+      const s = await mimi.openStream();
+      const parts = await mimi.parts();
+      assert.deepEqual(parts.map((p) => p.stages), [{ from: 0, to: 4 }, { from: 4, to: 5 }, { from: 4, to: 5 }, {
+        from: 5,
+        to: n,
+      }]);
+      assert.deepEqual(parts.map((p) => p.streams), [1, 1, 1, 1]);
+      // All in flight at once, then a reset: frames alternate between the two copies and still come out in order.
+      const got = latents.map((l) => mimi.decode(s, l.slice()));
+      const reset = mimi.reset(s);
+      assert.deepEqual(await Promise.all(got), want);
+      await reset;
+      for (const [i, l] of latents.entries()) assert.deepEqual(await mimi.decode(s, l.slice()), want[i], `frame ${i}`);
+      await mimi.closeStream(s);
+      assert.deepEqual((await mimi.parts()).map((p) => [p.streams, p.stateBytes]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
     } finally {
       await flow.dispose();
       await mimi.dispose();
