@@ -140,35 +140,35 @@ export async function createServices(model: ResolvedModel, options: CreateServic
   // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame; a
   // position-wise stage next to the cut is held by both and balanced frame by frame (`sharedStage`, `SwingBalance`).
   const plan = mimiWorker.ready.plan;
-  const load = (w: PartWorker, from: number, to: number, encoder: EncoderLoading = "none") =>
-    w.rpc.call<number>("loadMimi", [{ stages: { from, to }, encoder }]);
+  // Each worker loads its stage ranges in order (answering each part's index); the second worker's last part gets
+  // the voice-cloning encoder.
+  const loadAll = async (w: PartWorker, ranges: [number, number][], encoder: EncoderLoading) => {
+    const parts: number[] = [];
+    for (const [i, [from, to]] of ranges.entries()) {
+      const enc = i === ranges.length - 1 ? encoder : "none";
+      parts.push(await w.rpc.call<number>("loadMimi", [{ stages: { from, to }, encoder: enc }]));
+    }
+    return parts;
+  };
   let layout: MimiLayout;
   try {
     const auto = options.mimiSplit === undefined || options.mimiSplit === "auto";
     const cut = auto
       ? chooseMimiSplit(plan, flowWorker.ready.stepWeightBytes!)
       : checkSplit(options.mimiSplit as number, plan.length);
-    const shared = (options.shareStage ?? auto) ? sharedStage(plan, cut) : null;
-    const encoder = options.encoder ?? "none";
-    if (shared !== null) {
-      const [[front, flowShared], [mimiShared, back]] = await Promise.all([
-        (async () => [await load(flowWorker, 0, shared), await load(flowWorker, shared, shared + 1)])(),
-        (async () => [
-          await load(mimiWorker, shared, shared + 1),
-          await load(mimiWorker, shared + 1, plan.length, encoder),
-        ])(),
-      ]);
-      layout = {
-        parts: [[0, front], [0, flowShared], [1, mimiShared], [1, back]],
-        shared: { parts: [1, 2], balance: new SwingBalance() },
-      };
-    } else {
-      const [front, back] = await Promise.all([
-        cut > 0 && load(flowWorker, 0, cut),
-        load(mimiWorker, cut, plan.length, encoder),
-      ]);
-      layout = { parts: front === false ? [[1, back]] : [[0, front], [1, back]] };
-    }
+    const s = (options.shareStage ?? auto) ? sharedStage(plan, cut) : null;
+    const [front, back]: [number, number][][] = s === null
+      ? [cut > 0 ? [[0, cut]] : [], [[cut, plan.length]]]
+      : [[[0, s], [s, s + 1]], [[s, s + 1], [s + 1, plan.length]]];
+    const [inFlow, inMimi] = await Promise.all([
+      loadAll(flowWorker, front, "none"),
+      loadAll(mimiWorker, back, options.encoder ?? "none"),
+    ]);
+    layout = {
+      parts: [...inFlow.map((p) => [0, p] as [number, number]), ...inMimi.map((p) => [1, p] as [number, number])],
+    };
+    // The shared stage's copies: the FlowLM worker's last part and the other worker's first.
+    if (s !== null) layout.shared = { parts: [inFlow.length - 1, inFlow.length], balance: new SwingBalance() };
   } catch (e) {
     stopAll();
     throw e;

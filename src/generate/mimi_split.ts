@@ -84,7 +84,7 @@ export function chooseMimiSplit(plan: MimiStage[], stepWeightBytes: number): num
  * A stage with no state carried from frame to frame (a transformer layer's feed-forward half: norm, two linears,
  * residual), so either worker can run it for any frame.
  */
-export function isPositionWise(stage: MimiStage): boolean {
+function isPositionWise(stage: MimiStage): boolean {
   return stage.name.endsWith(".ff");
 }
 

@@ -64,15 +64,13 @@ let encoderPart = -1;
 /** `[part, stream]` pairs: one stream on each of a chain of parts. */
 type PartStreams = [number, number][];
 
-function mimiPart(part: number): LocalMimi {
-  const p = mimiParts[part];
-  if (!p) throw new Error(`worker has no Mimi part ${part}`);
-  return p;
-}
-
 function need<T>(part: T | null, name: string): T {
   if (!part) throw new Error(`worker has no ${name} part`);
   return part;
+}
+
+function mimiPart(part: number): LocalMimi {
+  return need(mimiParts[part] ?? null, `Mimi ${part}`);
 }
 
 async function withReader<T>(weights: string | Uint8Array, fn: (r: Awaited<ReturnType<typeof openSafetensors>>) => T) {

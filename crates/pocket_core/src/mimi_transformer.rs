@@ -380,7 +380,7 @@ impl TransformerState {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         let kv: usize = self.rings.iter().map(|r| r.kt.len() + r.v.len()).sum();
-        let s = self.norm.len() * 7 + self.ff.len() + self.scores.len() + self.inv.len();
+        let s = self.norm.len() * 6 + self.head_out.len() + self.ff.len() + self.scores.len() + self.inv.len();
         (kv + s) * 4
     }
 }
