@@ -19,8 +19,8 @@ import { loadCore, type SimdVariant, type WasmSource } from "../runtime/wasm.ts"
 import { startCoreHelpers } from "./core_helpers.ts";
 import { LocalFlowLm, LocalMimi } from "./local_services.ts";
 import { RpcClient } from "./rpc.ts";
-import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, VoiceRef } from "./services.ts";
-import type { WorkerInit, WorkerReady } from "./worker.ts";
+import type { EncoderLoading, FlowLmService, MimiPartInfo, MimiService, PendingFrame, VoiceRef } from "./services.ts";
+import type { DecodeInput, WorkerInit, WorkerReady } from "./worker.ts";
 import { chooseMimiSplit, sharedStage, SwingBalance } from "./mimi_split.ts";
 import { type ModelThread, startThread, threadsAvailable } from "./worker_thread.ts";
 
@@ -121,7 +121,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     }
     return {
       flow: new WorkerFlowLm(w),
-      mimi: new PipelineMimi([w.rpc], { parts: [[0, 0]] }, w.rpc, () => stop(w)),
+      mimi: new PipelineMimi([w.rpc], { parts: [[0, 0]], flowWorker: 0 }, w.rpc, () => stop(w)),
     };
   }
   const started = await Promise.allSettled([
@@ -166,6 +166,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     ]);
     layout = {
       parts: [...inFlow.map((p) => [0, p] as [number, number]), ...inMimi.map((p) => [1, p] as [number, number])],
+      flowWorker: 0,
     };
     // The shared stage's copies: the FlowLM worker's last part and the other worker's first.
     if (s !== null) layout.shared = { parts: [inFlow.length - 1, inFlow.length], balance: new SwingBalance() };
@@ -283,11 +284,13 @@ class WorkerFlowLm implements FlowLmService {
 
 /**
  * Where a {@link PipelineMimi}'s parts live: `parts` in stage order as `[worker, part index in that worker]`; with a
- * shared stage, `shared.parts` are the positions in `parts` of its two copies (a frame runs one of them).
+ * shared stage, `shared.parts` are the positions in `parts` of its two copies (a frame runs one of them) (never the
+ * first part); `flowWorker`: the worker that also runs FlowLM.
  */
 interface MimiLayout {
   parts: [number, number][];
   shared?: { parts: [number, number]; balance: SwingBalance };
+  flowWorker: number;
 }
 
 /** A stream's ids on every part, and per worker the promise that its previous call was posted. */
@@ -318,6 +321,9 @@ class PipelineMimi implements MimiService {
     this.#layout = layout;
     this.#encoder = encoder;
     this.#stop = stop;
+    // The first stages can take a step's latent where they live with FlowLM (not when the whole decoder is in the
+    // other worker).
+    if (layout.parts[0][0] !== layout.flowWorker) this.decodeStep = undefined;
   }
 
   async openStream(): Promise<number> {
@@ -393,6 +399,21 @@ class PipelineMimi implements MimiService {
   }
 
   decode(stream: number, latent: Float32Array): Promise<Float32Array> {
+    return this.#decode(stream, latent, null);
+  }
+
+  decodeStep: MimiService["decodeStep"] = (stream: number, flowStream: number): PendingFrame => {
+    let commit!: () => void, cancel!: () => void;
+    const gate = new Promise<void>((resolve, reject) => {
+      commit = resolve;
+      cancel = () => reject(new PocketTtsError("aborted", "the step ended its chunk: its frame is not decoded"));
+    });
+    gate.catch(() => {});
+    return { frame: this.#decode(stream, { stepOf: flowStream }, gate), commit, cancel };
+  };
+
+  /** A frame through the parts, its first worker's call posted at once; with `gate`, the next ones only after it. */
+  #decode(stream: number, latent: DecodeInput, gate: Promise<void> | null): Promise<Float32Array> {
     const s = this.#stream(stream);
     if (s instanceof Promise) return s;
     const { parts, shared } = this.#layout;
@@ -402,12 +423,12 @@ class PipelineMimi implements MimiService {
       route = route.filter((i) => i !== skip);
     }
     let x: Promise<unknown> = Promise.resolve(latent);
-    for (const [w, chain] of this.#chains(s, route)) {
+    for (const [i, [w, chain]] of this.#chains(s, route).entries()) {
+      if (i === 1 && gate) x = Promise.all([x, gate]).then(([out]) => out);
       x = this.#post(s, w, x, async (rpc, input) => {
-        const a = input as Float32Array;
-        const r = await rpc.call<{ out: Float32Array; served: number }>("mimi.decode", [chain, a], [
-          a.buffer as ArrayBuffer,
-        ]);
+        const a = input as DecodeInput;
+        const transfer = a instanceof Float32Array ? [a.buffer as ArrayBuffer] : [];
+        const r = await rpc.call<{ out: Float32Array; served: number }>("mimi.decode", [chain, a], transfer);
         shared?.balance.served(w as 0 | 1, r.served);
         return r.out;
       });

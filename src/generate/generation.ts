@@ -173,12 +173,18 @@ export async function* generateFrames(
       if (plan.signal?.aborted) throw abortError(plan.signal);
       if (stop.signal.aborted) return;
       const release = await turn();
+      const stepped = flow.step(plan.flowStream, input, x0(), plan.lsdSteps);
+      // Where FlowLM's worker runs the decoder's first stages, they take the latent there as the step ends; the
+      // frame goes on only if the step does not end the chunk (a frame the loop then drops costs one decode of them).
+      const ahead = mimi.decodeStep?.(plan.mimiStream, plan.flowStream);
+      ahead?.frame.catch(() => {});
       try {
-        const { latent, eosLogit } = await flow.step(plan.flowStream, input, x0(), plan.lsdSteps);
+        const { latent, eosLogit } = await stepped;
         if (report.eosStep === null && eosLogit > threshold) report.eosStep = step;
         if (report.eosStep !== null && step >= report.eosStep + fae) break;
         // Decoding runs while the next latent is generated (in a worker), or right here (single thread).
-        const frame = mimi.decode(plan.mimiStream, latent.slice());
+        ahead?.commit();
+        const frame = ahead?.frame ?? mimi.decode(plan.mimiStream, latent.slice());
         frame.catch(() => {}); // the consumer sees the rejection when it reaches this frame
         frames.push(frame);
         report.frames++;
@@ -186,6 +192,7 @@ export async function* generateFrames(
         report.end = position;
         input = latent;
       } finally {
+        ahead?.cancel(); // no-op once committed
         release();
       }
     }

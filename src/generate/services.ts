@@ -57,6 +57,13 @@ export interface FlowLmService {
   importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef>;
 }
 
+/** A frame {@link MimiService.decodeStep} started: its samples once `commit()`ed; rejected when `cancel()`ed. */
+export interface PendingFrame {
+  frame: Promise<Float32Array>;
+  commit(): void;
+  cancel(): void;
+}
+
 /** What one Mimi part holds (see {@link MimiService.parts}): for tests and diagnostics. */
 export interface MimiPartInfo {
   /** The decoder stages it runs (`mimiDecoderPlan` indices `from..to`). */
@@ -80,6 +87,14 @@ export interface MimiService {
   reset(stream: number): Promise<void>;
   /** Decodes one normalised latent of `stream` into its 1920 samples (`latent`'s buffer may be transferred). */
   decode(stream: number, latent: Float32Array): Promise<Float32Array>;
+  /**
+   * Where the FlowLM part's worker also runs this decoder's first stages: decodes the latent the last
+   * {@link FlowLmService.step} of `flowStream` produced. Called right after that `step`, before awaiting it, the first
+   * stages run the moment the step ends, with no round trip through the caller's thread. The frame goes on to the
+   * later stages only after `commit()`; after `cancel()` (the step ended the chunk) it is dropped, and the first
+   * stages' state has run one frame more than the stream emits: reset or close the stream before its next decode.
+   */
+  decodeStep?(stream: number, flowStream: number): PendingFrame;
   /** What each part holds, in stage order. */
   parts(): Promise<MimiPartInfo[]>;
   /** Frees the stream's state (unknown ids are ignored). */

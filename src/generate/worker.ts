@@ -60,6 +60,14 @@ let flow: LocalFlowLm | null = null;
 let mimiParts: LocalMimi[] = [];
 /** The part whose encoder (if any) the voice-cloning calls use: the one loaded with one, else the first. */
 let encoderPart = -1;
+/**
+ * Per FlowLM stream, the latent its last `flow.step` produced, until a `mimi.decode` asks for it (`{ stepOf }`):
+ * the decoder's first parts then run right after the step, with no round trip through the caller's thread.
+ */
+const stepLatents = new Map<number, Float32Array>();
+
+/** A frame's input: a latent, or the one `flow.step` last produced for a FlowLM stream (taken once). */
+export type DecodeInput = Float32Array | { stepOf: number };
 
 /** `[part, stream]` pairs: one stream on each of a chain of parts. */
 type PartStreams = [number, number][];
@@ -117,11 +125,18 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   "flow.emptyVoice": () => need(flow, "FlowLM").emptyVoice(),
   "flow.freeVoice": (id: number) => need(flow, "FlowLM").freeVoice(id),
   "flow.openStream": () => need(flow, "FlowLM").openStream(),
-  "flow.closeStream": (stream: number) => need(flow, "FlowLM").closeStream(stream),
+  "flow.closeStream": (stream: number) => {
+    stepLatents.delete(stream);
+    return need(flow, "FlowLM").closeStream(stream);
+  },
   "flow.beginChunk": (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
     need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0),
-  "flow.step": (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) =>
-    need(flow, "FlowLM").step(stream, input, x0, lsdSteps),
+  "flow.step": async (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) => {
+    stepLatents.delete(stream); // a failed step leaves nothing a decode could take for its latent
+    const r = await need(flow, "FlowLM").step(stream, input, x0, lsdSteps);
+    stepLatents.set(stream, r.latent); // the reply is a copy: this one stays for the decode
+    return r;
+  },
   "flow.importLatents": (latents: Float32Array, voiceId?: number) =>
     need(flow, "FlowLM").importLatents(latents, voiceId),
   "mimi.openStream": (part: number) => mimiPart(part).openStream(),
@@ -133,8 +148,10 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   },
   // A frame through a chain of this worker's parts; `served` = this worker's busy milliseconds so far, from which
   // the caller balances the stage both workers hold.
-  "mimi.decode": async (chain: PartStreams, input: Float32Array) => {
-    let x = input;
+  "mimi.decode": async (chain: PartStreams, input: DecodeInput) => {
+    let x = input instanceof Float32Array ? input : stepLatents.get(input.stepOf);
+    if (!x) throw new Error(`no step latent of FlowLM stream ${(input as { stepOf: number }).stepOf} to decode`);
+    if (!(input instanceof Float32Array)) stepLatents.delete(input.stepOf);
     for (const [part, stream] of chain) x = await mimiPart(part).decode(stream, x);
     return transferring({ out: x, served: servedMs() }, [x.buffer as ArrayBuffer]);
   },
@@ -167,6 +184,7 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     for (const p of mimiParts) await p.dispose();
     await helpers?.terminate();
     flow = null;
+    stepLatents.clear();
     mimiParts = [];
     encoderPart = -1;
     helpers = null;

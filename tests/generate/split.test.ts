@@ -10,6 +10,7 @@ import { resolveModel } from "../../src/model/assets.ts";
 import { createServices, workersAvailable } from "../../src/generate/create_services.ts";
 import { chooseMimiSplit, sharedStage, SwingBalance } from "../../src/generate/mimi_split.ts";
 import { MimiDecoder, mimiDecoderPlan } from "../../src/runtime/mimi_decoder.ts";
+import { maxGenLen } from "../../src/runtime/flow_lm.ts";
 import { TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
 import { decoderCore, goldenCase, type ModelSize } from "../mimi/support.ts";
 import { fullModelDir } from "../support/full_weights.ts";
@@ -208,6 +209,68 @@ describe("two workers with a split decoder", { skip }, () => {
     } finally {
       await flow.dispose();
       await mimi.dispose();
+    }
+  });
+
+  test("decodeStep: the first stages take the step's latent in its worker; a cancelled frame never goes on", async () => {
+    const model = await resolveModel({ model: TINY_MODEL_DIR }, { cache: null, offline: true });
+    const ids = [3, 17, 42, 5, 99, 7];
+    const x0 = (i: number) => new Float32Array(32).map((_, j) => Math.sin(i * 32 + j) * 0.7);
+    // One thread: the latents and frames of 4 steps.
+    const local = await createServices(model, { workers: false, simd: "baseline" });
+    const [lv, lf, lm] = [await local.flow.emptyVoice(), await local.flow.openStream(), await local.mimi.openStream()];
+    await local.flow.beginChunk(lf, lv.id, ids, maxGenLen(ids.length), x0(0));
+    const want: Float32Array[] = [];
+    let input: Float32Array | null = null;
+    for (let i = 1; i <= 4; i++) {
+      input = (await local.flow.step(lf, input, x0(i), 1)).latent;
+      want.push(await local.mimi.decode(lm, input.slice()));
+    }
+    await local.mimi.dispose();
+    await local.flow.dispose();
+    assert.equal(local.mimi.decodeStep, undefined, "one thread decodes the latent it is given");
+    const whole = await createServices(model, { workers: true, simd: "baseline", mimiSplit: 0 });
+    assert.equal(whole.mimi.decodeStep, undefined, "the whole decoder in the other worker: no first stages with FlowLM");
+    await Promise.all([whole.flow.dispose(), whole.mimi.dispose()]);
+
+    for (const split of [{ mimiSplit: 3 }, { mimiSplit: 4, shareStage: true }]) {
+      const { flow, mimi } = await createServices(model, { workers: true, simd: "baseline", ...split });
+      try {
+        const [v, f, m] = [await flow.emptyVoice(), await flow.openStream(), await mimi.openStream()];
+        const chunk = async (steps: number, last: "commit" | "cancel") => {
+          await Promise.all([flow.beginChunk(f, v.id, ids, maxGenLen(ids.length), x0(0)), mimi.reset(m)]);
+          const got: Promise<Float32Array>[] = [];
+          let input: Float32Array | null = null;
+          for (let i = 1; i <= steps; i++) {
+            const stepped = flow.step(f, input, x0(i), 1);
+            const ahead = mimi.decodeStep!(m, f);
+            input = (await stepped).latent;
+            if (i < steps || last === "commit") {
+              ahead.commit();
+              got.push(ahead.frame);
+            } else {
+              ahead.cancel();
+              await assert.rejects(ahead.frame, (e: Error) => e.name === "PocketTtsError");
+            }
+          }
+          return Promise.all(got);
+        };
+        // The last step ends the chunk: its frame stops after the first stages; the next chunk starts fresh.
+        assert.deepEqual(await chunk(4, "cancel"), want.slice(0, 3), `${JSON.stringify(split)}: committed frames`);
+        assert.deepEqual(await chunk(4, "commit"), want, `${JSON.stringify(split)}: after a cancelled frame and reset`);
+        // A step that fails leaves no latent behind: the decode after it rejects instead of decoding an old one.
+        const stepped = flow.step(f, null, new Float32Array(3), 1);
+        const ahead = mimi.decodeStep!(m, f);
+        ahead.commit();
+        await assert.rejects(stepped);
+        await assert.rejects(ahead.frame, /no step latent/);
+        await mimi.closeStream(m);
+        await flow.closeStream(f);
+        assert.deepEqual((await mimi.parts()).map((p) => p.streams), (await mimi.parts()).map(() => 0));
+      } finally {
+        await flow.dispose();
+        await mimi.dispose();
+      }
     }
   });
 
