@@ -230,7 +230,7 @@ describe("two workers with a split decoder", { skip }, () => {
     await local.flow.dispose();
     assert.equal(local.mimi.decodeStep, undefined, "one thread decodes the latent it is given");
     const whole = await createServices(model, { workers: true, simd: "baseline", mimiSplit: 0 });
-    assert.equal(whole.mimi.decodeStep, undefined, "the whole decoder in the other worker: no first stages with FlowLM");
+    assert.equal(whole.mimi.decodeStep, undefined, "whole decoder in the other worker: none");
     await Promise.all([whole.flow.dispose(), whole.mimi.dispose()]);
 
     for (const split of [{ mimiSplit: 3 }, { mimiSplit: 4, shareStage: true }]) {
