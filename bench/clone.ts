@@ -29,7 +29,7 @@ import { freshCore } from "../tests/support/core.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { loadFlowLM, readCase } from "../tests/flow_lm/support.ts";
 import { modelConfig, weightsPath } from "../tests/mimi/support.ts";
-import { type BenchResult, benchVariants, rssMb, runtimeName, stats } from "./support.ts";
+import { type BenchResult, benchVariants, msToFirst, rssMb, runtimeName, stats } from "./support.ts";
 
 const SECONDS = 10;
 const RUNS = 3;
@@ -91,9 +91,8 @@ export async function run(): Promise<BenchResult[]> {
     const first: Record<"cloned" | "predefined", number[]> = { cloned: [], predefined: [] };
     for (let i = 0; i <= RUNS; i++) {
       for (const [which, voice] of [["cloned", cloned], ["predefined", predefined]] as const) {
-        const t0 = performance.now();
-        for await (const _ of tts.stream("Hello there, how are you today?", { voice, seed: 1 })) break;
-        if (i > 0) first[which].push(performance.now() - t0); // the first round warms up
+        const ms = await msToFirst(tts.stream("Hello there, how are you today?", { voice, seed: 1 }));
+        if (i > 0) first[which].push(ms); // the first round warms up
       }
     }
     tts.dispose();

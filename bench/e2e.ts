@@ -23,7 +23,7 @@ import { serializeSafetensors } from "../src/model/safetensors.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { randomF32 } from "../tests/support/core.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
-import { type BenchResult, benchThreads, peakRssMb, rssMb, runtimeName, stats } from "./support.ts";
+import { type BenchResult, benchThreads, msToFirst, peakRssMb, rssMb, runtimeName, stats } from "./support.ts";
 import { prompt, recordingVariant } from "./clone.ts";
 
 const LONG_TEXT =
@@ -152,9 +152,7 @@ async function realTimeFactor(tts: TTSModel, voice: Voice, seed: number): Promis
 /** Milliseconds to the first frame of the 12-token text, on an idle model (the previous request's work is done). */
 async function firstAudio(tts: TTSModel, voice: Voice, seed: number): Promise<number> {
   await new Promise((r) => setTimeout(r, 150)); // frames a left stream had in flight finish before the clock starts
-  const t0 = performance.now();
-  for await (const _ of tts.stream(SHORT_TEXT, { voice, seed })) break;
-  return performance.now() - t0;
+  return await msToFirst(tts.stream(SHORT_TEXT, { voice, seed }));
 }
 
 /** The Mimi decoder split between the workers vs whole in the second one, BF16 and int8, interleaved run by run. */

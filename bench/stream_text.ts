@@ -14,7 +14,7 @@ import { TTSModel } from "../mod.ts";
 import { fullModelDir } from "../tests/support/full_weights.ts";
 import { voiceFile } from "./e2e.ts";
 import { workersAvailable } from "../src/generate/create_services.ts";
-import { type BenchResult, runtimeName, stats } from "./support.ts";
+import { type BenchResult, msToFirst, runtimeName, stats } from "./support.ts";
 
 const FIRST = "Good morning, how are you doing on this day?"; // 12 tokens with the fixture tokenizer
 const REST = " I hope the weather is kind to you, and that the coffee is strong. Today we will look at three " +
@@ -42,9 +42,7 @@ export async function run(): Promise<BenchResult[]> {
     let beforeProducerDone = 0;
     for (let run = 0; run < RUNS; run++) {
       // stream() of the first sentence alone.
-      const t0 = performance.now();
-      for await (const _ of tts.stream(FIRST, { voice, seed: run, eosThreshold: Infinity })) break;
-      const soloMs = performance.now() - t0;
+      const soloMs = await msToFirst(tts.stream(FIRST, { voice, seed: run, eosThreshold: Infinity }));
       solo.push(soloMs);
 
       // streamText with an LLM-like producer: " word" deltas at WORDS_PER_SECOND.

@@ -81,6 +81,20 @@ export function benchThreads(): number[] {
   return sharedMemoryAvailable() && workersAvailable() ? [1, 2] : [1];
 }
 
+/**
+ * Milliseconds until `frames` (a stream just made) gives its first item: when a user has the first audio in hand.
+ * The stream is then left, and its teardown (with workers, the frames already in flight finish first) is not
+ * counted: a `for await … break` loop would count it, as the loop returns only after the stream's cleanup.
+ */
+export async function msToFirst(frames: AsyncIterable<unknown>): Promise<number> {
+  const t0 = performance.now();
+  const it = frames[Symbol.asyncIterator]();
+  await it.next();
+  const ms = performance.now() - t0;
+  await it.return?.();
+  return ms;
+}
+
 /** Resident set size of this process now, in MB (where the runtime reports it). */
 export function rssMb(): number {
   // deno-lint-ignore no-explicit-any
