@@ -36,6 +36,8 @@ export interface CoreExports {
   linear_free(h: number): void;
   linear_compact(h: number): number;
   linear_forward(h: number, x: number, y: number, m: number): void;
+  linear_madd_mode(): number;
+  linear_set_madd_mode(mode: number): void;
   linear_i8_new(w: number, b: number, nOut: number, nIn: number): number;
   linear_i8_free(h: number): void;
   linear_i8_forward(h: number, x: number, y: number, m: number, reference: number): void;

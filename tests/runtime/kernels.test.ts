@@ -76,6 +76,60 @@ for (const variant of testVariants) {
       }
     });
 
+    test("the GEMM tile's multiply-add form: probed per engine, and where it is not fused both forms agree bit for bit", async () => {
+      const core = await sharedCore(variant);
+      const raw = core.raw;
+      const probed = raw.linear_madd_mode();
+      // The baseline build's multiply-add is a product then a sum by construction; relaxed SIMD leaves it to the engine.
+      assert.ok(variant === "baseline" ? probed === 2 : probed === 1 || probed === 2, `mode ${probed}`);
+      // -1 + X·W with W exact in BF16: the product is not an f32, so one and two roundings differ (f64 is exact here).
+      const X = 1 + 2 ** -12 + 2 ** -20, W = 1 - 2 ** -8;
+      const once = Math.fround(X * W - 1), twice = Math.fround(Math.fround(X * W) - 1);
+      assert.notEqual(once, twice);
+      const run = (
+        mode: number,
+        w: Float32Array,
+        x: Float32Array,
+        m: number,
+        n: number,
+        k: number,
+        compact: boolean,
+      ) => {
+        raw.linear_set_madd_mode(mode);
+        const wp = core.put(w), xp = core.put(x), yp = core.alloc(m * n * 4);
+        const h = raw.linear_new(wp, 0, n, k);
+        if (compact) raw.linear_compact(h);
+        raw.linear_forward(h, xp, yp, m);
+        const y = core.f32(yp, m * n).slice();
+        raw.linear_free(h);
+        core.free(wp, n * k * 4);
+        core.free(xp, m * k * 4);
+        core.free(yp, m * n * 4);
+        return y;
+      };
+      try {
+        for (const compact of [false, true]) {
+          const w = new Float32Array(Array.from({ length: 20 }, () => [1, W]).flat());
+          const x = new Float32Array([-1, X, -1, X, -1, X]); // a two-row tile, then a one-row tile
+          const fused = run(1, w, x, 3, 20, 2, compact), separate = run(2, w, x, 3, 20, 2, compact);
+          assert.ok(separate.every((v) => v === twice), `separate form: ${separate[0]} != ${twice}`);
+          assert.ok(fused.every((v) => v === (probed === 1 ? once : twice)), `fused form: ${fused[0]}`);
+          for (const [m, n, k] of [[16, 48, 256], [5, 37, 19]]) {
+            const wr = randomF32(n * k, 7);
+            // BF16-exact weights, so that the compacted layer really takes BF16 panels
+            if (compact) new Uint32Array(wr.buffer).forEach((b, i, all) => all[i] = b & 0xffff0000);
+            const xr = randomF32(m * k, 8);
+            const a = run(1, wr, xr, m, n, k, compact), b = run(2, wr, xr, m, n, k, compact);
+            if (probed === 2) {
+              assert.deepEqual(a, b, `${m}x${k}·${k}x${n}: the forms differ on an engine that does not fuse`);
+            }
+          }
+        }
+      } finally {
+        raw.linear_set_madd_mode(probed);
+      }
+    });
+
     test("bf16 → f32 widening is exact for every bit pattern", async () => {
       const core = await sharedCore(variant);
       const n = 65536 + 3; // a ragged tail after the 8-wide SIMD steps

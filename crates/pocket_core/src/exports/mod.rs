@@ -195,6 +195,21 @@ pub unsafe extern "C" fn linear_forward(h: *const linear::Linear, x: *const f32,
     }
 }
 
+/// The GEMM tile's multiply-add form on this engine ([`linear::MaddMode`]): 1 fused, 2 a product then a sum.
+#[unsafe(no_mangle)]
+pub extern "C" fn linear_madd_mode() -> u32 {
+    match linear::madd_mode() {
+        linear::MaddMode::Fused => 1,
+        linear::MaddMode::Separate => 2,
+    }
+}
+
+/// Forces the tile's multiply-add form (1 fused, else separate), so tests can compare both on one engine.
+#[unsafe(no_mangle)]
+pub extern "C" fn linear_set_madd_mode(mode: u32) {
+    linear::set_madd_mode(if mode == 1 { linear::MaddMode::Fused } else { linear::MaddMode::Separate });
+}
+
 /// An int8 linear layer with its activation scratch (for tests and benchmarks; FlowLM keeps one scratch for all).
 pub struct LinearI8Handle {
     l: linear_i8::LinearI8,

@@ -12,6 +12,7 @@
 //! Within each 8 columns the BF16 values are stored as pairs, in the order [`F32x4::load_bf16x8_pairs`] widens.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use crate::pool::{self, SharedOut};
 use crate::simd::F32x4;
@@ -112,6 +113,15 @@ impl Linear {
         // Outputs are independent per (panel, block of rows): the threads build splits them between threads. Items
         // are panel-major, so one thread's loop is the plain one (each panel stays in cache for all its rows); row
         // blocks give convolutions over many time steps but few channels (Mimi's SEANet) enough items to share.
+        match madd_mode() {
+            MaddMode::Fused => self.items::<true>(rows, m, &out),
+            MaddMode::Separate => self.items::<false>(rows, m, &out),
+        }
+    }
+
+    /// The work items of [`Self::forward_strided`], with the tile's multiply-add form `FUSED` (see [`MaddMode`]).
+    fn items<const FUSED: bool>(&self, rows: Rows, m: usize, out: &SharedOut<f32>) {
+        let (n, k) = (self.n_out, self.n_in);
         let blocks = m.div_ceil(ROW_BLOCK);
         pool::parallel_ranges(n.div_ceil(PANEL) * blocks, m * n * k, &|items| {
             for item in items {
@@ -119,8 +129,8 @@ impl Linear {
                 let (c0, range) = (p * PANEL, p * k * PANEL..(p + 1) * k * PANEL);
                 let block = b * ROW_BLOCK..(b * ROW_BLOCK + ROW_BLOCK).min(m);
                 match &self.panels {
-                    Panels::F32(w) => self.panel_rows(&w[range], rows, block, &out, c0),
-                    Panels::Bf16(w) => self.panel_rows(&w[range], rows, block, &out, c0),
+                    Panels::F32(w) => self.panel_rows::<_, FUSED>(&w[range], rows, block, out, c0),
+                    Panels::Bf16(w) => self.panel_rows::<_, FUSED>(&w[range], rows, block, out, c0),
                 }
             }
         });
@@ -129,14 +139,21 @@ impl Linear {
     /// Rows `block` of `x` against one panel (two input rows per pass, then one). Each row's sums are its own, so
     /// how rows are grouped never changes a result.
     #[inline(always)]
-    fn panel_rows<P: PanelRows>(&self, panel: P, x: Rows, block: Range<usize>, y: &SharedOut<f32>, c0: usize) {
+    fn panel_rows<P: PanelRows, const FUSED: bool>(
+        &self,
+        panel: P,
+        x: Rows,
+        block: Range<usize>,
+        y: &SharedOut<f32>,
+        c0: usize,
+    ) {
         let mut r = block.start;
         while r + 2 <= block.end {
-            self.tile_rows::<2, P>(panel, x, y, r, c0);
+            self.tile_rows::<2, P, FUSED>(panel, x, y, r, c0);
             r += 2;
         }
         if r < block.end {
-            self.tile_rows::<1, P>(panel, x, y, r, c0);
+            self.tile_rows::<1, P, FUSED>(panel, x, y, r, c0);
         }
     }
 
@@ -144,9 +161,16 @@ impl Linear {
     /// Not inlined: V8 allocates registers per function, and the tile loop keeps its accumulators and weights in
     /// the 15 vector registers only inside a small one.
     #[inline(never)]
-    fn tile_rows<const R: usize, P: PanelRows>(&self, panel: P, x: Rows, y: &SharedOut<f32>, r: usize, c0: usize) {
+    fn tile_rows<const R: usize, P: PanelRows, const FUSED: bool>(
+        &self,
+        panel: P,
+        x: Rows,
+        y: &SharedOut<f32>,
+        r: usize,
+        c0: usize,
+    ) {
         let (n, k) = (self.n_out, self.n_in);
-        let acc = tile::<R, P>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
+        let acc = tile::<R, P, FUSED>(panel, &x.x[r * x.stride..(r + R - 1) * x.stride + k], x.stride, k);
         let width = PANEL.min(n - c0);
         for (i, a) in acc.iter().enumerate() {
             // SAFETY: this panel's columns of row r + i belong to one work item, run by one thread.
@@ -220,9 +244,14 @@ impl PanelRows for &[u16] {
 // without a bounds check (the range is asserted once per tile), which the loop needs to stay in registers.
 
 /// `R` input rows of `k` values (row `r` at `x[r·stride..]`) against one panel: `4·R` accumulators, one pass over
-/// the panel; each loaded weight vector is used `R` times.
+/// the panel; each loaded weight vector is used `R` times. `FUSED`: [`F32x4::madd`], else a multiply then an add.
 #[inline(always)]
-fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usize) -> [[F32x4; 4]; R] {
+fn tile<const R: usize, P: PanelRows, const FUSED: bool>(
+    panel: P,
+    x: &[f32],
+    stride: usize,
+    k: usize,
+) -> [[F32x4; 4]; R] {
     assert!(x.len() >= (R - 1) * stride + k && panel.rows() >= k);
     let mut acc = [[F32x4::zero(); 4]; R];
     for i in 0..k {
@@ -231,17 +260,100 @@ fn tile<const R: usize, P: PanelRows>(panel: P, x: &[f32], stride: usize, k: usi
             // SAFETY: r < R and i < k, so r·stride + i < (R − 1)·stride + k <= x.len() (asserted above).
             let s = F32x4::splat(unsafe { *x.get_unchecked(r * stride + i) });
             for (v, w) in a.iter_mut().zip(&w) {
-                *v = s.madd(*w, *v);
+                *v = if FUSED { s.madd(*w, *v) } else { v.add(s.mul(*w)) };
             }
         }
     }
     acc
 }
 
+/// How the GEMM tile multiplies and adds. Relaxed SIMD lets an engine evaluate `f32x4.relaxed_madd` fused or as a
+/// rounded product then a sum: V8 fuses it; JSC (Bun, Safari) computes it in two steps in this tile, and runs that
+/// slower than a plain `mul` and `add` (Bun: BF16 AR step −12 %, Mimi frame −4 %). Where the tile's `madd` is found
+/// not fused, the tile uses the plain form, which gives the same bits; elsewhere nothing changes. The baseline build's
+/// `madd` is a plain multiply and add, so there it is always `Separate` (same code either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaddMode {
+    Fused,
+    Separate,
+}
+
+/// 0 = not probed yet, else `1 + MaddMode as u8` (set once per memory; threads share it, and racing probes agree).
+static MADD_MODE: AtomicU8 = AtomicU8::new(0);
+
+/// The tile's multiply-add form on this engine: probed on first use ([`probe_madd`]) unless set.
+pub fn madd_mode() -> MaddMode {
+    match MADD_MODE.load(Relaxed) {
+        0 => {
+            let mode = probe_madd();
+            set_madd_mode(mode);
+            mode
+        }
+        1 => MaddMode::Fused,
+        _ => MaddMode::Separate,
+    }
+}
+
+/// Overrides the probed form (tests compare both forms on one engine).
+pub fn set_madd_mode(mode: MaddMode) {
+    MADD_MODE.store(if mode == MaddMode::Fused { 1 } else { 2 }, Relaxed);
+}
+
+/// Probe operands: `−1 + X·W` where the product (`W` exact in BF16, so both panel kinds take it) is not an f32, so a
+/// fused multiply-add and a rounded product then a sum give different results.
+const PROBE_X: f32 = 1.0 + 1.0 / 4096.0 + 1.0 / 1_048_576.0;
+const PROBE_W: f32 = 1.0 - 1.0 / 256.0;
+
+/// `−1 + PROBE_X·PROBE_W` rounded once (fused) and twice (separate).
+fn probe_refs() -> (f32, f32) {
+    let fused = ((PROBE_X as f64) * (PROBE_W as f64) - 1.0) as f32; // the f64 product and sum are exact
+    (fused, PROBE_X * PROBE_W - 1.0)
+}
+
+/// Runs the tile itself, fused form, with f32 and BF16 panels and with two- and one-row tiles (each its own compiled
+/// function, so each is asked), on operands whose two roundings differ: `Separate` only when every one of them
+/// rounded twice; anything else keeps the fused form (the status quo).
+fn probe_madd() -> MaddMode {
+    let (fused, separate) = probe_refs();
+    let w: Vec<f32> = (0..PANEL).flat_map(|_| [1.0, PROBE_W]).collect();
+    let x = [-1.0, PROBE_X].repeat(3); // three rows: a two-row tile, then a one-row tile
+    let mut separate_everywhere = true;
+    for l in [Linear::new(&w, None, PANEL, 2), Linear::new(&w, None, PANEL, 2).compact()] {
+        let mut y = [0.0f32; 3 * PANEL];
+        // 96 multiply-adds: below a chunk's worth, so this runs on the calling thread (also inside a job).
+        l.items::<true>(Rows { x: &x, stride: 2 }, 3, &SharedOut::new(&mut y));
+        separate_everywhere &= y.iter().all(|&v| v.to_bits() == separate.to_bits());
+        if !y.iter().all(|&v| v.to_bits() == fused.to_bits() || v.to_bits() == separate.to_bits()) {
+            return MaddMode::Fused;
+        }
+    }
+    if separate_everywhere { MaddMode::Separate } else { MaddMode::Fused }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{gemm_case, max_rel_diff, random_vec};
+
+    #[test]
+    fn madd_probe_operands_tell_the_two_forms_apart() {
+        let (fused, separate) = probe_refs();
+        assert_ne!(fused, separate);
+        assert_eq!(PROBE_W.to_bits() & 0xffff, 0, "W is exact in BF16");
+        // The host's F32x4::madd is a product then a sum: the probe must find that.
+        assert_eq!(probe_madd(), MaddMode::Separate);
+    }
+
+    #[test]
+    fn both_madd_forms_give_the_host_the_same_bits() {
+        let c = gemm_case(5, 40, 33, true);
+        let l = Linear::new(&c.w, c.bias.as_deref(), 40, 33);
+        let mut a = vec![0.0; 5 * 40];
+        let mut b = vec![0.0; 5 * 40];
+        l.items::<true>(Rows { x: &c.x, stride: 33 }, 5, &SharedOut::new(&mut a));
+        l.items::<false>(Rows { x: &c.x, stride: 33 }, 5, &SharedOut::new(&mut b));
+        assert_eq!(a, b);
+    }
 
     fn check(m: usize, n: usize, k: usize, with_bias: bool) {
         crate::pool::start_host_helpers(2);
