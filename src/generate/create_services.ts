@@ -61,6 +61,12 @@ export interface CreateServicesOptions {
    * one worker holding the whole model and its helpers instead of two workers.
    */
   threads?: number;
+  /**
+   * With two workers: `> 1` puts the FlowLM worker on the threads build with `prefillThreads − 1` helpers that take
+   * shares of its prefills only (text, voice prompts, cloned latents: work that finds the other worker idle, and
+   * decides when the first audio comes); its steps and decoder stages stay on one thread. Default 1.
+   */
+  prefillThreads?: number;
 }
 
 /** The started parts; `stop` ends what they share (the core's helper threads), after both are disposed. */
@@ -125,16 +131,14 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     };
   }
   const started = await Promise.allSettled([
-    startWorker(url, { ...init, flow: true }),
+    startWorker(url, { ...init, flow: true, threads: options.prefillThreads ?? 1, helpers: "prefill" }),
     startWorker(url, { ...init, flow: false }),
   ]);
   const [flowWorker, mimiWorker] = started.map((r) => r.status === "fulfilled" ? r.value : null);
-  const stopAll = () => {
-    flowWorker?.thread.terminate();
-    mimiWorker?.thread.terminate();
-  };
+  // Through `dispose`: a FlowLM worker's helpers must leave the pool before its thread ends (`core_helpers.ts`).
+  const stopAll = () => Promise.all([flowWorker && stop(flowWorker), mimiWorker && stop(mimiWorker)]);
   if (!flowWorker || !mimiWorker) {
-    stopAll();
+    await stopAll();
     throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
   }
   // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame; a
@@ -171,7 +175,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     // The shared stage's copies: the FlowLM worker's last part and the other worker's first.
     if (s !== null) layout.shared = { parts: [inFlow.length - 1, inFlow.length], balance: new SwingBalance() };
   } catch (e) {
-    stopAll();
+    await stopAll();
     throw e;
   }
   return {
@@ -276,6 +280,9 @@ class WorkerFlowLm implements FlowLmService {
   }
   importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef> {
     return this.#w.rpc.call("flow.importLatents", [latents, voiceId]);
+  }
+  helperChunks(): Promise<number> {
+    return this.#w.rpc.call("helperChunks");
   }
   dispose(): Promise<void> {
     return stop(this.#w);

@@ -55,6 +55,8 @@ export interface FlowLmService {
    * that voice. Pieces give the same voice as one call (each row is projected and attended to alone).
    */
   importLatents(latents: Float32Array, voiceId?: number): Promise<VoiceRef>;
+  /** Where the part has helper threads: the chunks of work they have run (a diagnostic, for tests). */
+  helperChunks?(): Promise<number>;
 }
 
 /** A frame {@link MimiService.decodeStep} started: its samples once `commit()`ed; rejected when `cancel()`ed. */

@@ -35,6 +35,13 @@ export interface WorkerInit {
   wasm?: WebAssembly.Module | Uint8Array | string;
   /** `> 1`: the threads build, with `threads − 1` helpers started from this script (`core_helpers.ts`). */
   threads?: number;
+  /**
+   * Which work the helpers share: every kernel (`"all"`, the default), or only what runs while the other worker
+   * waits (`"prefill"`, for the FlowLM worker of the two-worker mode): FlowLM's prefills (a text chunk, a voice
+   * prompt, cloned latents) and a chunk's first frame (its step and this worker's decoder stages). Later steps and
+   * frames run while the other worker keeps the other core busy, so they stay on one thread.
+   */
+  helpers?: "all" | "prefill";
 }
 
 /** What `init` answers. */
@@ -56,6 +63,10 @@ let setup: { core: PocketCore; init: WorkerInit } | null = null;
 let helper: { run: () => void; memory: WebAssembly.Memory; failedFlag: number } | null = null;
 let helpers: CoreHelpers | null = null;
 let flow: LocalFlowLm | null = null;
+/** Set with `helpers: "prefill"`: runs a call with the helpers enabled (calls may overlap, hence the count). */
+let helped: (<T>(run: () => Promise<T>) => Promise<T>) | null = null;
+/** With `helped`: FlowLM streams whose chunk's first frame has not left this worker yet (the other worker waits). */
+const firstFrames = new Set<number>();
 /** The Mimi parts, in load order (`loadMimi` answers the index). */
 let mimiParts: LocalMimi[] = [];
 /** The part whose encoder (if any) the voice-cloning calls use: the one loaded with one, else the first. */
@@ -90,13 +101,38 @@ async function withReader<T>(weights: string | Uint8Array, fn: (r: Awaited<Retur
   }
 }
 
+/** `run` with the helpers enabled when they are kept for prefills (`helpers: "prefill"`) and `when` holds. */
+function prefill<T>(run: () => Promise<T>, when = true): Promise<T> {
+  return helped && when ? helped(run) : run();
+}
+
+/** Keeps `core`'s helpers parked except while a call given to the returned function runs. */
+function helpersDuring(core: PocketCore): <T>(run: () => Promise<T>) => Promise<T> {
+  let open = 0;
+  core.raw.pool_set_enabled(0);
+  return async (run) => {
+    if (open++ === 0) core.raw.pool_set_enabled(1);
+    try {
+      return await run();
+    } finally {
+      if (--open === 0) core.raw.pool_set_enabled(0);
+    }
+  };
+}
+
 // Module workers: the global scope, with no await, so the first message cannot arrive before the listener.
 const parent = parentEndpoint();
 serveRpc(parent instanceof Promise ? await parent : parent, {
   init: async (init: WorkerInit): Promise<WorkerReady> => {
     const threads = init.threads ?? 1;
     const core = await loadCore({ simd: init.simd, wasm: init.wasm, threads: threads > 1 });
-    if (threads > 1) helpers = await startCoreHelpers(core, threads - 1, new URL(import.meta.url));
+    if (threads > 1 && init.helpers === "prefill") {
+      // Prefill helpers only bring first audio sooner: where none can start (no nested workers), go on without.
+      helpers = await startCoreHelpers(core, threads - 1, new URL(import.meta.url)).catch(() => null);
+      if (helpers) helped = helpersDuring(core);
+    } else if (threads > 1) {
+      helpers = await startCoreHelpers(core, threads - 1, new URL(import.meta.url));
+    }
     setup = { core, init };
     if (init.flow) {
       flow = await withReader(
@@ -117,7 +153,8 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     if (encoder !== "none" || encoderPart < 0) encoderPart = mimiParts.length;
     return mimiParts.push(part) - 1;
   },
-  "flow.importVoice": (bytes: Uint8Array, x0: Float32Array) => need(flow, "FlowLM").importVoice(bytes, x0),
+  "flow.importVoice": (bytes: Uint8Array, x0: Float32Array) =>
+    prefill(() => need(flow, "FlowLM").importVoice(bytes, x0)),
   "flow.exportVoice": async (id: number) => {
     const bytes = await need(flow, "FlowLM").exportVoice(id);
     return transferring(bytes, [bytes.buffer as ArrayBuffer]); // a voice's KV state is MBs: moved, not copied
@@ -127,18 +164,25 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   "flow.openStream": () => need(flow, "FlowLM").openStream(),
   "flow.closeStream": (stream: number) => {
     stepLatents.delete(stream);
+    firstFrames.delete(stream);
     return need(flow, "FlowLM").closeStream(stream);
   },
   "flow.beginChunk": (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
-    need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0),
+    prefill(async () => {
+      firstFrames.delete(stream);
+      await need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0);
+      if (helped) firstFrames.add(stream);
+    }),
   "flow.step": async (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) => {
     stepLatents.delete(stream); // a failed step leaves nothing a decode could take for its latent
-    const r = await need(flow, "FlowLM").step(stream, input, x0, lsdSteps);
+    const first = firstFrames.has(stream);
+    if (mimiParts.length === 0) firstFrames.delete(stream); // the frame leaves this worker with the step's reply
+    const r = await prefill(() => need(flow, "FlowLM").step(stream, input, x0, lsdSteps), first);
     stepLatents.set(stream, r.latent); // the reply is a copy: this one stays for the decode
     return r;
   },
   "flow.importLatents": (latents: Float32Array, voiceId?: number) =>
-    need(flow, "FlowLM").importLatents(latents, voiceId),
+    prefill(() => need(flow, "FlowLM").importLatents(latents, voiceId)),
   "mimi.openStream": (part: number) => mimiPart(part).openStream(),
   "mimi.closeStream": async (chain: PartStreams) => {
     for (const [part, stream] of chain) await mimiPart(part).closeStream(stream);
@@ -151,10 +195,14 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   "mimi.decode": async (chain: PartStreams, input: DecodeInput) => {
     let x = input instanceof Float32Array ? input : stepLatents.get(input.stepOf);
     if (!x) throw new Error(`no step latent of FlowLM stream ${(input as { stepOf: number }).stepOf} to decode`);
+    const first = !(input instanceof Float32Array) && firstFrames.delete(input.stepOf);
     if (!(input instanceof Float32Array)) stepLatents.delete(input.stepOf);
-    for (const [part, stream] of chain) x = await mimiPart(part).decode(stream, x);
+    await prefill(async () => {
+      for (const [part, stream] of chain) x = await mimiPart(part).decode(stream, x!);
+    }, first);
     return transferring({ out: x, served: servedMs() }, [x.buffer as ArrayBuffer]);
   },
+  helperChunks: () => helpers ? need(setup, "core").core.raw.pool_helper_chunks() : 0,
   "mimi.parts": async () => (await Promise.all(mimiParts.map((p) => p.parts()))).flat(),
   "mimi.openEncoding": () => mimiPart(encoderPart).openEncoding(),
   "mimi.encodeBlock": async (encoding: number, audio: Float32Array) => {
@@ -185,9 +233,11 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     await helpers?.terminate();
     flow = null;
     stepLatents.clear();
+    firstFrames.clear();
     mimiParts = [];
     encoderPart = -1;
     helpers = null;
+    helped = null;
     setup = null;
   },
 });

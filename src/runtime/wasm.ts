@@ -48,6 +48,8 @@ export interface CoreExports {
   pool_helper_chunks(): number;
   pool_quit(): void;
   pool_failed_flag(): number;
+  /** Non-zero (the default): kernels share their work with the helpers; zero: they run on the calling thread. */
+  pool_set_enabled(on: number): void;
   limits_read(buf: number, bytes: number, passes: number): number;
   limits_madd(a: number, b: number, iters: number): number;
   weights_add(

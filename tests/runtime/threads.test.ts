@@ -6,7 +6,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { TTSModel } from "../../mod.ts";
 import { loadCore, sharedMemoryAvailable, wasmUrl } from "../../src/runtime/wasm.ts";
-import { workersAvailable } from "../../src/generate/create_services.ts";
+import { createServices, workersAvailable } from "../../src/generate/create_services.ts";
+import { resolveModel } from "../../src/model/assets.ts";
+import { maxGenLen } from "../../src/runtime/flow_lm.ts";
 import { randomF32, sharedCore, testVariants, threadedCore } from "../support/core.ts";
 import type { PocketCore } from "../../src/runtime/wasm.ts";
 import { fullModelDir } from "../support/full_weights.ts";
@@ -73,31 +75,69 @@ describe("threads build (wasm)", () => {
     await assert.rejects(loadCore({ threads: true, wasm: wasmUrl("baseline") }), /not a threads build/);
     await assert.rejects(loadCore({ wasm: wasmUrl("baseline", true) }), /is a threads build/);
     await assert.rejects(TTSModel.load({ model: TINY_MODEL_DIR, threads: 0 }), (e: Error) => e.name === "ConfigError");
-    await assert.rejects(
-      TTSModel.load({ model: TINY_MODEL_DIR, workers: 2, threads: 2 }),
-      (e: Error) => e.name === "ConfigError" && /threads/.test(e.message),
-    );
   });
 
-  test("full-size checkpoint: threads on this thread and in one worker give one thread's frames bit for bit", {
+  test(
+    "full-size checkpoint: threads here, in one worker and beside two workers give one thread's frames bit for bit",
+    {
+      skip,
+    },
+    async () => {
+      const model = await fullModelDir();
+      const frames = async (options: { workers: 0 | 1 | 2; threads?: number }) => {
+        const tts = await TTSModel.load({ model, ...options });
+        try {
+          assert.equal(tts.usesWorkers, options.workers > 0);
+          const out: Float32Array[] = [];
+          for await (const f of tts.stream("Hello there, my friend.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
+            if (out.push(f) === 4) break;
+          }
+          return out;
+        } finally {
+          tts.dispose();
+        }
+      };
+      const one = await frames({ workers: 0 });
+      assert.deepEqual(await frames({ workers: 0, threads: 2 }), one);
+      assert.deepEqual(await frames({ workers: 1 }), one); // two threads by default
+      assert.deepEqual(await frames({ workers: 2 }), one); // a prefill helper by default
+      assert.deepEqual(await frames({ workers: 2, threads: 1 }), one);
+    },
+  );
+
+  test("two workers: the FlowLM worker's helper takes the prefill and the first frame, never a later frame", {
     skip,
   }, async () => {
-    const model = await fullModelDir();
-    const frames = async (options: { workers: 0 | 1; threads?: number }) => {
-      const tts = await TTSModel.load({ model, ...options });
-      try {
-        assert.equal(tts.usesWorkers, options.workers === 1);
-        const out: Float32Array[] = [];
-        for await (const f of tts.stream("Hello there, my friend.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
-          if (out.push(f) === 4) break;
-        }
-        return out;
-      } finally {
-        tts.dispose();
+    const model = await resolveModel({ model: await fullModelDir() });
+    const s = await createServices(model, { workers: true, simd: "auto", prefillThreads: 2 });
+    try {
+      const chunks = () => s.flow.helperChunks!();
+      const voice = await s.flow.emptyVoice();
+      const ids = Array.from({ length: 12 }, (_, i) => (i * 97 + 5) % 4000);
+      const frame = async (fs: number, ms: number, input: Float32Array | null) => {
+        const step = s.flow.step(fs, input, new Float32Array(32), 1);
+        const pending = s.mimi.decodeStep!(ms, fs);
+        const { latent } = await step;
+        pending.commit();
+        await pending.frame;
+        return latent;
+      };
+      for (let chunk = 0; chunk < 2; chunk++) {
+        const [fs, ms] = [await s.flow.openStream(), await s.mimi.openStream()];
+        const before = await chunks();
+        await s.flow.beginChunk(fs, voice.id, ids, maxGenLen(12), new Float32Array(32));
+        const prefilled = await chunks();
+        assert.ok(prefilled > before, "the helper ran no chunk of the prefill");
+        let latent = await frame(fs, ms, null);
+        const first = await chunks(); // the first frame may or may not find the helper awake: no claim on it
+        for (let i = 0; i < 4; i++) latent = await frame(fs, ms, latent);
+        assert.equal(await chunks(), first, "the helper ran chunks of later frames");
+        await s.flow.closeStream(fs);
+        await s.mimi.closeStream(ms);
       }
-    };
-    const one = await frames({ workers: 0 });
-    assert.deepEqual(await frames({ workers: 0, threads: 2 }), one);
-    assert.deepEqual(await frames({ workers: 1 }), one); // two threads by default
+    } finally {
+      await s.flow.dispose();
+      await s.mimi.dispose();
+    }
   });
 });

@@ -50,6 +50,8 @@ static HELPER_CHUNKS: AtomicU64 = AtomicU64::new(0);
 static FAILED: AtomicI32 = AtomicI32::new(0);
 /// Set by [`quit`]: helpers leave [`helper_run`].
 static QUIT: AtomicBool = AtomicBool::new(false);
+/// Cleared by [`set_enabled`]: jobs run on the caller alone while the helpers stay parked.
+static ENABLED: AtomicBool = AtomicBool::new(true);
 
 /// Helpers parked in [`helper_run`].
 pub fn helpers() -> u32 {
@@ -66,10 +68,17 @@ pub fn failed_flag() -> *const AtomicI32 {
     &FAILED
 }
 
+/// Whether jobs published from now on are shared with the helpers (default: yes). An instance whose other kernels
+/// run while another thread keeps the other core busy (the two-worker mode's FlowLM worker) enables its helpers only
+/// around the work that has the machine to itself (prefill); a parked helper costs nothing.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, SeqCst);
+}
+
 /// Runs `f` over `0..n`, split between this thread and the helpers when `work` (the whole call's multiply-adds or
 /// bytes) is worth it. `f` must only write outputs that belong to the items of its range.
 pub fn parallel_ranges(n: usize, work: usize, f: Task) {
-    let threads = if QUIT.load(SeqCst) { 1 } else { helpers() as usize + 1 };
+    let threads = if QUIT.load(SeqCst) || !ENABLED.load(SeqCst) { 1 } else { helpers() as usize + 1 };
     let chunks = n.min(threads * CHUNKS_PER_THREAD).min(work / MIN_CHUNK_WORK);
     if threads == 1 || chunks < 2 || PUBLISHING.swap(true, SeqCst) {
         return f(0..n);
@@ -252,8 +261,12 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// Held by tests that need the helpers enabled, or that disable them.
+    static ENABLED_LOCK: Mutex<()> = Mutex::new(());
+
     #[test]
     fn every_item_runs_once_and_helpers_take_part() {
+        let _enabled = ENABLED_LOCK.lock().unwrap();
         start_host_helpers(2);
         for n in [1usize, 2, 3, 7, 64, 1000] {
             for _ in 0..50 {
@@ -298,5 +311,22 @@ mod tests {
             }
         });
         assert_eq!(total.load(SeqCst), 32);
+    }
+
+    #[test]
+    fn disabled_helpers_leave_every_chunk_to_the_caller() {
+        let _enabled = ENABLED_LOCK.lock().unwrap();
+        start_host_helpers(2);
+        let caller = std::thread::current().id();
+        set_enabled(false);
+        let before = helper_chunks();
+        for _ in 0..200 {
+            parallel_ranges(64, usize::MAX, &|r| {
+                assert_eq!(std::thread::current().id(), caller);
+                std::hint::black_box(r.len());
+            });
+        }
+        set_enabled(true);
+        assert_eq!(helper_chunks(), before);
     }
 }

@@ -84,6 +84,12 @@ pub extern "C" fn pool_quit() {
     crate::pool::quit()
 }
 
+/// Non-zero: kernels share their work with the helpers (the default); zero: they run on the calling thread alone.
+#[unsafe(no_mangle)]
+pub extern "C" fn pool_set_enabled(on: u32) {
+    crate::pool::set_enabled(on != 0)
+}
+
 #[unsafe(no_mangle)]
 pub extern "C" fn pool_helpers() -> u32 {
     crate::pool::helpers()
