@@ -6,7 +6,8 @@
  * cloned from a 10 s recording (`e2e.first_audio_cloned`: per run, a recording of its own is cloned and kept, as a
  * server keeps the voices it registers, the request is timed, then the voice-file request right after it, whose ratio
  * `over_voice_file` is run by run; the peak RSS is read before the clones). For two pipelined workers (`workers: 2`,
- * where the runtime has workers), one worker on the threads build with one helper (`workers: 1, threads: 2`, where
+ * where the runtime has workers; with `threads: 2`, the default where shared memory exists: the FlowLM worker's
+ * prefills and first frames use a helper thread), one worker on the threads build with one helper (`workers: 1, threads: 2`, where
  * shared memory exists) and one thread (`workers: 0`), BF16 weights and `quantize` (int8
  * FlowLM), with the runtime's best wasm variant: each of the six in a process of its own.
  *
@@ -44,7 +45,7 @@ interface Placement {
   threads: number;
 }
 
-const TWO_WORKERS: Placement = { workers: 2, threads: 1 };
+const TWO_WORKERS: Placement = { workers: 2, threads: benchThreads().includes(2) ? 2 : 1 };
 const ONE_THREAD: Placement = { workers: 0, threads: 1 };
 const THREADS: Placement = { workers: 1, threads: 2 };
 
