@@ -70,7 +70,8 @@ pub fn failed_flag() -> *const AtomicI32 {
 
 /// Whether jobs published from now on are shared with the helpers (default: yes). An instance whose other kernels
 /// run while another thread keeps the other core busy (the two-worker mode's FlowLM worker) enables its helpers only
-/// around the work that has the machine to itself (prefill); a parked helper costs nothing.
+/// around the work that has the machine to itself (prefill). Disabled, helpers do not spin between jobs: they sleep
+/// until the next job, so they take no core from other threads.
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, SeqCst);
 }
@@ -164,7 +165,8 @@ pub fn helper_run() {
                 seen = w;
                 break;
             }
-            if spins < SPIN {
+            // While the pool is disabled no job comes soon: sleep at once rather than take a core from other threads.
+            if spins < SPIN && ENABLED.load(SeqCst) {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;
