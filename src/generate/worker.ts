@@ -67,6 +67,11 @@ let flow: LocalFlowLm | null = null;
 let helped: (<T>(run: () => Promise<T>) => Promise<T>) | null = null;
 /** With `helped`: FlowLM streams whose chunk's first frame has not left this worker yet (the other worker waits). */
 const firstFrames = new Set<number>();
+/**
+ * With `helped`: FlowLM streams that have stepped in their current chunk. While there are any, the other worker is
+ * decoding their frames, and a helper would only take its core: prefills then run on one thread.
+ */
+const stepping = new Set<number>();
 /** The Mimi parts, in load order (`loadMimi` answers the index). */
 let mimiParts: LocalMimi[] = [];
 /** The part whose encoder (if any) the voice-cloning calls use: the one loaded with one, else the first. */
@@ -101,8 +106,11 @@ async function withReader<T>(weights: string | Uint8Array, fn: (r: Awaited<Retur
   }
 }
 
-/** `run` with the helpers enabled when they are kept for prefills (`helpers: "prefill"`) and `when` holds. */
-function prefill<T>(run: () => Promise<T>, when = true): Promise<T> {
+/**
+ * `run` with the helpers enabled when they are kept for prefills (`helpers: "prefill"`) and `when` holds (by default:
+ * when no stream is generating).
+ */
+function prefill<T>(run: () => Promise<T>, when = stepping.size === 0): Promise<T> {
   return helped && when ? helped(run) : run();
 }
 
@@ -165,18 +173,23 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   "flow.closeStream": (stream: number) => {
     stepLatents.delete(stream);
     firstFrames.delete(stream);
+    stepping.delete(stream);
     return need(flow, "FlowLM").closeStream(stream);
   },
-  "flow.beginChunk": (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) =>
-    prefill(async () => {
-      firstFrames.delete(stream);
+  "flow.beginChunk": (stream: number, voiceId: number, ids: number[], maxGenLen: number, x0: Float32Array) => {
+    firstFrames.delete(stream);
+    stepping.delete(stream);
+    const alone = stepping.size === 0;
+    return prefill(async () => {
       await need(flow, "FlowLM").beginChunk(stream, voiceId, ids, maxGenLen, x0);
-      if (helped) firstFrames.add(stream);
-    }),
+      if (helped && alone) firstFrames.add(stream);
+    }, alone);
+  },
   "flow.step": async (stream: number, input: Float32Array | null, x0: Float32Array, lsdSteps: number) => {
     stepLatents.delete(stream); // a failed step leaves nothing a decode could take for its latent
     const first = firstFrames.has(stream);
     if (mimiParts.length === 0) firstFrames.delete(stream); // the frame leaves this worker with the step's reply
+    if (helped) stepping.add(stream);
     const r = await prefill(() => need(flow, "FlowLM").step(stream, input, x0, lsdSteps), first);
     stepLatents.set(stream, r.latent); // the reply is a copy: this one stays for the decode
     return r;
@@ -234,6 +247,7 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
     flow = null;
     stepLatents.clear();
     firstFrames.clear();
+    stepping.clear();
     mimiParts = [];
     encoderPart = -1;
     helpers = null;

@@ -105,7 +105,7 @@ describe("threads build (wasm)", () => {
     },
   );
 
-  test("two workers: the FlowLM worker's helper takes the prefill and the first frame, never a later frame", {
+  test("two workers: the FlowLM worker's helper takes an idle model's prefill and first frame, never a later frame", {
     skip,
   }, async () => {
     const model = await resolveModel({ model: await fullModelDir() });
@@ -132,6 +132,11 @@ describe("threads build (wasm)", () => {
         const first = await chunks(); // the first frame may or may not find the helper awake: no claim on it
         for (let i = 0; i < 4; i++) latent = await frame(fs, ms, latent);
         assert.equal(await chunks(), first, "the helper ran chunks of later frames");
+        // Another stream's prefill while this one is generating (the decoder worker busy): on one thread.
+        const other = await s.flow.openStream();
+        await s.flow.beginChunk(other, voice.id, ids, maxGenLen(12), new Float32Array(32));
+        assert.equal(await chunks(), first, "the helper took a prefill while a stream was generating");
+        await s.flow.closeStream(other);
         await s.flow.closeStream(fs);
         await s.mimi.closeStream(ms);
       }
