@@ -75,6 +75,13 @@ describe("threads build (wasm)", () => {
     await assert.rejects(loadCore({ threads: true, wasm: wasmUrl("baseline") }), /not a threads build/);
     await assert.rejects(loadCore({ wasm: wasmUrl("baseline", true) }), /is a threads build/);
     await assert.rejects(TTSModel.load({ model: TINY_MODEL_DIR, threads: 0 }), (e: Error) => e.name === "ConfigError");
+    // two workers take a thread count too (their FlowLM worker's prefill helpers): checked the same way
+    for (const threads of [0, 1.5, -2]) {
+      await assert.rejects(
+        TTSModel.load({ model: TINY_MODEL_DIR, workers: 2, threads }),
+        (e: Error) => e.name === "ConfigError" && /threads must be a positive integer/.test(e.message),
+      );
+    }
   });
 
   test(
