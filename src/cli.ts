@@ -62,8 +62,8 @@ ${GENERATION_FLAGS_USAGE}
   --simd auto|baseline|relaxed   WebAssembly variant (default auto, or $POCKET_TTS_SIMD)
   --workers auto|0|1|2      Where the model runs: this thread (0), one worker on two threads (1: earliest first
                             audio), two pipelined workers (2: highest throughput; auto, the default)
-  --threads N               Split the model's matrix products over N threads (with --workers 2: the prefills
-                            and each chunk's first frame only; default 2 where shared memory exists)
+  --threads N               Split the model's matrix products over N threads (with --workers 2: the prefills,
+                            cloning and each chunk's first frame only; default 2 where shared memory exists)
   --quantize                Int8 FlowLM transformer: faster, not bit-exact (as the reference's --quantize)
   --cache-dir DIR           Download cache (default $POCKET_TTS_CACHE or ~/.cache/pocket-tts)
   --offline                 Never use the network

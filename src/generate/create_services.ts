@@ -144,8 +144,10 @@ export async function createServices(model: ResolvedModel, options: CreateServic
   // The FlowLM worker also runs the decoder's first `cut` stages, so both carry about the same work per frame; a
   // position-wise stage next to the cut is held by both and balanced frame by frame (`sharedStage`, `SwingBalance`).
   const plan = mimiWorker.ready.plan;
-  // Each worker loads its stage ranges in order (answering each part's index); the second worker's last part gets
-  // the voice-cloning encoder.
+  // Each worker loads its stage ranges in order (answering each part's index); one worker's last part gets the
+  // voice-cloning encoder: the FlowLM worker's when it has a prefill helper (which then splits the encoder's products
+  // too: a clone's encoding and prefill, one after the other on two threads, finish sooner than side by side on one
+  // each), else the second worker's.
   const loadAll = async (w: PartWorker, ranges: [number, number][], encoder: EncoderLoading) => {
     const parts: number[] = [];
     for (const [i, [from, to]] of ranges.entries()) {
@@ -155,6 +157,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     return parts;
   };
   let layout: MimiLayout;
+  let encodeInFlow = false;
   try {
     const auto = options.mimiSplit === undefined || options.mimiSplit === "auto";
     const cut = auto
@@ -164,9 +167,11 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     const [front, back]: [number, number][][] = s === null
       ? [cut > 0 ? [[0, cut]] : [], [[cut, plan.length]]]
       : [[[0, s], [s, s + 1]], [[s, s + 1], [s + 1, plan.length]]];
+    encodeInFlow = flowWorker.ready.helpers > 0 && front.length > 0;
+    const encoder = options.encoder ?? "none";
     const [inFlow, inMimi] = await Promise.all([
-      loadAll(flowWorker, front, "none"),
-      loadAll(mimiWorker, back, options.encoder ?? "none"),
+      loadAll(flowWorker, front, encodeInFlow ? encoder : "none"),
+      loadAll(mimiWorker, back, encodeInFlow ? "none" : encoder),
     ]);
     layout = {
       parts: [...inFlow.map((p) => [0, p] as [number, number]), ...inMimi.map((p) => [1, p] as [number, number])],
@@ -183,7 +188,7 @@ export async function createServices(model: ResolvedModel, options: CreateServic
     mimi: new PipelineMimi(
       [flowWorker.rpc, mimiWorker.rpc],
       layout,
-      mimiWorker.rpc,
+      (encodeInFlow ? flowWorker : mimiWorker).rpc,
       () => Promise.all([stop(flowWorker), stop(mimiWorker)]),
     ),
   };

@@ -86,10 +86,10 @@ export interface TTSModelLoadOptions {
    * machine has two cores or more, else 1; `"auto"` with `threads > 1` means `workers: 1`.
    *
    * With two workers: `N > 1` gives the FlowLM worker `N − 1` helpers for the work during which the other worker
-   * waits: prefills (text, voice prompts, cloned voices) and each chunk's first frame, when no other stream is
-   * generating; later frames keep one thread
-   * per worker, both cores being busy then. Default (also for `"auto"` without `threads`): 2 where shared memory
-   * exists, the machine has two cores or more and `wasm` is not given (first audio ~20 % sooner for a few MB), else 1.
+   * waits: prefills (text, voice prompts, cloned voices), a clone's encoder (then held by that worker) and each
+   * chunk's first frame, when no other stream is generating; later frames keep one thread per worker, both cores being
+   * busy then. Default (also for `"auto"` without `threads`): 2 where shared memory exists, the machine has two cores
+   * or more and `wasm` is not given (first audio ~20 % sooner, a clone ~35 % faster, for a few MB), else 1.
    *
    * @example
    * ```ts

@@ -38,8 +38,9 @@ export interface WorkerInit {
   /**
    * Which work the helpers share: every kernel (`"all"`, the default), or only what runs while the other worker
    * waits (`"prefill"`, for the FlowLM worker of the two-worker mode): FlowLM's prefills (a text chunk, a voice
-   * prompt, cloned latents) and a chunk's first frame (its step and this worker's decoder stages). Later steps and
-   * frames run while the other worker keeps the other core busy, so they stay on one thread.
+   * prompt, cloned latents), a chunk's first frame (its step and this worker's decoder stages) and a voice-cloning
+   * encoder held here. Later steps and frames run while the other worker keeps the other core busy, so they stay on
+   * one thread.
    */
   helpers?: "all" | "prefill";
 }
@@ -51,6 +52,8 @@ export interface WorkerReady {
   plan: MimiStage[];
   /** Bytes of weights one AR step reads, when this worker runs FlowLM. */
   stepWeightBytes: number | null;
+  /** Helper threads started (fewer than asked where nested workers cannot start). */
+  helpers: number;
 }
 
 /** What `loadMimi` receives: the stages this worker runs, and how it gets the voice-cloning encoder. */
@@ -152,6 +155,7 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
       variant: core.variant,
       plan: mimiDecoderPlan(core, init.config),
       stepWeightBytes: flow?.stepWeightBytes ?? null,
+      helpers: helpers?.count ?? 0,
     };
   },
   loadMimi: async ({ stages, encoder }: MimiPartInit) => {
@@ -218,8 +222,9 @@ serveRpc(parent instanceof Promise ? await parent : parent, {
   helperChunks: () => helpers ? need(setup, "core").core.raw.pool_helper_chunks() : 0,
   "mimi.parts": async () => (await Promise.all(mimiParts.map((p) => p.parts()))).flat(),
   "mimi.openEncoding": () => mimiPart(encoderPart).openEncoding(),
+  // The encoder's products get the prefill helpers, if this worker has them, while no stream is generating.
   "mimi.encodeBlock": async (encoding: number, audio: Float32Array) => {
-    const latents = await mimiPart(encoderPart).encodeBlock(encoding, audio);
+    const latents = await prefill(() => mimiPart(encoderPart).encodeBlock(encoding, audio));
     return transferring(latents, [latents.buffer as ArrayBuffer]);
   },
   "mimi.closeEncoding": (encoding: number) => mimiPart(encoderPart).closeEncoding(encoding),

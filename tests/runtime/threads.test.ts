@@ -13,6 +13,7 @@ import { randomF32, sharedCore, testVariants, threadedCore } from "../support/co
 import type { PocketCore } from "../../src/runtime/wasm.ts";
 import { fullModelDir } from "../support/full_weights.ts";
 import { TINY_MODEL_DIR } from "../support/tiny_model.ts";
+import { readCase } from "../flow_lm/support.ts";
 
 const skip = sharedMemoryAvailable() && workersAvailable() ? false : "no shared WebAssembly memory or workers here";
 
@@ -147,6 +148,35 @@ describe("threads build (wasm)", () => {
         await s.flow.closeStream(fs);
         await s.mimi.closeStream(ms);
       }
+    } finally {
+      await s.flow.dispose();
+      await s.mimi.dispose();
+    }
+  });
+  test("two workers: a clone encodes in the FlowLM worker, with its helper, to one thread's voice bit for bit", {
+    skip,
+  }, async () => {
+    const model = await fullModelDir();
+    const audio = (await readCase("full/voice_clone.safetensors")).f32("audio_24k");
+    const cloned = async (workers: 0 | 2) => {
+      const tts = await TTSModel.load({ model, workers });
+      try {
+        return tts.exportVoice(await tts.loadVoice({ samples: audio, sampleRate: 24000 }));
+      } finally {
+        tts.dispose();
+      }
+    };
+    assert.deepEqual(await cloned(2), await cloned(0));
+
+    const resolved = await resolveModel({ model });
+    const s = await createServices(resolved, { workers: true, simd: "auto", prefillThreads: 2, encoder: "eager" });
+    try {
+      const encoding = await s.mimi.openEncoding();
+      const before = await s.flow.helperChunks!(); // the encoder's worker is the FlowLM one: its helper counts
+      const latents = await s.mimi.encodeBlock(encoding, audio.subarray(0, 2 * 1920));
+      assert.equal(latents.length, 2 * 32);
+      assert.ok(await s.flow.helperChunks!() > before, "the helper ran no chunk of the encoder");
+      await s.mimi.closeEncoding(encoding);
     } finally {
       await s.flow.dispose();
       await s.mimi.dispose();
