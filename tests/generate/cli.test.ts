@@ -5,12 +5,13 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeWav, TTSModel } from "../../mod.ts";
 import { repoRoot } from "../support/fixtures.ts";
+import { tempDir } from "../support/temp_dir.ts";
 import { e2eCase, maxLsbDiff, pcm16, TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
 import { replayNoise } from "../../src/generate/noise.ts";
 
@@ -38,7 +39,7 @@ function cli(runtime: string, args: string[], input?: string) {
 describe("CLI", { skip: self === null ? "Node 20 cannot run mod.ts (TypeScript)" : false }, () => {
   test("golden e2e case: the written WAV equals the reference's (header exact, ±1 LSB)", async () => {
     const c = await e2eCase("normal");
-    const out = join(mkdtempSync(join(tmpdir(), "pocket-cli-")), "out.wav");
+    const out = join(tempDir("pocket-cli-"), "out.wav");
     const r = cli(self!, [
       c.text,
       ...["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--eos-threshold", String(c.eos_threshold)],

@@ -2,8 +2,7 @@
 // thresholds and temperature; audio within 2e-5 relative, EOS steps, frame and sample counts exact, and the WAV
 // bytes of the reference's writer (header exact, samples ±1 LSB). Worker and single-thread modes, both variants.
 import { describe, test } from "node:test";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseSafetensors, serializeSafetensors } from "../../src/model/safetensors.ts";
 import assert from "node:assert/strict";
@@ -11,6 +10,7 @@ import { encodeWav, TTSModel } from "../../mod.ts";
 import type { ChunkReport } from "../../src/generate/generation.ts";
 import { workersAvailable } from "../../src/generate/create_services.ts";
 import { maxRelDiff, testVariants } from "../support/core.ts";
+import { tempDir } from "../support/temp_dir.ts";
 import {
   e2eCase,
   generateCase,
@@ -208,7 +208,7 @@ describe("generation semantics", () => {
     const tts = await TTSModel.load({ model: TINY_MODEL_DIR, workers: 0 });
     assert.equal(tts.hasVoiceCloning, true);
     tts.dispose();
-    const dir = mkdtempSync(join(tmpdir(), "pocket-zeroed-"));
+    const dir = tempDir("pocket-zeroed-");
     const src = parseSafetensors(readFileSync(join(TINY_MODEL_DIR, "model.safetensors")));
     const entries = [];
     for (const t of src.tensors) {

@@ -3,12 +3,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeWav, TTSModel } from "../../mod.ts";
 import { repoRoot } from "../support/fixtures.ts";
+import { tempDir } from "../support/temp_dir.ts";
 import { TINY_MODEL_DIR, TINY_VOICE } from "../support/tiny_model.ts";
 
 const root = fileURLToPath(repoRoot);
@@ -21,7 +21,7 @@ const servers: Record<string, string[]> = {
 
 async function withServer(name: string, fn: (base: string) => Promise<void>): Promise<void> {
   const [cmd, ...args] = servers[name];
-  const voices = mkdtempSync(join(tmpdir(), "pocket-voices-"));
+  const voices = tempDir("pocket-voices-");
   copyFileSync(TINY_VOICE, join(voices, "tiny.safetensors"));
   const child = spawn(cmd, args, {
     cwd: root,

@@ -249,11 +249,11 @@ describe("SSML, captions and normalisation", () => {
 describe("CLI --normalize", () => {
   test("speaks the normalised text: same WAV as the written-out words", async () => {
     const { runCli } = await import("../../src/cli.ts");
-    const { mkdtempSync, readFileSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
+    const { readFileSync } = await import("node:fs");
+    const { tempDir } = await import("../support/temp_dir.ts");
     const { join } = await import("node:path");
     const { TINY_MODEL_DIR } = await import("../support/tiny_model.ts");
-    const dir = mkdtempSync(join(tmpdir(), "pocket-normalize-"));
+    const dir = tempDir("pocket-normalize-");
     const io = { stdout: () => {}, stderr: () => {} };
     const run = async (args: string[], out: string) => {
       const common = ["--model", TINY_MODEL_DIR, "--voice", TINY_VOICE, "--seed", "9", "--workers", "0", "-q"];

@@ -11,6 +11,7 @@ import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { fixtureUrl } from "./fixtures.ts";
+import { tempDir } from "./temp_dir.ts";
 import { parseConfigText } from "../../src/model/config.ts";
 import { writeSyntheticCheckpoint } from "../../src/model/synthetic_weights.ts";
 
@@ -85,16 +86,15 @@ let modelDir: Promise<string> | null = null;
 
 /**
  * A model directory for the full-size synthetic checkpoint (config.json, model.safetensors, tokenizer.model), made
- * in the system's temp folder with links to the generated weights and the fixture tokenizer, so the whole public
- * API (`TTSModel.load({ model })`) can run at full size. Cached per process.
+ * in the system's temp folder (removed at exit) with links to the generated weights and the fixture tokenizer, so the
+ * whole public API (`TTSModel.load({ model })`) can run at full size. Cached per process.
  */
 export function fullModelDir(): Promise<string> {
   modelDir ??= (async () => {
-    const { mkdtemp, symlink, writeFile } = await import("node:fs/promises");
-    const { tmpdir } = await import("node:os");
+    const { symlink, writeFile } = await import("node:fs/promises");
     const { join } = await import("node:path");
     const weights = await ensureFullWeights();
-    const dir = await mkdtemp(join(tmpdir(), "pocket-full-"));
+    const dir = tempDir("pocket-full-");
     const config = JSON.parse(new TextDecoder().decode(await readFile(fullConfigPath())));
     config.weights_path = "model.safetensors";
     config.flow_lm.lookup_table.tokenizer_path = "tokenizer.model";

@@ -9,8 +9,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TTSModel, type Voice, VoiceCloningUnavailableError } from "../../mod.ts";
@@ -20,13 +19,14 @@ import { readVoiceFile, type VoiceKvState } from "../../src/voice/voice_state.ts
 import { maxRelDiff } from "../support/core.ts";
 import { fixtureUrl, readFixture, repoRoot } from "../support/fixtures.ts";
 import { TINY_MODEL_DIR } from "../support/tiny_model.ts";
+import { tempDir } from "../support/temp_dir.ts";
 import { readCase } from "../flow_lm/support.ts";
 
 const root = fileURLToPath(repoRoot);
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 const GOLDEN_WAV = fileURLToPath(fixtureUrl("audio/espeak_prompt_22050.wav"));
-const dir = mkdtempSync(join(tmpdir(), "pocket-clone-"));
+const dir = tempDir("pocket-clone-");
 // The golden speech cut to 98304 samples (24 FLAC blocks of 4096): @wasm-audio-decoders/flac 0.2.11 drops a file's
 // last frame when it is a partial block, so the FLAC copy must end on a block boundary to hold the same samples.
 const SPEECH = join(dir, "speech.wav");
@@ -67,7 +67,7 @@ function assertStatesClose(got: VoiceKvState, want: VoiceKvState, tol: number, w
 
 /** A copy of the tiny model whose weights have the encoder zeroed, as the ungated release does. */
 async function ungatedModelDir(): Promise<string> {
-  const d = mkdtempSync(join(tmpdir(), "pocket-ungated-"));
+  const d = tempDir("pocket-ungated-");
   const bytes = await readFixture("model/tiny/model.safetensors");
   const st = parseSafetensors(bytes, "tiny");
   const tensors = [];
