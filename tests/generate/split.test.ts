@@ -13,7 +13,7 @@ import { MimiDecoder, mimiDecoderPlan } from "../../src/runtime/mimi_decoder.ts"
 import { maxGenLen } from "../../src/runtime/flow_lm.ts";
 import { TINY_MODEL_DIR, TINY_VOICE, withTinyModel } from "../support/tiny_model.ts";
 import { decoderCore, goldenCase, type ModelSize } from "../mimi/support.ts";
-import { fullModelDir } from "../support/full_weights.ts";
+import { fullSizeFrames } from "../support/full_weights.ts";
 
 const skip = workersAvailable() ? false : "no workers in this runtime";
 const TEXT = "Hello there, friend! How are you today?";
@@ -344,19 +344,7 @@ describe("two workers with a split decoder", { skip }, () => {
   });
 
   test("full-size checkpoint: the automatic split gives one thread's first frames bit for bit", async () => {
-    const model = await fullModelDir();
-    const frames = async (workers: 0 | 2) => {
-      const tts = await TTSModel.load({ model, workers });
-      try {
-        const out: Float32Array[] = [];
-        for await (const f of tts.stream("Hello there.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
-          if (out.push(f) === 4) break;
-        }
-        return out;
-      } finally {
-        tts.dispose();
-      }
-    };
+    const frames = async (workers: 0 | 2) => (await fullSizeFrames("Hello there.", { workers })).frames;
     const one = await frames(0);
     assert.deepEqual(await frames(2), one);
   });

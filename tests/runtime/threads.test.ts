@@ -11,7 +11,7 @@ import { resolveModel } from "../../src/model/assets.ts";
 import { maxGenLen } from "../../src/runtime/flow_lm.ts";
 import { randomF32, sharedCore, testVariants, threadedCore } from "../support/core.ts";
 import type { PocketCore } from "../../src/runtime/wasm.ts";
-import { fullModelDir } from "../support/full_weights.ts";
+import { fullModelDir, fullSizeFrames } from "../support/full_weights.ts";
 import { TINY_MODEL_DIR } from "../support/tiny_model.ts";
 import { readCase } from "../flow_lm/support.ts";
 
@@ -91,19 +91,10 @@ describe("threads build (wasm)", () => {
       skip,
     },
     async () => {
-      const model = await fullModelDir();
       const frames = async (options: { workers: 0 | 1 | 2; threads?: number }) => {
-        const tts = await TTSModel.load({ model, ...options });
-        try {
-          assert.equal(tts.usesWorkers, options.workers > 0);
-          const out: Float32Array[] = [];
-          for await (const f of tts.stream("Hello there, my friend.", { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
-            if (out.push(f) === 4) break;
-          }
-          return out;
-        } finally {
-          tts.dispose();
-        }
+        const { frames, usesWorkers } = await fullSizeFrames("Hello there, my friend.", options);
+        assert.equal(usesWorkers, options.workers > 0);
+        return frames;
       };
       const one = await frames({ workers: 0 });
       assert.deepEqual(await frames({ workers: 0, threads: 2 }), one);

@@ -10,6 +10,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { TTSModel, type TTSModelLoadOptions } from "../../mod.ts";
 import { fixtureUrl } from "./fixtures.ts";
 import { tempDir } from "./temp_dir.ts";
 import { parseConfigText } from "../../src/model/config.ts";
@@ -104,4 +105,24 @@ export function fullModelDir(): Promise<string> {
     return dir;
   })();
   return modelDir;
+}
+
+/**
+ * The first four frames of `text` (seed 5, EOS off) from the full-size model loaded with `options`, and whether it
+ * ran in workers: what placement tests compare bit for bit.
+ */
+export async function fullSizeFrames(
+  text: string,
+  options: Omit<TTSModelLoadOptions, "model">,
+): Promise<{ frames: Float32Array[]; usesWorkers: boolean }> {
+  const tts = await TTSModel.load({ model: await fullModelDir(), ...options });
+  try {
+    const frames: Float32Array[] = [];
+    for await (const f of tts.stream(text, { seed: 5, eosThreshold: 1e9, onWarning() {} })) {
+      if (frames.push(f) === 4) break;
+    }
+    return { frames, usesWorkers: tts.usesWorkers };
+  } finally {
+    tts.dispose();
+  }
 }
